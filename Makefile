@@ -1,0 +1,50 @@
+# Two commands do everything: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: run test install install-dev lint migrate worker beat web bench clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt $(VENV)/bin/python
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/bin/python
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+## run: install, migrate, create the demo admin and sandbox accounts, start web + worker + beat
+run: migrate
+	$(PY) manage.py setup_demo
+	$(PY) manage.py run_hub
+
+## test: install what the tests need and run the whole suite
+test: install-dev
+	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+
+web: migrate
+	$(PY) manage.py runserver
+
+worker: install
+	$(VENV)/bin/celery -A config worker -l INFO
+
+beat: install
+	$(VENV)/bin/celery -A config beat -l INFO
+
+clean:
+	rm -rf var/ .pytest_cache

@@ -1,0 +1,67 @@
+"""Create the demo admin and two sandbox accounts, once; print how to log in."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from channels_app.models import Channel, MessagingAccount, Provider
+from channels_app.services import NumberSpec, account_create
+
+DEMO_ACCOUNTS = [
+    ("Demo SMS (sandbox)", Channel.SMS, NumberSpec("+15005550006", "long_code", description="Demo support line")),
+    ("Demo WhatsApp (sandbox)", Channel.WHATSAPP, NumberSpec("+14155238886", name="Demo WhatsApp")),
+]
+
+
+class Command(BaseCommand):
+    help = (
+        "Create a demo superuser (username from DEMO_ADMIN_USERNAME, default 'admin'; password from "
+        "DEMO_ADMIN_PASSWORD or generated once and kept in var/demo-admin-password) and a sandbox SMS and "
+        "WhatsApp account with a number each. Safe to run again: it creates only what is missing."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--url", default=os.environ.get("HUB_URL", "http://127.0.0.1:8000"),
+                            help="The base URL to print (default http://127.0.0.1:8000).")
+
+    def handle(self, *args, **options):
+        username = os.environ.get("DEMO_ADMIN_USERNAME", "admin")
+        password_file = Path(settings.VAR_DIR) / "demo-admin-password"
+        password = os.environ.get("DEMO_ADMIN_PASSWORD") or (
+            password_file.read_text().strip() if password_file.exists() else secrets.token_urlsafe(12)
+        )
+        user_model = get_user_model()
+        with transaction.atomic():
+            user = user_model.objects.filter(username=username).first()
+            if user is None:
+                user_model.objects.create_superuser(username=username, email="", password=password)
+                password_file.write_text(password + "\n")
+                password_file.chmod(0o600)
+                login = password
+            elif user.check_password(password):
+                login = password
+            else:
+                login = None
+            for name, channel, number in DEMO_ACCOUNTS:
+                if not MessagingAccount.objects.filter(name=name).exists():
+                    account_create(name=name, channel=channel, provider=Provider.SANDBOX, numbers=[number])
+
+        url = options["url"].rstrip("/")
+        self.stdout.write("")
+        self.stdout.write(self.style.SUCCESS("Messaging hub is ready"))
+        self.stdout.write(f"  Admin:    {url}/admin/")
+        self.stdout.write(f"  Username: {username}")
+        if login:
+            self.stdout.write(f"  Password: {login}")
+        else:
+            self.stdout.write(f"  Password: changed since it was generated (reset it: manage.py changepassword "
+                              f"{username})")
+        self.stdout.write(f"  API docs: {url}/api/docs/")
+        self.stdout.write("")

@@ -1,0 +1,113 @@
+"""The sandbox provider: sends nothing, like Django's console e-mail backend.
+
+Each send is printed to the log, written to the channel log, and appended to
+``outbox`` (a list tests can inspect). Its webhooks take JSON signed with
+HMAC-SHA256 of the body, keyed with the account's webhook token, in
+``X-Sandbox-Signature`` — so a local script can inject customer messages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import uuid
+from typing import Any
+
+from channels_app.models import Channel, ValidationStatus
+
+from .base import (
+    BaseProvider,
+    InboundMedia,
+    InboundMessage,
+    OutgoingMessage,
+    SendResult,
+    StatusUpdate,
+    ValidationResult,
+    WebhookPayloadError,
+    WebhookRequest,
+)
+from .http import write_log
+
+logger = logging.getLogger(__name__)
+
+#: Every message the sandbox "sent" in this process, oldest first.
+outbox: list[dict[str, Any]] = []
+
+STATUSES = {"sent", "delivered", "read", "undelivered", "failed"}
+
+
+def sign(token: str, body: bytes) -> str:
+    return hmac.new(token.encode(), body, hashlib.sha256).hexdigest()
+
+
+class SandboxProvider(BaseProvider):
+    name = "sandbox"
+
+    def send(self, message: OutgoingMessage) -> SendResult:
+        message_id = "SB" + uuid.uuid4().hex
+        record = {
+            "id": message_id,
+            "account": self.account.name,
+            "channel": message.channel,
+            "from": message.from_,
+            "to": message.to,
+            "body": message.body,
+            "media_urls": list(message.media_urls),
+            "content_sid": message.content_sid,
+            "content_variables": message.content_variables,
+        }
+        outbox.append(record)
+        logger.info("sandbox send %s", json.dumps(record, ensure_ascii=False))
+        write_log(self.account, kind="send", method="POST", url="sandbox://messages", status_code=200,
+                  duration_ms=0, request_body=json.dumps(record, ensure_ascii=False),
+                  response_body=json.dumps({"id": message_id, "status": "sent"}))
+        return SendResult(provider_message_id=message_id, status="sent", raw=record)
+
+    def validate_credentials(self) -> ValidationResult:
+        return ValidationResult(ValidationStatus.VALID, "", "Sandbox accounts need no credentials.")
+
+    def verify_webhook(self, request: WebhookRequest) -> bool:
+        signature = request.headers.get("x-sandbox-signature", "")
+        expected = sign(self.account.webhook_token, request.body)
+        return bool(signature) and hmac.compare_digest(signature.encode(), expected.encode())
+
+    @staticmethod
+    def _payload(request: WebhookRequest) -> dict[str, Any]:
+        try:
+            data = json.loads(request.body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise WebhookPayloadError(f"body is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise WebhookPayloadError("body must be a JSON object")
+        return data
+
+    def parse_inbound(self, request: WebhookRequest) -> InboundMessage:
+        data = self._payload(request)
+        missing = [k for k in ("message_id", "from", "to") if not data.get(k)]
+        if missing:
+            raise WebhookPayloadError("missing fields: " + ", ".join(missing))
+        media = data.get("media") or []
+        if not isinstance(media, list) or not all(isinstance(m, dict) and m.get("url") for m in media):
+            raise WebhookPayloadError("media must be a list of objects with a url")
+        return InboundMessage(
+            provider_message_id=str(data["message_id"]),
+            from_address=str(data["from"]),
+            to_address=str(data["to"]),
+            channel=self.account.channel if self.account.channel in Channel.values else Channel.SMS,
+            body=str(data.get("body") or ""),
+            profile_name=str(data.get("profile_name") or ""),
+            media=tuple(InboundMedia(str(m["url"]), str(m.get("content_type") or "")) for m in media),
+            raw=data,
+        )
+
+    def parse_status(self, request: WebhookRequest) -> StatusUpdate:
+        data = self._payload(request)
+        missing = [k for k in ("message_id", "status") if not data.get(k)]
+        if missing:
+            raise WebhookPayloadError("missing fields: " + ", ".join(missing))
+        if data["status"] not in STATUSES:
+            raise WebhookPayloadError(f"status must be one of {', '.join(sorted(STATUSES))}")
+        return StatusUpdate(str(data["message_id"]), data["status"], str(data.get("error_code") or ""),
+                            str(data.get("error_message") or ""), raw=data)

@@ -1,0 +1,303 @@
+"""Use cases of the wire layer: accounts, credentials, numbers, validation, test sends, log trimming.
+
+Every caller (admin, API, management commands, tasks) goes through these functions,
+so the rules live in one place. Refusals raise ``config.exceptions.ServiceError``
+naming the field at fault.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from config.exceptions import ServiceError
+
+from .models import (
+    CREDENTIAL_FIELDS,
+    PROVIDER_CHANNELS,
+    PROVIDER_CREDENTIALS,
+    Channel,
+    ChannelLog,
+    MessagingAccount,
+    PhoneNumber,
+    Provider,
+    ValidationStatus,
+)
+from .numbers import check_number, to_e164
+from .providers import OutgoingMessage, ProviderError, SendResult, ValidationResult, get_provider
+
+logger = logging.getLogger(__name__)
+
+CREDENTIALS_PERMISSION = "channels_app.manage_credentials"
+MAX_MESSAGE_LENGTH = 1600
+
+
+@dataclass(frozen=True)
+class NumberSpec:
+    number: str
+    number_type: str = ""
+    name: str = ""
+    description: str = ""
+
+
+def _check_provider_channel(provider: str, channel: str) -> None:
+    if provider not in Provider.values:
+        raise ServiceError(
+            f"Unknown provider {provider!r}; choose one of: {', '.join(Provider.values)}.",
+            code="provider_invalid", field="provider",
+        )
+    if channel not in Channel.values:
+        raise ServiceError(
+            f"Unknown channel {channel!r}; choose one of: {', '.join(Channel.values)}.",
+            code="channel_invalid", field="channel",
+        )
+    if channel not in PROVIDER_CHANNELS[provider]:
+        carried = " and ".join(Channel(c).label for c in PROVIDER_CHANNELS[provider])
+        raise ServiceError(
+            f"{Provider(provider).label} carries {carried} only, not {Channel(channel).label}.",
+            code="provider_channel_invalid", field="channel",
+        )
+
+
+def _check_credentials(provider: str, credentials: Mapping[str, str]) -> dict[str, str]:
+    """The provider's credential values from ``credentials``; every one is required."""
+    unknown = [k for k, v in credentials.items() if v and k not in dict(PROVIDER_CREDENTIALS[provider])]
+    if unknown:
+        raise ServiceError(
+            f"{Provider(provider).label} accounts do not use {', '.join(unknown)}.",
+            code="credentials_invalid", field=unknown[0],
+        )
+    values = {}
+    for field, label in PROVIDER_CREDENTIALS[provider]:
+        value = (credentials.get(field) or "").strip()
+        if not value:
+            raise ServiceError(f"{label} is required for {Provider(provider).label} accounts.",
+                               code="credentials_required", field=field)
+        values[field] = value
+    return values
+
+
+def _can_manage_credentials(user: Any) -> bool:
+    return user is None or user.has_perm(CREDENTIALS_PERMISSION)
+
+
+def _require_credentials_permission(user: Any) -> None:
+    if not _can_manage_credentials(user):
+        raise ServiceError(
+            "You do not have permission to set or change provider credentials "
+            "(ask for 'Can set or change provider credentials').",
+            code="credentials_permission", field="credentials", http_status=403,
+        )
+
+
+@transaction.atomic
+def account_create(*, name: str, channel: str, provider: str, credentials: Mapping[str, str] | None = None,
+                   numbers: Iterable[NumberSpec] = (), is_active: bool = True, user: Any = None) -> MessagingAccount:
+    """Create an account with its credentials and numbers, all or nothing.
+
+    ``user`` (None for trusted callers such as management commands) must hold the
+    credentials permission to set credentials.
+    """
+    name = (name or "").strip()
+    if not name:
+        raise ServiceError("Enter a name for the account.", code="name_required", field="name")
+    _check_provider_channel(provider, channel)
+    credentials = {k: v for k, v in (credentials or {}).items() if v}
+    if credentials:
+        _require_credentials_permission(user)
+    values = _check_credentials(provider, credentials)
+    if MessagingAccount.objects.filter(name=name).exists():
+        raise ServiceError(f"An account named {name!r} already exists.", code="name_taken", field="name")
+    account = MessagingAccount(name=name, channel=channel, provider=provider, is_active=is_active, **values)
+    if values:
+        account.credentials_updated_at = timezone.now()
+    account.save()
+    for spec in numbers:
+        number_add(account=account, **spec.__dict__)
+    return account
+
+
+@transaction.atomic
+def account_update(*, account: MessagingAccount, user: Any = None, name: str | None = None,
+                   is_active: bool | None = None, credentials: Mapping[str, str] | None = None) -> MessagingAccount:
+    """Rename, (de)activate or change credentials. Provider and channel never change."""
+    if name is not None:
+        name = name.strip()
+        if not name:
+            raise ServiceError("Enter a name for the account.", code="name_required", field="name")
+        if MessagingAccount.objects.filter(name=name).exclude(pk=account.pk).exists():
+            raise ServiceError(f"An account named {name!r} already exists.", code="name_taken", field="name")
+        account.name = name
+    if is_active is not None:
+        account.is_active = is_active
+    account.save()
+    changes = {k: v for k, v in (credentials or {}).items() if v}
+    if changes:
+        account_set_credentials(account=account, user=user, credentials=changes)
+    return account
+
+
+@transaction.atomic
+def account_set_credentials(*, account: MessagingAccount, credentials: Mapping[str, str],
+                            user: Any = None) -> MessagingAccount:
+    """Replace some or all of the account's secrets; the validation state is reset."""
+    _require_credentials_permission(user)
+    changes = {k: v.strip() for k, v in credentials.items() if v and v.strip()}
+    if not changes:
+        return account
+    merged = {**account.credentials(), **changes}
+    values = _check_credentials(account.provider, merged)
+    for field, value in values.items():
+        setattr(account, field, value)
+    account.credentials_updated_at = timezone.now()
+    account.validation_status = ValidationStatus.UNKNOWN
+    account.validated_at = None
+    account.validation_code = ""
+    account.validation_message = ""
+    account.save()
+    logger.info("credentials of account %s changed (%s)", account.pk, ", ".join(sorted(changes)))
+    return account
+
+
+def number_add(*, account: MessagingAccount, number: str, number_type: str = "", name: str = "",
+               description: str = "") -> PhoneNumber:
+    checked = check_number(provider=account.provider, channel=account.channel, number=number,
+                           number_type=number_type)
+    if account.channel == Channel.WHATSAPP and not (name or "").strip():
+        raise ServiceError("Give the WhatsApp number a name.", code="name_required", field="name")
+    phone = PhoneNumber(account=account, provider=account.provider, channel=account.channel,
+                        number=checked.number, e164=checked.e164, number_type=checked.number_type,
+                        name=(name or "").strip(), description=(description or "").strip())
+    _number_save(phone)
+    return phone
+
+
+def number_update(*, phone: PhoneNumber, number: str | None = None, number_type: str | None = None,
+                  name: str | None = None, description: str | None = None) -> PhoneNumber:
+    account = phone.account
+    checked = check_number(provider=account.provider, channel=account.channel,
+                           number=phone.number if number is None else number,
+                           number_type=phone.number_type if number_type is None else number_type)
+    phone.number, phone.e164, phone.number_type = checked.number, checked.e164, checked.number_type
+    if name is not None:
+        phone.name = name.strip()
+    if description is not None:
+        phone.description = description.strip()
+    if account.channel == Channel.WHATSAPP and not phone.name:
+        raise ServiceError("Give the WhatsApp number a name.", code="name_required", field="name")
+    _number_save(phone)
+    return phone
+
+
+def _number_save(phone: PhoneNumber) -> None:
+    clash = PhoneNumber.objects.filter(provider=phone.provider, channel=phone.channel, e164=phone.e164)
+    if phone.pk:
+        clash = clash.exclude(pk=phone.pk)
+    other = clash.select_related("account").first()
+    if other:
+        raise ServiceError(
+            f"{phone.number} is already configured on {Provider(phone.provider).label} account "
+            f"'{other.account.name}'.",
+            code="number_taken", field="number",
+        )
+    try:
+        with transaction.atomic():
+            phone.save()
+    except IntegrityError:
+        raise ServiceError(f"{phone.number} is already configured on another account.", code="number_taken",
+                           field="number") from None
+
+
+def account_validate(*, account: MessagingAccount) -> ValidationResult:
+    """Ask the provider whether the credentials are good, without sending a message; record the answer."""
+    result = get_provider(account).validate_credentials()
+    MessagingAccount.objects.filter(pk=account.pk).update(
+        validation_status=result.status, validated_at=timezone.now(),
+        validation_code=result.code[:32], validation_message=result.message,
+    )
+    account.refresh_from_db(fields=["validation_status", "validated_at", "validation_code", "validation_message"])
+    return result
+
+
+def account_send_test_message(*, account: MessagingAccount, to: str, text: str,
+                              from_number: str | None = None) -> SendResult:
+    """Send one message right now (not queued) to check the account end to end."""
+    if not account.is_active:
+        raise ServiceError(f"Account '{account.name}' is inactive.", code="account_inactive", field="account")
+    text = text or ""
+    if not text.strip():
+        raise ServiceError("Enter the message text.", code="body_required", field="text")
+    if len(text) > MAX_MESSAGE_LENGTH:
+        raise ServiceError(
+            f"The message is {len(text)} characters; the limit is {MAX_MESSAGE_LENGTH}.",
+            code="body_too_long", field="text",
+        )
+    recipient = to_e164(to)
+    if not recipient or not recipient.startswith("+"):
+        raise ServiceError(f"'{to}' is not a phone number in E.164 form, e.g. +14155550100.",
+                           code="to_invalid", field="to")
+    numbers = account.numbers.all()
+    if from_number:
+        sender = next((n for n in numbers if from_number in (n.number, n.e164)), None)
+        if sender is None:
+            raise ServiceError(f"{from_number} is not a number of account '{account.name}'.",
+                               code="from_invalid", field="from_number")
+    else:
+        sender = numbers.first()
+        if sender is None:
+            raise ServiceError(f"Account '{account.name}' has no number to send from; add one first.",
+                               code="no_number", field="from_number")
+    message = OutgoingMessage(to=recipient, from_=sender.number, channel=account.channel, body=text)
+    try:
+        return get_provider(account).send(message)
+    except ProviderError as exc:
+        raise ServiceError(f"{Provider(account.provider).label} refused the message: {exc}",
+                           code="provider_error", field="to", http_status=502) from None
+
+
+def channel_log_trim(*, older_than_days: int | None = None) -> int:
+    """Delete channel-log rows older than the retention setting; return how many went."""
+    days = settings.CHANNEL_LOG_RETENTION_DAYS if older_than_days is None else older_than_days
+    cutoff = timezone.now() - timedelta(days=days)
+    deleted, _ = ChannelLog.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
+
+
+def encryption_keys_rotate() -> int:
+    """Re-encrypt every stored secret with the first key of FIELD_ENCRYPTION_KEYS; return accounts touched."""
+    count = 0
+    for account in MessagingAccount.objects.all().iterator():
+        # Loading decrypts with any key; saving encrypts with the first one.
+        MessagingAccount.objects.filter(pk=account.pk).update(
+            **{f: getattr(account, f) for f in CREDENTIAL_FIELDS}
+        )
+        count += 1
+    return count
+
+
+def number_delete(*, phone: PhoneNumber) -> None:
+    """Remove a number from its account; a number that stored records still point to stays."""
+    from django.db.models import ProtectedError, RestrictedError
+
+    from config.exceptions import ConflictError
+
+    try:
+        with transaction.atomic():
+            phone.delete()
+    except (ProtectedError, RestrictedError):
+        raise ConflictError(
+            f"{phone.number} is still referenced by stored messages; it cannot be removed.",
+            code="number_in_use", field="number",
+        ) from None
+
+
+def account_check_provider_channel(*, provider: str, channel: str) -> None:
+    """Refuse a provider that does not carry the channel, before anything is saved (for forms)."""
+    _check_provider_channel(provider, channel)

@@ -1,0 +1,76 @@
+"""Shared fixtures. Unit tests run Celery tasks eagerly and mock HTTP with ``responses``."""
+
+from __future__ import annotations
+
+import pytest
+import responses as responses_lib
+
+from channels_app.models import Channel, Provider
+from channels_app.providers import http as provider_http
+from channels_app.providers import sandbox
+from channels_app.services import NumberSpec, account_create
+from config.celery import app as celery_app
+
+# A strictly valid base64 TeleSign key (the docs' example) and Twilio-shaped credentials.
+TELESIGN_CUSTOMER_ID = "FFFFFFFF-EEEE-DDDD-1234-AB1234567890"
+TELESIGN_API_KEY = "ABC12345yusumoN6BYsBVkh+yRJ5czgsnCehZaOYldPJdmFh6NeX8kunZ2zU1YWaUw/0wV6xfw=="
+TWILIO_ACCOUNT_SID = "AC" + "a" * 32
+TWILIO_AUTH_TOKEN = "twilio-auth-token-0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery():
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def _fresh_provider_state():
+    sandbox.outbox.clear()
+    provider_http._sessions.clear()
+    yield
+    sandbox.outbox.clear()
+
+
+@pytest.fixture
+def mocked_http():
+    """Every provider HTTP call must be registered; an unexpected one fails the test."""
+    with responses_lib.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield rsps
+
+
+@pytest.fixture
+def telesign_account(db):
+    return account_create(
+        name="TeleSign SMS", channel=Channel.SMS, provider=Provider.TELESIGN,
+        credentials={"customer_id": TELESIGN_CUSTOMER_ID, "api_key": TELESIGN_API_KEY},
+        numbers=[NumberSpec(number="14252306549", number_type="geographic", description="Support line")],
+    )
+
+
+@pytest.fixture
+def twilio_sms_account(db):
+    return account_create(
+        name="Twilio SMS", channel=Channel.SMS, provider=Provider.TWILIO,
+        credentials={"account_sid": TWILIO_ACCOUNT_SID, "auth_token": TWILIO_AUTH_TOKEN},
+        numbers=[NumberSpec(number="+14155550100", number_type="long_code")],
+    )
+
+
+@pytest.fixture
+def twilio_whatsapp_account(db):
+    return account_create(
+        name="Twilio WhatsApp", channel=Channel.WHATSAPP, provider=Provider.TWILIO,
+        credentials={"account_sid": TWILIO_ACCOUNT_SID, "auth_token": TWILIO_AUTH_TOKEN},
+        numbers=[NumberSpec(number="+14155238886", name="Support WhatsApp")],
+    )
+
+
+@pytest.fixture
+def sandbox_account(db):
+    return account_create(
+        name="Sandbox SMS", channel=Channel.SMS, provider=Provider.SANDBOX,
+        numbers=[NumberSpec(number="+15005550006", number_type="long_code", description="Demo")],
+    )

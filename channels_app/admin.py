@@ -1,0 +1,457 @@
+"""Admin for messaging accounts (with their numbers) and the channel log.
+
+Every change goes through ``channels_app.services``. A save runs in one transaction; when
+a service refuses it, the transaction is rolled back and the form is shown again with
+the refusal on the field it names. Secrets are write-only: no page renders them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.decorators import method_decorator
+from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
+
+from config.exceptions import ServiceError
+
+from . import services
+from .forms import (
+    CREDENTIAL_LABELS,
+    MessagingAccountForm,
+    PhoneNumberForm,
+    PhoneNumberFormSet,
+    SendTestMessageForm,
+    ServiceRefusal,
+    credential_status,
+)
+from .models import (
+    CREDENTIAL_FIELDS,
+    PROVIDER_CREDENTIALS,
+    Channel,
+    ChannelLog,
+    MessagingAccount,
+    PhoneNumber,
+    Provider,
+    ValidationStatus,
+)
+from .providers.http import redact
+
+CREDENTIALS_PERMISSION_NAME = "Can set or change provider credentials"
+
+#: Where each provider wants each callback URL: (label, where to paste it).
+CALLBACK_HELP: dict[str, dict[str, tuple[str, str]]] = {
+    Provider.TELESIGN: {
+        "callback": (
+            "Callback URL (inbound messages and delivery reports)",
+            "Give this URL to TeleSign as the account's callback URL (TeleSign portal, or ask TeleSign support). "
+            "TeleSign POSTs both customers' inbound messages and delivery reports to it.",
+        ),
+    },
+    Provider.TWILIO: {
+        "inbound": (
+            "Inbound URL",
+            "In the Twilio Console, paste it into 'A message comes in' (HTTP POST) on the phone number, the "
+            "WhatsApp sender, or the WhatsApp sandbox settings.",
+        ),
+        "status": (
+            "Status callback URL",
+            "The hub sends it with every message, so Twilio reports delivery and read receipts to it; you "
+            "may also paste it into 'Status callback URL' on the WhatsApp sender or sandbox settings.",
+        ),
+    },
+    Provider.SANDBOX: {
+        "inbound": ("Inbound URL", "POST signed JSON here to simulate a customer's message."),
+        "status": ("Status URL", "POST signed JSON here to simulate a delivery report."),
+    },
+}
+
+REFUSAL_ATTRIBUTE = "channels_service_refusal"
+
+
+def _refusal(request: HttpRequest) -> ServiceRefusal | None:
+    return getattr(request, REFUSAL_ATTRIBUTE, None)
+
+
+class PhoneNumberInline(admin.TabularInline):
+    model = PhoneNumber
+    form = PhoneNumberForm
+    formset = PhoneNumberFormSet
+    fields = ("number", "number_type", "name", "description", "e164")
+    readonly_fields = ("e164",)
+    verbose_name = "number"
+    verbose_name_plural = "numbers"
+
+    def get_extra(self, request: HttpRequest, obj: MessagingAccount | None = None, **kwargs: Any) -> int:
+        return 0 if obj is not None and obj.numbers.exists() else 1
+
+    def get_fields(self, request: HttpRequest, obj: MessagingAccount | None = None) -> list[str]:
+        fields = list(super().get_fields(request, obj))
+        if obj is not None and obj.channel == Channel.WHATSAPP:
+            fields.remove("number_type")
+        return fields
+
+    def get_formset(self, request: HttpRequest, obj: MessagingAccount | None = None, **kwargs: Any) -> Any:
+        if obj is not None:
+            kwargs["form"] = type("PhoneNumberForm", (self.form,), {"provider": obj.provider, "channel": obj.channel})
+        kwargs["formset"] = type("PhoneNumberFormSet", (self.formset,), {"refusal": _refusal(request)})
+        return super().get_formset(request, obj, **kwargs)
+
+
+@admin.register(MessagingAccount)
+class MessagingAccountAdmin(admin.ModelAdmin):
+    form = MessagingAccountForm
+    # The secret inputs are the form's own write-only fields; the model's columns stay out of the form.
+    exclude = CREDENTIAL_FIELDS
+    inlines = [PhoneNumberInline]
+    list_display = ("name", "channel", "provider", "is_active", "validation_badge", "validated_at", "number_count")
+    list_filter = ("provider", "channel", "validation_status", "is_active")
+    search_fields = ("name", "numbers__number")
+    actions = ["validate_credentials", "send_test_message"]
+    change_form_template = "admin/channels_app/messagingaccount/change_form.html"
+
+    class Media:
+        css = {"all": ["channels_app/admin.css"]}
+        js = ["channels_app/admin.js"]
+
+    # --- Queryset and list columns ------------------------------------------------------
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[MessagingAccount]:
+        return super().get_queryset(request).annotate(number_count=Count("numbers", distinct=True))
+
+    @admin.display(description="Numbers", ordering="number_count")
+    def number_count(self, obj: MessagingAccount) -> int:
+        count = getattr(obj, "number_count", None)
+        return obj.numbers.count() if count is None else count
+
+    @admin.display(description="Validation state", ordering="validation_status")
+    def validation_badge(self, obj: MessagingAccount) -> str:
+        return format_html('<span class="channels-badge channels-badge--{}">{}</span>',
+                           obj.validation_status, obj.get_validation_status_display())
+
+    @admin.display(description="Validation message")
+    def validation_details(self, obj: MessagingAccount) -> str:
+        # Provider messages may quote an identifier that is also a secret (a Twilio 404 names the SID).
+        return redact(obj.validation_message, obj.secret_values()) or "-"
+
+    # --- Form layout -----------------------------------------------------------------------
+
+    def can_manage_credentials(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(services.CREDENTIALS_PERMISSION)
+
+    def credential_inputs(self, request: HttpRequest, obj: MessagingAccount | None) -> tuple[str, ...]:
+        """The secret inputs this user gets: none without the permission, the provider's own on change."""
+        if not self.can_manage_credentials(request):
+            return ()
+        if obj is None:
+            return CREDENTIAL_FIELDS
+        return tuple(field for field, _ in PROVIDER_CREDENTIALS[obj.provider])
+
+    def get_fieldsets(self, request: HttpRequest, obj: MessagingAccount | None = None) -> list[tuple[Any, dict]]:
+        inputs = self.credential_inputs(request, obj)
+        if obj is None:
+            credentials = {
+                "fields": inputs or ("credentials_status",),
+                "description": "TeleSign accounts need a Customer ID and an API key; Twilio accounts an Account "
+                "SID and an Auth Token; Sandbox accounts need none. They are stored encrypted and never shown "
+                "again.",
+            }
+            return [
+                (None, {"fields": ("name", "provider", "channel", "is_active")}),
+                ("Credentials", credentials),
+            ]
+        return [
+            (None, {"fields": ("name", "provider", "channel", "is_active")}),
+            ("Credentials", {
+                "fields": ("credentials_status", *inputs),
+                "description": "Credentials are write-only: they are stored encrypted and never shown.",
+            }),
+            ("Validation", {
+                "fields": ("validation_badge", "validated_at", "validation_code", "validation_details"),
+                "description": "Use “Validate credentials” at the top of the page to ask the provider whether "
+                "the credentials work; nothing is sent.",
+            }),
+            ("Callback URLs", {
+                "fields": ("callback_urls",),
+                "description": "Copy these into the provider's configuration so that it can reach this "
+                "installation. They stay the same for the life of the account.",
+            }),
+            ("Channel log", {"fields": ("channel_log_link",)}),
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: MessagingAccount | None = None) -> tuple[str, ...]:
+        fields = ("credentials_status", "validation_badge", "validated_at", "validation_code",
+                  "validation_details", "callback_urls", "channel_log_link")
+        return fields if obj is None else ("provider", "channel", *fields)
+
+    def get_form(self, request: HttpRequest, obj: MessagingAccount | None = None, change: bool = False,
+                 **kwargs: Any) -> type[MessagingAccountForm]:
+        kwargs["form"] = type("MessagingAccountForm", (self.form,), {
+            "credential_fields": self.credential_inputs(request, obj),
+            "refusal": _refusal(request),
+        })
+        return super().get_form(request, obj, change, **kwargs)
+
+    @admin.display(description="Current credentials")
+    def credentials_status(self, obj: MessagingAccount | None) -> str:
+        if obj is None or obj.pk is None:
+            return format_html(
+                "Only users with the permission “{}” can set credentials; without credentials you can create "
+                "Sandbox accounts only.", CREDENTIALS_PERMISSION_NAME,
+            )
+        fields = PROVIDER_CREDENTIALS[obj.provider]
+        if not fields:
+            return "Sandbox accounts need no credentials."
+        items = format_html_join(
+            "", "<li><strong>{}:</strong> {}</li>",
+            ((CREDENTIAL_LABELS[field], credential_status(obj, field)) for field, _ in fields),
+        )
+        return format_html('<ul class="channels-credentials">{}</ul>', items)
+
+    @admin.display(description="Callback URLs")
+    def callback_urls(self, obj: MessagingAccount | None) -> str:
+        if obj is None or obj.pk is None:
+            return "Shown once the account is saved."
+        help_texts = CALLBACK_HELP.get(obj.provider, {})
+        rows = []
+        for key, url in obj.callback_urls().items():
+            label, where = help_texts.get(key, (key.capitalize() + " URL", ""))
+            rows.append({"id": f"callback-url-{key}", "label": label, "url": url, "help": where})
+        return render_to_string("admin/channels_app/messagingaccount/callback_urls.html",
+                                {"rows": rows, "account": obj})
+
+    @admin.display(description="Channel log")
+    def channel_log_link(self, obj: MessagingAccount | None) -> str:
+        if obj is None or obj.pk is None:
+            return "-"
+        count = obj.logs.count()
+        url = reverse("admin:channels_app_channellog_changelist") + "?" + urlencode({"account__id__exact": obj.pk})
+        return format_html('<a href="{}">View channel log ({} {})</a>', url, count,
+                           "entry" if count == 1 else "entries")
+
+    # --- Saving through the services ------------------------------------------------------
+
+    def changeform_view(self, request: HttpRequest, object_id: str | None = None, form_url: str = "",
+                        extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ServiceRefusal as refusal:
+            # The refused save was rolled back with its transaction; validating the same input
+            # again now reports the refusal on the form that caused it.
+            setattr(request, REFUSAL_ATTRIBUTE, refusal)
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request: HttpRequest, obj: MessagingAccount, form: MessagingAccountForm,
+                   change: bool) -> None:
+        data = form.cleaned_data
+        try:
+            if change:
+                services.account_update(account=obj, user=request.user, name=data["name"],
+                                        is_active=data["is_active"], credentials=form.credentials())
+            else:
+                created = services.account_create(
+                    name=data["name"], channel=data["channel"], provider=data["provider"],
+                    credentials=form.credentials(), is_active=data["is_active"], user=request.user,
+                )
+                obj.pk = created.pk
+                obj.refresh_from_db()
+                obj._state.adding = False
+        except ServiceError as exc:
+            raise ServiceRefusal(exc) from exc
+
+    def save_related(self, request: HttpRequest, form: MessagingAccountForm, formsets: list[Any],
+                     change: bool) -> None:
+        for formset in formsets:
+            self.save_numbers(form.instance, formset)
+
+    def save_numbers(self, account: MessagingAccount, formset: Any) -> None:
+        """Apply the number rows: removals, then changes, then additions."""
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        deleted = set(formset.deleted_forms)
+        for row in formset.initial_forms:
+            if row not in deleted:
+                continue
+            with _refusal_for(row):
+                services.number_delete(phone=row.instance)
+            formset.deleted_objects.append(row.instance)
+        for row in formset.initial_forms:
+            if row in deleted or not row.has_changed():
+                continue
+            data = row.cleaned_data
+            with _refusal_for(row):
+                phone = services.number_update(
+                    phone=row.instance, number=data["number"], number_type=data.get("number_type"),
+                    name=data.get("name", ""), description=data.get("description", ""),
+                )
+            formset.changed_objects.append((phone, row.changed_data))
+        for row in formset.extra_forms:
+            if row in deleted or not row.has_changed():
+                continue
+            data = row.cleaned_data
+            with _refusal_for(row):
+                phone = services.number_add(
+                    account=account, number=data["number"], number_type=data.get("number_type") or "",
+                    name=data.get("name", ""), description=data.get("description", ""),
+                )
+            formset.new_objects.append(phone)
+
+    # --- Validation and test sends --------------------------------------------------------
+
+    def get_urls(self) -> list[Any]:
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path("<path:object_id>/validate/", self.admin_site.admin_view(self.validate_view),
+                 name="{}_{}_validate".format(*info)),
+            path("<path:object_id>/send-test-message/", self.admin_site.admin_view(self.send_test_message_view),
+                 name="{}_{}_send_test_message".format(*info)),
+            *super().get_urls(),
+        ]
+
+    def report_validation(self, request: HttpRequest, account: MessagingAccount) -> None:
+        result = services.account_validate(account=account)
+        text = f"{account.name}: {ValidationStatus(result.status).label}"
+        if result.code:
+            text += f" (code {result.code})"
+        if result.message:
+            text += f" — {redact(result.message, account.secret_values())}"
+        self.message_user(request, text, messages.SUCCESS if result.valid else messages.ERROR)
+
+    @admin.action(description="Validate credentials", permissions=["change"])
+    def validate_credentials(self, request: HttpRequest, queryset: QuerySet[MessagingAccount]) -> None:
+        for account in queryset:
+            self.report_validation(request, account)
+
+    @admin.action(description="Send test message", permissions=["change"])
+    def send_test_message(self, request: HttpRequest, queryset: QuerySet[MessagingAccount]) -> HttpResponse | None:
+        accounts = list(queryset[:2])
+        if len(accounts) != 1:
+            self.message_user(request, "Select exactly one account to send a test message from.", messages.WARNING)
+            return None
+        return HttpResponseRedirect(
+            reverse("admin:channels_app_messagingaccount_send_test_message", args=[accounts[0].pk])
+        )
+
+    def _account_for_change(self, request: HttpRequest, object_id: str) -> MessagingAccount:
+        account = self.get_object(request, unquote(object_id))
+        if account is None:
+            raise Http404(f"No messaging account with id {object_id!r}.")
+        if not self.has_change_permission(request, account):
+            raise PermissionDenied
+        return account
+
+    def _change_url(self, account: MessagingAccount) -> str:
+        return reverse("admin:channels_app_messagingaccount_change", args=[account.pk])
+
+    @method_decorator(require_POST)
+    def validate_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        account = self._account_for_change(request, object_id)
+        self.report_validation(request, account)
+        return HttpResponseRedirect(self._change_url(account))
+
+    def send_test_message_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        account = self._account_for_change(request, object_id)
+        form = SendTestMessageForm(request.POST or None, account=account)
+        if request.method == "POST" and form.is_valid():
+            try:
+                result = services.account_send_test_message(
+                    account=account, to=form.cleaned_data["to"], text=form.cleaned_data["text"],
+                    from_number=form.cleaned_data["from_number"] or None,
+                )
+            except ServiceError as exc:
+                form.add_service_error(exc, secrets=account.secret_values())
+            else:
+                self.message_user(
+                    request,
+                    f"Test message sent through {account.name} to {form.cleaned_data['to']}; "
+                    f"provider message id {result.provider_message_id}.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(self._change_url(account))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Send a test message from {account.name}",
+            "subtitle": None,
+            "opts": self.opts,
+            "account": account,
+            "form": form,
+            "media": self.media + form.media,
+            "change_url": self._change_url(account),
+        }
+        return TemplateResponse(request, "admin/channels_app/messagingaccount/send_test_message.html", context)
+
+
+@contextmanager
+def _refusal_for(row: Any) -> Iterator[None]:
+    """Turn a ServiceError raised while saving an inline ``row`` into a refusal naming that row."""
+    try:
+        yield
+    except ServiceError as exc:
+        raise ServiceRefusal(exc, row.prefix) from exc
+
+
+@admin.register(ChannelLog)
+class ChannelLogAdmin(admin.ModelAdmin):
+    """Provider HTTP exchanges, secrets already redacted when written. Read-only."""
+
+    list_display = ("created_at", "account", "kind", "method", "short_url", "status_code", "duration_ms",
+                    "is_error")
+    list_filter = ("kind", "is_error", "account", "account__provider")
+    list_select_related = ("account",)
+    search_fields = ("url", "error")
+    date_hierarchy = "created_at"
+    fields = ("created_at", "account", "kind", "method", "url", "status_code", "duration_ms", "is_error",
+              "error", "pretty_request_headers", "pretty_request_body", "pretty_response_body")
+    readonly_fields = fields
+
+    class Media:
+        css = {"all": ["channels_app/admin.css"]}
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ChannelLog | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ChannelLog | None = None) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    @admin.display(description="URL", ordering="url")
+    def short_url(self, obj: ChannelLog) -> str:
+        if len(obj.url) <= 80:
+            return obj.url
+        return format_html('<span title="{}">{}…</span>', obj.url, obj.url[:79])
+
+    @admin.display(description="Request headers")
+    def pretty_request_headers(self, obj: ChannelLog) -> str:
+        return _pre(json.dumps(obj.request_headers, indent=2, sort_keys=True, ensure_ascii=False))
+
+    @admin.display(description="Request body")
+    def pretty_request_body(self, obj: ChannelLog) -> str:
+        return _pre(_pretty_body(obj.request_body))
+
+    @admin.display(description="Response body")
+    def pretty_response_body(self, obj: ChannelLog) -> str:
+        return _pre(_pretty_body(obj.response_body))
+
+
+def _pretty_body(body: str) -> str:
+    try:
+        return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return body
+
+
+def _pre(text: str) -> str:
+    return format_html('<pre class="channels-log-body">{}</pre>', text) if text else "-"

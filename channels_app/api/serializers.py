@@ -1,0 +1,153 @@
+"""Serializers of the accounts API: read shapes, write shapes, and the error shape.
+
+Provider secrets are accepted on write and never rendered: the read serializers do not
+name them at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from channels_app.models import Channel, MessagingAccount, NumberType, PhoneNumber, Provider, ValidationStatus
+
+
+class ApiErrorSerializer(serializers.Serializer):
+    """Every 4xx/5xx answer carries ``detail``; refused requests also say which rule and which field."""
+
+    error = serializers.CharField(
+        required=False, help_text="Machine-readable code of the refused rule, e.g. number_format or required."
+    )
+    detail = serializers.CharField(help_text="What is wrong, in words for people.")
+    field = serializers.CharField(
+        required=False, help_text="The input at fault, e.g. api_key, channel or numbers[0].number."
+    )
+    errors = serializers.DictField(
+        required=False, child=serializers.JSONField(),
+        help_text="For malformed input: every field at fault with its messages.",
+    )
+
+
+class PhoneNumberSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PhoneNumber
+        fields = ["id", "number", "e164", "number_type", "name", "description", "created_at"]
+        read_only_fields = fields
+
+
+class PhoneNumberWriteSerializer(serializers.Serializer):
+    number = serializers.CharField(
+        max_length=24, trim_whitespace=True,
+        help_text="TeleSign: digits only, country code first (14252306549). Twilio SMS: E.164 (+14252306549) "
+        "or a 5–6 digit short code. WhatsApp: E.164 with the leading + (+14252306549).",
+    )
+    number_type = serializers.ChoiceField(
+        choices=NumberType.choices, required=False, allow_blank=True, default="",
+        help_text="SMS only. TeleSign: geographic, short_code or toll_free. Twilio and Sandbox: long_code, "
+        "short_code or toll_free.",
+    )
+    name = serializers.CharField(
+        max_length=100, required=False, allow_blank=True, default="", help_text="Required for WhatsApp numbers."
+    )
+    description = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+
+class MessagingAccountSerializer(serializers.ModelSerializer):
+    has_credentials = serializers.BooleanField(
+        read_only=True, help_text="Whether every credential the provider needs is set."
+    )
+    credentials_set_at = serializers.DateTimeField(
+        source="credentials_updated_at", read_only=True, allow_null=True,
+        help_text="When the credentials were last set; null when they never were.",
+    )
+    callback_urls = serializers.DictField(
+        child=serializers.URLField(), read_only=True,
+        help_text="The URLs to enter in the provider's console, by purpose (callback, inbound, status).",
+    )
+    numbers = PhoneNumberSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = MessagingAccount
+        fields = [
+            "id", "name", "provider", "channel", "is_active", "has_credentials", "credentials_set_at",
+            "callback_urls", "validation_status", "validated_at", "validation_code", "validation_message",
+            "numbers", "created_at", "updated_at",
+        ]
+        read_only_fields = fields
+
+
+def _secret(label: str) -> serializers.CharField:
+    return serializers.CharField(
+        write_only=True, required=False, allow_blank=True, trim_whitespace=True,
+        style={"input_type": "password"}, help_text=f"{label}. Write-only: never returned.",
+    )
+
+
+class MessagingAccountCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, help_text="A name your team recognises, e.g. 'Support SMS (US)'.")
+    provider = serializers.ChoiceField(
+        choices=Provider.choices, help_text="telesign carries SMS; twilio and sandbox carry SMS and WhatsApp."
+    )
+    channel = serializers.ChoiceField(choices=Channel.choices)
+    is_active = serializers.BooleanField(required=False, default=True)
+    customer_id = _secret("TeleSign Customer ID (TeleSign accounts)")
+    api_key = _secret("TeleSign API key, base64 (TeleSign accounts)")
+    account_sid = _secret("Twilio Account SID, AC… (Twilio accounts)")
+    auth_token = _secret("Twilio Auth Token (Twilio accounts)")
+    numbers = PhoneNumberWriteSerializer(many=True, required=False, help_text="Numbers to add with the account.")
+
+
+class MessagingAccountUpdateSerializer(serializers.Serializer):
+    """PATCH: any of name, is_active and credentials; provider and channel never change."""
+
+    name = serializers.CharField(max_length=100, required=False)
+    is_active = serializers.BooleanField(
+        required=False, help_text="false deactivates the account: it sends nothing and its callback URLs answer 404."
+    )
+    customer_id = _secret("TeleSign Customer ID")
+    api_key = _secret("TeleSign API key, base64")
+    account_sid = _secret("Twilio Account SID, AC…")
+    auth_token = _secret("Twilio Auth Token")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        fixed = [f for f in ("provider", "channel") if f in self.initial_data]
+        if fixed:
+            raise serializers.ValidationError(
+                {f: "Cannot be changed once the account exists; create another account instead." for f in fixed}
+            )
+        return attrs
+
+
+class AccountFilterSerializer(serializers.Serializer):
+    """Query parameters of the account list."""
+
+    provider = serializers.ChoiceField(choices=Provider.choices, required=False)
+    channel = serializers.ChoiceField(choices=Channel.choices, required=False)
+    validation_status = serializers.ChoiceField(choices=ValidationStatus.choices, required=False)
+    is_active = serializers.BooleanField(required=False)
+
+
+class ValidationResultSerializer(serializers.Serializer):
+    account = serializers.IntegerField(help_text="The account's id.")
+    valid = serializers.BooleanField(help_text="Whether the provider accepted the credentials.")
+    validation_status = serializers.ChoiceField(choices=ValidationStatus.choices)
+    validation_code = serializers.CharField(
+        allow_blank=True, help_text="The provider's error code, when it gave one."
+    )
+    validation_message = serializers.CharField(allow_blank=True)
+    validated_at = serializers.DateTimeField()
+
+
+class SendTestMessageSerializer(serializers.Serializer):
+    to = serializers.CharField(max_length=32, help_text="The recipient in E.164, e.g. +14155550100.")
+    text = serializers.CharField(trim_whitespace=False, help_text="Up to 1,600 characters.")
+    from_number = serializers.CharField(
+        max_length=24, required=False, allow_blank=True,
+        help_text="One of the account's numbers; the first one when omitted.",
+    )
+
+
+class SendTestMessageResultSerializer(serializers.Serializer):
+    provider_message_id = serializers.CharField(help_text="The provider's id of the message it accepted.")
+    status = serializers.CharField(help_text="The message status right after the provider accepted it.")

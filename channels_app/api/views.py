@@ -1,0 +1,274 @@
+"""Messaging accounts and their numbers over REST: parse, check permissions, call a service, render.
+
+Permissions follow the model permissions of the admin: reading needs ``view_*``,
+creating ``add_*``, changing ``change_*`` and removing a number ``delete_phonenumber``.
+Validating an account and sending a test message need ``change_messagingaccount``.
+Setting credentials additionally needs ``manage_credentials``, which the services check.
+Accounts are never deleted here: PATCH ``is_active`` to ``false`` to deactivate one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import cached_property
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import DjangoModelPermissions
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from channels_app import services
+from channels_app.models import CREDENTIAL_FIELDS, MessagingAccount, PhoneNumber
+from config.exceptions import ServiceError
+
+from .serializers import (
+    AccountFilterSerializer,
+    ApiErrorSerializer,
+    MessagingAccountCreateSerializer,
+    MessagingAccountSerializer,
+    MessagingAccountUpdateSerializer,
+    PhoneNumberSerializer,
+    PhoneNumberWriteSerializer,
+    SendTestMessageResultSerializer,
+    SendTestMessageSerializer,
+    ValidationResultSerializer,
+)
+
+CHANGE_ACCOUNT = "channels_app.change_messagingaccount"
+
+_ERROR_TEXT = {
+    400: "The input was refused; `field` names the input at fault.",
+    401: "No valid token or session.",
+    403: "The user lacks the permission this request needs.",
+    404: "No such account or number.",
+    409: "The number is still referenced by stored messages.",
+    502: "The provider refused the message; `detail` carries its answer.",
+}
+
+
+def errors(*codes: int) -> dict[int, OpenApiResponse]:
+    return {code: OpenApiResponse(ApiErrorSerializer, description=_ERROR_TEXT[code]) for code in codes}
+
+
+class ModelPermissions(DjangoModelPermissions):
+    """DjangoModelPermissions that also guard reads, with per-action overrides.
+
+    A view may map an action name to the permissions it needs in ``action_permissions``.
+    """
+
+    perms_map = {
+        **DjangoModelPermissions.perms_map,
+        "GET": ["%(app_label)s.view_%(model_name)s"],
+        "HEAD": ["%(app_label)s.view_%(model_name)s"],
+    }
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated):
+            return False
+        if not hasattr(view, request.method.lower()):
+            return True  # a method the view does not offer: the view answers 405
+        needed = getattr(view, "action_permissions", {}).get(getattr(view, "action", None))
+        if needed is None:
+            return super().has_permission(request, view)
+        return user.has_perms(needed)
+
+
+def _flatten(errs: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(field path, first message) pairs of a serializer's errors, e.g. ``numbers[0].number``."""
+    if isinstance(errs, dict):
+        for key, value in errs.items():
+            if isinstance(key, int):  # list serializers key their items' errors by index
+                yield from _flatten(value, f"{prefix}[{key}]")
+                continue
+            name = "" if key == "non_field_errors" else key
+            yield from _flatten(value, f"{prefix}.{name}" if prefix and name else prefix or name)
+    elif isinstance(errs, list):
+        if errs and all(isinstance(item, str) for item in errs):
+            yield prefix, errs[0]
+        else:
+            for index, item in enumerate(errs):
+                if item:
+                    yield from _flatten(item, f"{prefix}[{index}]")
+    elif errs:
+        yield prefix, errs
+
+
+def validated(serializer: serializers.Serializer) -> dict[str, Any]:
+    """The serializer's validated data, or a ServiceError naming the first field at fault."""
+    if serializer.is_valid():
+        return serializer.validated_data
+    field, message = next(_flatten(serializer.errors), ("", "Invalid input."))
+    raise ServiceError(
+        f"{field}: {message}" if field else str(message),
+        code=getattr(message, "code", None) or "invalid", field=field or None,
+        extra={"errors": serializer.errors},
+    )
+
+
+def _credentials(data: dict[str, Any]) -> dict[str, str]:
+    return {f: data[f] for f in CREDENTIAL_FIELDS if data.get(f)}
+
+
+@extend_schema(tags=["accounts"])
+@extend_schema_view(
+    list=extend_schema(
+        summary="List messaging accounts",
+        parameters=[AccountFilterSerializer],
+        responses={200: MessagingAccountSerializer(many=True), **errors(400, 401, 403)},
+    ),
+    retrieve=extend_schema(
+        summary="Get a messaging account", responses={200: MessagingAccountSerializer, **errors(401, 403, 404)}
+    ),
+)
+class MessagingAccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """SMS and WhatsApp accounts with their provider credentials (write-only) and numbers."""
+
+    queryset = MessagingAccount.objects.prefetch_related("numbers")
+    serializer_class = MessagingAccountSerializer
+    permission_classes = [ModelPermissions]
+    lookup_value_converter = "int"
+    http_method_names = ["get", "post", "patch", "head", "options"]
+    action_permissions = {"validate": [CHANGE_ACCOUNT], "test_message": [CHANGE_ACCOUNT]}
+
+    def filter_queryset(self, queryset):
+        if self.action != "list":
+            return queryset
+        filters = validated(AccountFilterSerializer(data=self.request.query_params.dict()))
+        return queryset.filter(**filters)
+
+    def _render(self, account: MessagingAccount, status_code: int = status.HTTP_200_OK) -> Response:
+        fresh = MessagingAccount.objects.prefetch_related("numbers").get(pk=account.pk)
+        return Response(MessagingAccountSerializer(fresh, context=self.get_serializer_context()).data,
+                        status=status_code)
+
+    @extend_schema(
+        summary="Create a messaging account",
+        description="Creates the account with its credentials and numbers, all or nothing. Setting credentials "
+        "needs the 'Can set or change provider credentials' permission.",
+        request=MessagingAccountCreateSerializer,
+        responses={201: MessagingAccountSerializer, **errors(400, 401, 403)},
+    )
+    def create(self, request: Request) -> Response:
+        data = validated(MessagingAccountCreateSerializer(data=request.data))
+        account = services.account_create(
+            name=data["name"], channel=data["channel"], provider=data["provider"],
+            credentials=_credentials(data), is_active=data["is_active"], user=request.user,
+            numbers=[services.NumberSpec(**number) for number in data.get("numbers", [])],
+        )
+        return self._render(account, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Rename, (de)activate or change credentials",
+        description="Send only what changes. Credentials may be sent one at a time; changing them resets the "
+        "validation state and needs the 'Can set or change provider credentials' permission.",
+        request=MessagingAccountUpdateSerializer,
+        responses={200: MessagingAccountSerializer, **errors(400, 401, 403, 404)},
+    )
+    def partial_update(self, request: Request, pk: int | None = None) -> Response:
+        account = self.get_object()
+        data = validated(MessagingAccountUpdateSerializer(data=request.data))
+        services.account_update(
+            account=account, user=request.user, name=data.get("name"), is_active=data.get("is_active"),
+            credentials=_credentials(data),
+        )
+        return self._render(account)
+
+    @extend_schema(
+        summary="Check the credentials with the provider",
+        description="Asks the provider whether the credentials are good, without sending a message, and records "
+        "the answer on the account. Answers 200 whatever the outcome; `valid` and `validation_status` tell it.",
+        request=None,
+        operation_id="v1_accounts_validate",
+        responses={200: ValidationResultSerializer, **errors(401, 403, 404)},
+    )
+    @action(detail=True, methods=["post"])
+    def validate(self, request: Request, pk: int | None = None) -> Response:
+        account = self.get_object()
+        result = services.account_validate(account=account)
+        return Response(ValidationResultSerializer({
+            "account": account.pk, "valid": result.valid, "validation_status": account.validation_status,
+            "validation_code": account.validation_code, "validation_message": account.validation_message,
+            "validated_at": account.validated_at,
+        }).data)
+
+    @extend_schema(
+        summary="Send a test message now",
+        description="Sends one message right away (not queued) through the provider to check the account end to "
+        "end.",
+        request=SendTestMessageSerializer,
+        operation_id="v1_accounts_test_message",
+        responses={200: SendTestMessageResultSerializer, **errors(400, 401, 403, 404, 502)},
+    )
+    @action(detail=True, methods=["post"], url_path="test-message")
+    def test_message(self, request: Request, pk: int | None = None) -> Response:
+        account = self.get_object()
+        data = validated(SendTestMessageSerializer(data=request.data))
+        result = services.account_send_test_message(
+            account=account, to=data["to"], text=data["text"], from_number=data.get("from_number") or None
+        )
+        return Response(SendTestMessageResultSerializer(
+            {"provider_message_id": result.provider_message_id, "status": result.status}
+        ).data)
+
+
+@extend_schema(
+    tags=["numbers"],
+    parameters=[OpenApiParameter("account_pk", OpenApiTypes.INT, OpenApiParameter.PATH,
+                                 description="The account's id.")],
+)
+@extend_schema_view(
+    list=extend_schema(summary="List an account's numbers",
+                       responses={200: PhoneNumberSerializer(many=True), **errors(401, 403, 404)}),
+    retrieve=extend_schema(summary="Get a number", responses={200: PhoneNumberSerializer, **errors(401, 403, 404)}),
+)
+class PhoneNumberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The numbers an account sends from and receives on."""
+
+    queryset = PhoneNumber.objects.all()
+    serializer_class = PhoneNumberSerializer
+    permission_classes = [ModelPermissions]
+
+    @cached_property
+    def account(self) -> MessagingAccount:
+        return get_object_or_404(MessagingAccount, pk=self.kwargs["account_pk"])
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return PhoneNumber.objects.none()
+        return PhoneNumber.objects.filter(account_id=self.kwargs["account_pk"])
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        self.account  # noqa: B018 - answers 404 for an unknown account rather than an empty list
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Add a number to an account",
+        request=PhoneNumberWriteSerializer,
+        responses={201: PhoneNumberSerializer, **errors(400, 401, 403, 404)},
+    )
+    def create(self, request: Request, account_pk: int) -> Response:
+        data = validated(PhoneNumberWriteSerializer(data=request.data))
+        phone = services.number_add(account=self.account, **data)
+        return Response(PhoneNumberSerializer(phone).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Change a number",
+        request=PhoneNumberWriteSerializer,
+        responses={200: PhoneNumberSerializer, **errors(400, 401, 403, 404)},
+    )
+    def partial_update(self, request: Request, account_pk: int, pk: int) -> Response:
+        phone = self.get_object()
+        data = validated(PhoneNumberWriteSerializer(data=request.data, partial=True))
+        phone = services.number_update(phone=phone, **data)
+        return Response(PhoneNumberSerializer(phone).data)
+
+    @extend_schema(summary="Remove a number", responses={204: None, **errors(401, 403, 404, 409)})
+    def destroy(self, request: Request, account_pk: int, pk: int) -> Response:
+        services.number_delete(phone=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,36 @@
+"use strict";
+// Copy buttons next to read-only values: <button data-copy-target="input-id">Copy</button>.
+{
+    const flash = (button, text) => {
+        const original = button.dataset.label || button.textContent;
+        button.dataset.label = original;
+        button.textContent = text;
+        window.setTimeout(() => { button.textContent = original; }, 1500);
+    };
+
+    const copyWithSelection = (input) => {
+        input.focus();
+        input.select();
+        return document.execCommand("copy");
+    };
+
+    document.addEventListener("click", (event) => {
+        const button = event.target.closest("[data-copy-target]");
+        if (!button) {
+            return;
+        }
+        event.preventDefault();
+        const input = document.getElementById(button.dataset.copyTarget);
+        if (!input) {
+            return;
+        }
+        if (navigator.clipboard && window.isSecureContext) {
+            navigator.clipboard.writeText(input.value).then(
+                () => flash(button, "Copied"),
+                () => flash(button, copyWithSelection(input) ? "Copied" : "Press Ctrl+C"),
+            );
+        } else {
+            flash(button, copyWithSelection(input) ? "Copied" : "Press Ctrl+C");
+        }
+    });
+}

@@ -1,0 +1,70 @@
+from io import StringIO
+
+import pytest
+from cryptography.fernet import Fernet, InvalidToken
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test import override_settings
+
+from channels_app import crypto
+from channels_app.models import MessagingAccount
+from channels_app.services import account_create
+from tests.conftest import TELESIGN_API_KEY, TELESIGN_CUSTOMER_ID, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN
+
+pytestmark = pytest.mark.django_db
+
+OLD = Fernet.generate_key().decode()
+NEW = Fernet.generate_key().decode()
+COLUMNS = ("customer_id", "api_key", "account_sid", "auth_token")
+
+
+def raw_columns(pk):
+    table = MessagingAccount._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(COLUMNS)} FROM {table} WHERE id = %s", [pk])
+        return dict(zip(COLUMNS, cursor.fetchone(), strict=True))
+
+
+def plain(stored, key):
+    return Fernet(key.encode()).decrypt(stored[len(crypto.PREFIX):].encode()).decode()
+
+
+def test_rotation_re_encrypts_every_secret_with_the_new_key():
+    with override_settings(FIELD_ENCRYPTION_KEYS=[OLD]):
+        telesign = account_create(name="TeleSign", channel="sms", provider="telesign",
+                                  credentials={"customer_id": TELESIGN_CUSTOMER_ID, "api_key": TELESIGN_API_KEY})
+        twilio = account_create(name="Twilio", channel="sms", provider="twilio",
+                                credentials={"account_sid": TWILIO_ACCOUNT_SID, "auth_token": TWILIO_AUTH_TOKEN})
+        account_create(name="Sandbox", channel="sms", provider="sandbox")
+    assert plain(raw_columns(twilio.pk)["auth_token"], OLD) == TWILIO_AUTH_TOKEN
+
+    out = StringIO()
+    with override_settings(FIELD_ENCRYPTION_KEYS=[NEW, OLD]):
+        call_command("rotate_encryption_keys", stdout=out)
+
+    # The sandbox account holds no secret: nothing to re-encrypt.
+    assert out.getvalue() == "Re-encrypted the secrets of 2 accounts with the first key.\n"
+    expected = {
+        telesign.pk: {"customer_id": TELESIGN_CUSTOMER_ID, "api_key": TELESIGN_API_KEY},
+        twilio.pk: {"account_sid": TWILIO_ACCOUNT_SID, "auth_token": TWILIO_AUTH_TOKEN},
+    }
+    for pk, secrets in expected.items():
+        raw = raw_columns(pk)
+        for column, value in secrets.items():
+            assert value not in raw[column]
+            assert plain(raw[column], NEW) == value
+            with pytest.raises(InvalidToken):
+                plain(raw[column], OLD)
+    # The old key can now be dropped.
+    with override_settings(FIELD_ENCRYPTION_KEYS=[NEW]):
+        assert MessagingAccount.objects.get(pk=twilio.pk).credentials() == expected[twilio.pk]
+        assert MessagingAccount.objects.get(pk=telesign.pk).credentials() == expected[telesign.pk]
+
+
+def test_a_secret_no_key_decrypts_is_reported():
+    with override_settings(FIELD_ENCRYPTION_KEYS=[OLD]):
+        account_create(name="Twilio", channel="sms", provider="twilio",
+                       credentials={"account_sid": TWILIO_ACCOUNT_SID, "auth_token": TWILIO_AUTH_TOKEN})
+
+    with override_settings(FIELD_ENCRYPTION_KEYS=[NEW]), pytest.raises(CommandError, match="FIELD_ENCRYPTION_KEYS"):
+        call_command("rotate_encryption_keys", stdout=StringIO())

@@ -79,6 +79,12 @@ class MessagingAccount(models.Model):
     validation_code = models.CharField(max_length=32, blank=True, default="", editable=False)
     validation_message = models.TextField(blank=True, default="", editable=False)
 
+    help_reply = models.TextField(
+        blank=True, default="",
+        help_text="Sent when a customer texts HELP or INFO. Leave empty to send nothing (the provider may "
+        "answer HELP itself).",
+    )
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -89,6 +95,7 @@ class MessagingAccount(models.Model):
             models.CheckConstraint(
                 condition=~models.Q(provider="telesign", channel="whatsapp"),
                 name="channels_account_provider_carries_channel",
+                violation_error_message="TeleSign carries SMS only, not WhatsApp.",
             )
         ]
 
@@ -193,3 +200,190 @@ class ChannelLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.url} → {self.status_code or self.error[:40]}"
+
+
+class Contact(models.Model):
+    """A customer, identified by their phone number (the same person on SMS and WhatsApp)."""
+
+    address = models.CharField("phone number", max_length=24, unique=True, help_text="E.164, e.g. +14155550123.")
+    display_name = models.CharField(max_length=200, blank=True, default="",
+                                    help_text="From the customer's WhatsApp profile, or set by an agent.")
+    locale = models.CharField(max_length=16, blank=True, default="", help_text="Preferred language, e.g. en-US.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["address"]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ({self.address})" if self.display_name else self.address
+
+
+class ConsentState(models.TextChoices):
+    OPTED_IN = "opted_in", "Opted in"
+    OPTED_OUT = "opted_out", "Opted out"
+
+
+class ConsentRecord(models.Model):
+    """One change of a contact's consent for one of our numbers; the latest row is in force."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_records")
+    phone_number = models.ForeignKey(PhoneNumber, on_delete=models.CASCADE, related_name="consent_records")
+    state = models.CharField(max_length=16, choices=ConsentState.choices)
+    source = models.CharField(max_length=64, help_text="What changed it: a keyword, a provider error, an agent.")
+    detail = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["contact", "phone_number", "-created_at"], name="channels_consent_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.contact} {self.get_state_display()} on {self.phone_number} ({self.source})"
+
+
+class Direction(models.TextChoices):
+    INBOUND = "inbound", "Inbound"
+    OUTBOUND = "outbound", "Outbound"
+
+
+class MessageStatus(models.TextChoices):
+    RECEIVED = "received", "Received"  # inbound: stored
+    QUEUED = "queued", "Queued"  # outbound: stored, waiting for a worker (or for a retry)
+    SENDING = "sending", "Sending"  # outbound: a worker is talking to the provider
+    SENT = "sent", "Sent"  # the provider accepted it
+    DELIVERED = "delivered", "Delivered"  # the handset received it
+    READ = "read", "Read"  # the customer read it (WhatsApp)
+    UNDELIVERED = "undelivered", "Undelivered"  # the provider could not deliver it
+    FAILED = "failed", "Failed"  # refused by the provider, or retries exhausted
+
+
+#: How far along each status is. A callback never moves a message to a lower rank.
+STATUS_RANK = {
+    MessageStatus.QUEUED: 0,
+    MessageStatus.SENDING: 1,
+    MessageStatus.SENT: 2,
+    MessageStatus.DELIVERED: 3,
+    MessageStatus.UNDELIVERED: 3,
+    MessageStatus.FAILED: 3,
+    MessageStatus.READ: 4,
+}
+
+
+class MessageKind(models.TextChoices):
+    REGULAR = "regular", "Regular"
+    AUTOMATED = "automated", "Automated message"
+    BOT = "bot", "Bot"
+    TEMPLATE = "template", "Template"
+    OUTBOUND = "outbound", "Outbound (proactive)"
+    TEST = "test", "Test message"
+
+
+class Message(models.Model):
+    """One message on the wire, in or out, with its delivery state."""
+
+    account = models.ForeignKey(MessagingAccount, on_delete=models.PROTECT, related_name="messages")
+    phone_number = models.ForeignKey(PhoneNumber, on_delete=models.PROTECT, related_name="messages")
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="messages")
+    provider = models.CharField(max_length=16, choices=Provider.choices, editable=False)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    kind = models.CharField(max_length=16, choices=MessageKind.choices, default=MessageKind.REGULAR)
+    body = models.TextField(blank=True, default="")
+    content_sid = models.CharField("template Content SID", max_length=64, blank=True, default="")
+    content_variables = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=MessageStatus.choices, db_index=True)
+    # NULL until the provider accepts it; NULLs do not collide under the unique constraint.
+    provider_message_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    error_code = models.CharField(max_length=32, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+    encoding = models.CharField(max_length=8, blank=True, default="")
+    segments = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    status_updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "provider_message_id"], name="channels_message_provider_id"),
+        ]
+        indexes = [
+            models.Index(fields=["contact", "phone_number", "direction", "-created_at"],
+                         name="channels_msg_last_inbound"),
+            models.Index(fields=["status", "next_attempt_at"], name="channels_msg_due"),
+        ]
+
+    def __str__(self) -> str:
+        arrow = "←" if self.direction == Direction.INBOUND else "→"
+        return f"{arrow} {self.contact.address}: {self.body[:40]}"
+
+
+class AttachmentState(models.TextChoices):
+    PENDING = "pending", "Waiting for download"
+    STORED = "stored", "Stored"
+    REFUSED = "refused", "Not allowed"
+    FAILED = "failed", "Download failed"
+    OUTGOING = "outgoing", "Sent by link"
+
+
+class Attachment(models.Model):
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    url = models.URLField(max_length=1000, help_text="Where the provider serves it (inbound) or where we serve it.")
+    content_type = models.CharField(max_length=100, blank=True, default="")
+    file = models.FileField(upload_to="attachments/%Y/%m/%d/", blank=True, max_length=500)
+    size = models.PositiveIntegerField(null=True, blank=True)
+    state = models.CharField(max_length=16, choices=AttachmentState.choices, default=AttachmentState.PENDING)
+    error = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.content_type or 'file'} ({self.get_state_display()})"
+
+
+class EventKind(models.TextChoices):
+    INBOUND = "inbound", "Inbound message"
+    STATUS = "status", "Status callback"
+
+
+class EventState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PROCESSED = "processed", "Processed"
+    FAILED = "failed", "Failed"
+
+
+class InboundEvent(models.Model):
+    """A verified webhook, stored raw before anything else happens to it.
+
+    ``event_key`` is the provider's id for the event (a message id, or message id and
+    status for a callback); the unique constraint makes provider retries harmless.
+    """
+
+    account = models.ForeignKey(MessagingAccount, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=EventKind.choices)
+    event_key = models.CharField(max_length=128)
+    url = models.TextField()
+    headers = models.JSONField(default=dict)
+    body = models.TextField(blank=True, default="")
+    params = models.JSONField(default=dict)
+    state = models.CharField(max_length=16, choices=EventState.choices, default=EventState.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "kind", "event_key"], name="channels_event_once"),
+        ]
+        indexes = [models.Index(fields=["state", "received_at"], name="channels_event_pending")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.event_key} ({self.get_state_display()})"

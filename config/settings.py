@@ -8,6 +8,7 @@ in README.md and ``.env.example``.
 
 import base64
 import hashlib
+import os
 from pathlib import Path
 
 import environ
@@ -101,7 +102,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
     # A file (not :memory:) so that a real worker process in the tests sees the test data.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-hub.sqlite3")}
+    # Named per process so that two test runs on one machine never share a file.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-hub-{os.getpid()}.sqlite3")}
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
@@ -146,11 +148,13 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
-    "channel-log-trim": {
-        "task": "channels_app.tasks.channel_log_trim",
-        "schedule": 3600.0,
-    },
+    "channel-log-trim": {"task": "channels_app.tasks.channel_log_trim", "schedule": 3600.0},
+    "inbound-events-requeue": {"task": "channels_app.tasks.inbound_events_requeue", "schedule": 30.0},
+    "messages-requeue-stuck": {"task": "channels_app.tasks.messages_requeue_stuck", "schedule": 30.0},
 }
+# Queues: "replies" (agents' and automated conversation messages) is never starved by "bulk"
+# (proactive campaigns); workers listen to all three unless told otherwise.
+CELERY_TASK_QUEUES_ALL = ("default", "replies", "bulk")
 
 # --- Auth, i18n, static -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -224,6 +228,22 @@ HUB_PROVIDERS = {
     "twilio": "channels_app.providers.twilio.TwilioProvider",
     "sandbox": "channels_app.providers.sandbox.SandboxProvider",
 }
+# Sending: bounded retries with exponential backoff and jitter for retryable provider errors.
+MESSAGE_MAX_ATTEMPTS = env.int("MESSAGE_MAX_ATTEMPTS", default=5)
+MESSAGE_RETRY_BASE_SECONDS = env.float("MESSAGE_RETRY_BASE_SECONDS", default=10.0)
+MESSAGE_RETRY_MAX_SECONDS = env.float("MESSAGE_RETRY_MAX_SECONDS", default=900.0)
+MESSAGE_REQUEUE_AFTER_SECONDS = env.int("MESSAGE_REQUEUE_AFTER_SECONDS", default=60)
+MESSAGE_SENDING_STALE_SECONDS = env.int("MESSAGE_SENDING_STALE_SECONDS", default=300)
+# Webhooks: events stored but not processed after this long are queued again.
+INBOUND_EVENT_REQUEUE_AFTER_SECONDS = env.int("INBOUND_EVENT_REQUEUE_AFTER_SECONDS", default=60)
+INBOUND_EVENT_MAX_ATTEMPTS = env.int("INBOUND_EVENT_MAX_ATTEMPTS", default=10)
+# Attachments: size limit, and the only hosts media is fetched from.
+ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=5 * 1024 * 1024)
+TWILIO_MEDIA_HOSTS = env.list("TWILIO_MEDIA_HOSTS", default=["api.twilio.com", ".twiliocdn.com"])
+SANDBOX_MEDIA_HOSTS = env.list("SANDBOX_MEDIA_HOSTS", default=[])
+# Seams to the higher apps (dotted paths).
+HUB_INBOUND_HANDLERS = env.list("HUB_INBOUND_HANDLERS", default=["workstreams.inbound.inbound_message_handle"])
+HUB_NUMBER_POLICY = env.str("HUB_NUMBER_POLICY", default="workstreams.inbound.number_policy")
 CHANNEL_LOG_RETENTION_DAYS = env.int("CHANNEL_LOG_RETENTION_DAYS", default=14)
 CHANNEL_LOG_MAX_BODY = env.int("CHANNEL_LOG_MAX_BODY", default=10_000)
 

@@ -10,7 +10,9 @@ admin.site.index_title = "Administration"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("webhooks/", include("channels_app.urls")),
     path("api/v1/", include("channels_app.api.urls")),
+    path("api/v1/", include("workstreams.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("healthz", health.healthz, name="healthz"),

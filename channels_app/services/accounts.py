@@ -17,9 +17,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from config.exceptions import ServiceError
-
-from .models import (
+from channels_app.models import (
     CREDENTIAL_FIELDS,
     PROVIDER_CHANNELS,
     PROVIDER_CREDENTIALS,
@@ -30,8 +28,10 @@ from .models import (
     Provider,
     ValidationStatus,
 )
-from .numbers import check_number, to_e164
-from .providers import OutgoingMessage, ProviderError, SendResult, ValidationResult, get_provider
+from channels_app.numbers import check_number, to_e164
+from channels_app.providers import OutgoingMessage, ProviderError, SendResult, ValidationResult, get_provider
+from channels_app.providers.http import redact
+from config.exceptions import ServiceError
 
 logger = logging.getLogger(__name__)
 
@@ -68,10 +68,11 @@ def _check_provider_channel(provider: str, channel: str) -> None:
 
 def _check_credentials(provider: str, credentials: Mapping[str, str]) -> dict[str, str]:
     """The provider's credential values from ``credentials``; every one is required."""
+    labels = {field: label for fields in PROVIDER_CREDENTIALS.values() for field, label in fields}
     unknown = [k for k, v in credentials.items() if v and k not in dict(PROVIDER_CREDENTIALS[provider])]
     if unknown:
         raise ServiceError(
-            f"{Provider(provider).label} accounts do not use {', '.join(unknown)}.",
+            f"{Provider(provider).label} accounts do not use {', '.join(labels.get(k, k) for k in unknown)}.",
             code="credentials_invalid", field=unknown[0],
         )
     values = {}
@@ -118,7 +119,7 @@ def account_create(*, name: str, channel: str, provider: str, credentials: Mappi
     account = MessagingAccount(name=name, channel=channel, provider=provider, is_active=is_active, **values)
     if values:
         account.credentials_updated_at = timezone.now()
-    account.save()
+    _account_save(account)
     for spec in numbers:
         number_add(account=account, **spec.__dict__)
     return account
@@ -137,11 +138,21 @@ def account_update(*, account: MessagingAccount, user: Any = None, name: str | N
         account.name = name
     if is_active is not None:
         account.is_active = is_active
-    account.save()
+    _account_save(account)
     changes = {k: v for k, v in (credentials or {}).items() if v}
     if changes:
         account_set_credentials(account=account, user=user, credentials=changes)
     return account
+
+
+def _account_save(account: MessagingAccount) -> None:
+    """Save; two people taking the same name at once get the same clear error as one."""
+    try:
+        with transaction.atomic():
+            account.save()
+    except IntegrityError:
+        raise ServiceError(f"An account named {account.name!r} already exists.", code="name_taken",
+                           field="name") from None
 
 
 @transaction.atomic
@@ -218,9 +229,12 @@ def _number_save(phone: PhoneNumber) -> None:
 def account_validate(*, account: MessagingAccount) -> ValidationResult:
     """Ask the provider whether the credentials are good, without sending a message; record the answer."""
     result = get_provider(account).validate_credentials()
+    # A provider may quote a credential back (Twilio's URLs hold the Account SID): never store it.
+    result = ValidationResult(result.status, redact(result.code, account.secret_values())[:32],
+                              redact(result.message, account.secret_values()))
     MessagingAccount.objects.filter(pk=account.pk).update(
         validation_status=result.status, validated_at=timezone.now(),
-        validation_code=result.code[:32], validation_message=result.message,
+        validation_code=result.code, validation_message=result.message,
     )
     account.refresh_from_db(fields=["validation_status", "validated_at", "validation_code", "validation_message"])
     return result
@@ -258,8 +272,9 @@ def account_send_test_message(*, account: MessagingAccount, to: str, text: str,
     try:
         return get_provider(account).send(message)
     except ProviderError as exc:
-        raise ServiceError(f"{Provider(account.provider).label} refused the message: {exc}",
-                           code="provider_error", field="to", http_status=502) from None
+        reason = redact(str(exc), account.secret_values())
+        raise ServiceError(f"{Provider(account.provider).label} refused the message: {reason}",
+                           code="provider_error", field="account", http_status=502) from None
 
 
 def channel_log_trim(*, older_than_days: int | None = None) -> int:
@@ -270,10 +285,13 @@ def channel_log_trim(*, older_than_days: int | None = None) -> int:
     return deleted
 
 
+@transaction.atomic
 def encryption_keys_rotate() -> int:
     """Re-encrypt every stored secret with the first key of FIELD_ENCRYPTION_KEYS; return accounts touched."""
     count = 0
     for account in MessagingAccount.objects.all().iterator():
+        if not account.secret_values():
+            continue
         # Loading decrypts with any key; saving encrypts with the first one.
         MessagingAccount.objects.filter(pk=account.pk).update(
             **{f: getattr(account, f) for f in CREDENTIAL_FIELDS}

@@ -149,3 +149,20 @@ def test_channel_log_trim_keeps_recent_rows(sandbox_account, settings):
     account_send_test_message(account=sandbox_account, to="+14155550123", text="new")
     assert channel_log_trim() == 1
     assert [log.request_body.count("new") for log in ChannelLog.objects.all()] == [1]
+
+
+def test_a_provider_quoting_a_credential_back_never_gets_it_stored(twilio_sms_account, mocked_http):
+    mocked_http.get(TWILIO_ACCOUNT_URL, status=404,
+                    json={"code": 20404, "message": f"The requested resource /Accounts/{TWILIO_ACCOUNT_SID}.json "
+                                                    "was not found"})
+    account_validate(account=twilio_sms_account)
+    fresh = MessagingAccount.objects.get(pk=twilio_sms_account.pk)
+    assert TWILIO_ACCOUNT_SID not in fresh.validation_message
+    assert "[redacted]" in fresh.validation_message
+
+
+@pytest.mark.django_db
+def test_foreign_credentials_are_named_by_their_label():
+    with pytest.raises(ServiceError, match="do not use Account SID"):
+        account_create(name="x", channel="sms", provider="telesign",
+                       credentials={"customer_id": "c", "api_key": "a2V5", "account_sid": "AC1"})

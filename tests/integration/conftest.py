@@ -6,12 +6,16 @@ and Redis in CI's first pass, SQLite and the filesystem broker in its second.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import threading
 import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 import pytest
 from django.conf import settings
@@ -43,10 +47,17 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture
-def celery_worker_process(transactional_db, tmp_path):
+def worker_env() -> dict[str, str]:
+    """Extra environment for the worker process; override in a test module."""
+    return {}
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, tmp_path, worker_env):
     """Start ``celery worker`` against the test database; tasks published by the test go to it."""
     env = {
         **os.environ,
+        **worker_env,
         "DATABASE_URL": _database_url(),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "HUB_VAR_DIR": str(settings.VAR_DIR),
@@ -57,7 +68,7 @@ def celery_worker_process(transactional_db, tmp_path):
     log = log_path.open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", "1",
-         "-Q", "default", "--without-mingle", "--without-gossip", "--hostname", f"test-{os.getpid()}@%h"],
+         "-Q", ",".join(settings.CELERY_TASK_QUEUES_ALL), "--without-mingle", "--without-gossip", "--hostname", f"test-{os.getpid()}@%h"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     celery_app.conf.task_always_eager = False
@@ -77,6 +88,50 @@ def celery_worker_process(transactional_db, tmp_path):
             proc.kill()
             proc.wait()
         log.close()
+
+
+class ProviderStub:
+    """A tiny HTTP stand-in for Twilio and TeleSign that records every request it gets."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self._lock = threading.Lock()
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                with stub._lock:
+                    stub.requests.append({"path": self.path, "headers": dict(self.headers), "body": body,
+                                          "form": parse_qs(body)})
+                if self.path.startswith("/2010-04-01/"):
+                    payload, status = {"sid": "SM" + uuid.uuid4().hex, "status": "queued"}, 201
+                else:
+                    payload, status = {"reference_id": uuid.uuid4().hex.upper(), "status": {"code": 290}}, 200
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def provider_stub():
+    stub = ProviderStub()
+    yield stub
+    stub.close()
 
 
 def wait_for(predicate, *, timeout: float = 30.0, interval: float = 0.2, what: str = "condition"):

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 COLOURS = {"web": "\033[36m", "worker": "\033[33m", "beat": "\033[35m"}
@@ -32,7 +33,8 @@ class Command(BaseCommand):
         commands = {
             "web": [python, "manage.py", "runserver", options["addr"], "--noreload"],
             "worker": [python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
-                       "--concurrency", str(options["concurrency"]), "-Q", "default"],
+                       "--concurrency", str(options["concurrency"]),
+                       "-Q", ",".join(settings.CELERY_TASK_QUEUES_ALL)],
         }
         if not options["no_beat"]:
             commands["beat"] = [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",

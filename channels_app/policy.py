@@ -1,0 +1,34 @@
+"""What a higher app decides about one of our numbers, asked through ``HUB_NUMBER_POLICY``.
+
+channels_app does not know workstreams; it asks this seam whether customers and agents may
+send attachments on a number. Without a configured policy, both may.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+if TYPE_CHECKING:
+    from channels_app.models import PhoneNumber
+
+
+@dataclass(frozen=True)
+class NumberPolicy:
+    customers_may_send_attachments: bool = True
+    agents_may_send_attachments: bool = True
+
+
+def number_policy(phone_number: PhoneNumber) -> NumberPolicy:
+    path = getattr(settings, "HUB_NUMBER_POLICY", "")
+    if not path:
+        return NumberPolicy()
+    return import_string(path)(phone_number)
+
+
+def inbound_handlers() -> list:
+    """The functions that take a stored inbound message upward (``HUB_INBOUND_HANDLERS``)."""
+    return [import_string(path) for path in getattr(settings, "HUB_INBOUND_HANDLERS", [])]

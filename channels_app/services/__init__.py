@@ -1,0 +1,40 @@
+"""Use cases of the wire layer, one module per subject.
+
+Accounts and numbers are re-exported here; the other subjects are imported by module:
+``consent``, ``delivery`` (outgoing messages), ``inbound`` (webhooks in), ``media`` (attachments).
+"""
+
+from .accounts import (
+    CREDENTIALS_PERMISSION,
+    MAX_MESSAGE_LENGTH,
+    NumberSpec,
+    account_check_provider_channel,
+    account_create,
+    account_send_test_message,
+    account_set_credentials,
+    account_update,
+    account_validate,
+    channel_log_trim,
+    encryption_keys_rotate,
+    number_add,
+    number_delete,
+    number_update,
+)
+
+__all__ = [
+    "CREDENTIALS_PERMISSION",
+    "MAX_MESSAGE_LENGTH",
+    "NumberSpec",
+    "account_check_provider_channel",
+    "account_create",
+    "account_send_test_message",
+    "account_set_credentials",
+    "account_update",
+    "account_validate",
+    "channel_log_trim",
+    "encryption_keys_rotate",
+    "number_add",
+    "number_delete",
+    "number_update",
+]
+

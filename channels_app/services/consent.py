@@ -1,0 +1,53 @@
+"""Opt-out and opt-in: keywords, consent records, and the check every send goes through."""
+
+from __future__ import annotations
+
+from channels_app.models import ConsentRecord, ConsentState, Contact, PhoneNumber
+from config.exceptions import ServiceError
+
+OPT_OUT_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
+OPT_IN_KEYWORDS = frozenset({"START", "YES", "UNSTOP"})
+HELP_KEYWORDS = frozenset({"HELP", "INFO"})
+
+OPT_OUT, OPT_IN, HELP = "opt_out", "opt_in", "help"
+
+
+def keyword_action(body: str) -> str | None:
+    """``opt_out``, ``opt_in`` or ``help`` when the whole message is one such keyword, else None.
+
+    Matching trims white space and trailing punctuation and ignores case: "Stop." opts out,
+    "stop please" does not.
+    """
+    word = (body or "").strip().rstrip(".!?").strip().upper()
+    if word in OPT_OUT_KEYWORDS:
+        return OPT_OUT
+    if word in OPT_IN_KEYWORDS:
+        return OPT_IN
+    if word in HELP_KEYWORDS:
+        return HELP
+    return None
+
+
+def consent_state(*, contact: Contact, phone_number: PhoneNumber) -> str:
+    """The consent in force: the latest record, or opted in when the contact never opted out."""
+    latest = (ConsentRecord.objects.filter(contact=contact, phone_number=phone_number)
+              .order_by("-created_at", "-id").values_list("state", flat=True).first())
+    return latest or ConsentState.OPTED_IN
+
+
+def consent_record(*, contact: Contact, phone_number: PhoneNumber, state: str, source: str,
+                   detail: str = "") -> ConsentRecord | None:
+    """Record a change of consent; recording the state already in force writes nothing."""
+    if consent_state(contact=contact, phone_number=phone_number) == state:
+        return None
+    return ConsentRecord.objects.create(contact=contact, phone_number=phone_number, state=state, source=source,
+                                        detail=detail[:255])
+
+
+def consent_require(*, contact: Contact, phone_number: PhoneNumber) -> None:
+    if consent_state(contact=contact, phone_number=phone_number) == ConsentState.OPTED_OUT:
+        raise ServiceError(
+            f"{contact.address} has opted out of messages from {phone_number.number}; nothing can be sent until "
+            "they text START.",
+            code="opted_out", field="contact", http_status=409,
+        )

@@ -1,0 +1,232 @@
+"""Webhooks in: store each verified event once, then turn it into a contact, a message and consent.
+
+``webhook_accept`` runs in the web request: it parses (to reject malformed payloads with a
+clear message), stores the raw event under a unique provider id, and enqueues processing
+when the transaction commits. ``inbound_event_process`` runs in a worker, in one
+transaction, and is idempotent. ``inbound_events_requeue`` (beat) re-enqueues events that
+were stored but never processed.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from channels_app.models import (
+    Attachment,
+    AttachmentState,
+    ConsentState,
+    Contact,
+    Direction,
+    EventKind,
+    EventState,
+    InboundEvent,
+    Message,
+    MessageKind,
+    MessageStatus,
+    MessagingAccount,
+    PhoneNumber,
+)
+from channels_app.numbers import to_e164
+from channels_app.policy import inbound_handlers, number_policy
+from channels_app.providers import InboundMessage, WebhookPayloadError, WebhookRequest, get_provider
+from channels_app.providers.telesign import TeleSignProvider
+from config.exceptions import ServiceError
+
+from . import consent
+from .delivery import message_queue, message_status_apply
+
+logger = logging.getLogger(__name__)
+
+KEPT_HEADERS = ("content-type",)
+
+
+def webhook_kind(account: MessagingAccount, request: WebhookRequest, route_kind: str | None) -> str:
+    """Inbound message or status callback: from the URL, or (TeleSign's single URL) from the payload."""
+    if route_kind:
+        return route_kind
+    return EventKind.INBOUND if TeleSignProvider.event_kind(TeleSignProvider.payload(request)) == "inbound" \
+        else EventKind.STATUS
+
+
+def webhook_accept(*, account: MessagingAccount, request: WebhookRequest,
+                   route_kind: str | None = None) -> tuple[InboundEvent, bool]:
+    """Store a verified webhook once. Returns the event and whether it is new.
+
+    Raises WebhookPayloadError (a 400) when the payload is malformed.
+    """
+    provider = get_provider(account)
+    kind = webhook_kind(account, request, route_kind)
+    if kind == EventKind.INBOUND:
+        key = provider.parse_inbound(request).provider_message_id
+    else:
+        update = provider.parse_status(request)
+        key = f"{update.provider_message_id}:{update.status}:{update.error_code}"
+    if len(key) > 128:
+        raise WebhookPayloadError("message id is longer than 128 characters")
+    headers = {k: v for k, v in request.headers.items() if k in KEPT_HEADERS}
+    try:
+        with transaction.atomic():
+            event = InboundEvent.objects.create(
+                account=account, kind=kind, event_key=key, url=request.url, headers=headers,
+                body=request.body.decode("utf-8", errors="replace"), params=request.params,
+            )
+    except IntegrityError:
+        return InboundEvent.objects.get(account=account, kind=kind, event_key=key), False
+    event_enqueue(event)
+    return event, True
+
+
+def event_enqueue(event: InboundEvent) -> None:
+    from channels_app.tasks import inbound_event_process_task
+
+    event_id = event.pk
+    transaction.on_commit(lambda: inbound_event_process_task.apply_async(args=[event_id], queue="default"))
+
+
+def _request_of(event: InboundEvent) -> WebhookRequest:
+    return WebhookRequest(method="POST", url=event.url, headers=event.headers, body=event.body.encode("utf-8"),
+                          params=event.params)
+
+
+def inbound_event_process(*, event_id: int) -> str:
+    """Process one stored event; running it again changes nothing. Returns what happened."""
+    try:
+        with transaction.atomic():
+            event = (InboundEvent.objects.select_for_update().select_related("account")
+                     .filter(pk=event_id).first())
+            if event is None:
+                return "missing"
+            if event.state != EventState.PENDING:
+                return f"skipped: already {event.state}"
+            provider = get_provider(event.account)
+            request = _request_of(event)
+            if event.kind == EventKind.INBOUND:
+                outcome = _receive(event.account, provider.parse_inbound(request))
+            else:
+                update = provider.parse_status(request)
+                # Our own message id rides in the status URL (?message=) or TeleSign's external_id.
+                hint = parse_qs(urlsplit(event.url).query).get("message", [None])[0] or _telesign_external_id(event)
+                outcome = message_status_apply(account_id=event.account_id, update=update, message_hint=hint)
+                if outcome == "unknown message":
+                    raise LookupError(f"no outgoing message with id {update.provider_message_id}")
+            event.state = EventState.PROCESSED
+            event.processed_at = timezone.now()
+            event.attempts += 1
+            event.error = "" if not outcome.startswith("failed") else outcome
+            event.save(update_fields=["state", "processed_at", "attempts", "error"])
+            return outcome
+    except (WebhookPayloadError, LookupError, ServiceError) as exc:
+        return _record_failure(event_id, str(exc), permanent=isinstance(exc, WebhookPayloadError))
+    except Exception as exc:
+        logger.exception("processing inbound event %s failed", event_id)
+        _record_failure(event_id, f"{exc.__class__.__name__}: {exc}", permanent=False)
+        raise
+
+
+def _telesign_external_id(event: InboundEvent) -> str | None:
+    if event.account.provider != "telesign":
+        return None
+    try:
+        return TeleSignProvider.payload(_request_of(event)).get("external_id")
+    except WebhookPayloadError:
+        return None
+
+
+def _record_failure(event_id: int, error: str, *, permanent: bool) -> str:
+    with transaction.atomic():
+        event = InboundEvent.objects.select_for_update().filter(pk=event_id).first()
+        if event is None or event.state != EventState.PENDING:
+            return "skipped"
+        event.attempts += 1
+        event.error = error[:2000]
+        if permanent or event.attempts >= settings.INBOUND_EVENT_MAX_ATTEMPTS:
+            event.state = EventState.FAILED
+            event.processed_at = timezone.now()
+        event.save(update_fields=["attempts", "error", "state", "processed_at"])
+        return f"{'failed' if event.state == EventState.FAILED else 'will retry'}: {error}"
+
+
+def _find_number(account: MessagingAccount, address: str) -> PhoneNumber:
+    for phone in account.numbers.all():
+        if address in (phone.e164, phone.number):
+            return phone
+    raise WebhookPayloadError(f"{address} is not a number of account '{account.name}'")
+
+
+def contact_for(address: str, *, display_name: str = "") -> Contact:
+    """The contact with this address, created on first contact; a WhatsApp profile name is kept."""
+    normalized = to_e164(address)
+    if not normalized:
+        raise WebhookPayloadError(f"sender {address!r} is not a phone number")
+    contact = Contact.objects.filter(address=normalized).first()
+    if contact is None:
+        try:
+            with transaction.atomic():
+                contact = Contact.objects.create(address=normalized, display_name=display_name[:200])
+        except IntegrityError:
+            contact = Contact.objects.get(address=normalized)
+    if display_name and contact.display_name != display_name[:200]:
+        contact.display_name = display_name[:200]
+        contact.save(update_fields=["display_name", "updated_at"])
+    return contact
+
+
+def _receive(account: MessagingAccount, inbound: InboundMessage) -> str:
+    phone = _find_number(account, inbound.to_address)
+    if Message.objects.filter(provider=account.provider, provider_message_id=inbound.provider_message_id).exists():
+        return "duplicate"
+    contact = contact_for(inbound.from_address, display_name=inbound.profile_name)
+    message = Message.objects.create(
+        account=account, phone_number=phone, contact=contact, provider=account.provider, channel=phone.channel,
+        direction=Direction.INBOUND, body=inbound.body, status=MessageStatus.RECEIVED,
+        provider_message_id=inbound.provider_message_id, status_updated_at=timezone.now(),
+    )
+    _attachments(message, inbound)
+    keyword = consent.keyword_action(inbound.body)
+    if keyword == consent.OPT_OUT:
+        consent.consent_record(contact=contact, phone_number=phone, state=ConsentState.OPTED_OUT,
+                               source="keyword", detail=inbound.body.strip()[:40])
+    elif keyword == consent.OPT_IN:
+        consent.consent_record(contact=contact, phone_number=phone, state=ConsentState.OPTED_IN,
+                               source="keyword", detail=inbound.body.strip()[:40])
+    elif keyword == consent.HELP and account.help_reply.strip():
+        try:
+            message_queue(phone_number=phone, contact=contact, body=account.help_reply, kind=MessageKind.AUTOMATED)
+        except ServiceError as exc:
+            logger.info("help reply to %s not sent: %s", contact.address, exc.message)
+    for handler in inbound_handlers():
+        handler(message=message, keyword=keyword)
+    return f"received{f' ({keyword})' if keyword else ''}"
+
+
+def _attachments(message: Message, inbound: InboundMessage) -> None:
+    if not inbound.media:
+        return
+    allowed = number_policy(message.phone_number).customers_may_send_attachments
+    for media in inbound.media:
+        attachment = Attachment.objects.create(
+            message=message, url=media.url, content_type=media.content_type[:100],
+            state=AttachmentState.PENDING if allowed else AttachmentState.REFUSED,
+            error="" if allowed else "Customers may not send attachments on this number; the file was not stored.",
+        )
+        if allowed:
+            from channels_app.tasks import attachment_download_task
+
+            attachment_id = attachment.pk
+            transaction.on_commit(lambda a=attachment_id: attachment_download_task.apply_async(args=[a]))
+
+
+def inbound_events_requeue() -> int:
+    """Re-enqueue events stored but not processed within INBOUND_EVENT_REQUEUE_AFTER_SECONDS."""
+    cutoff = timezone.now() - timedelta(seconds=settings.INBOUND_EVENT_REQUEUE_AFTER_SECONDS)
+    count = 0
+    for event in InboundEvent.objects.filter(state=EventState.PENDING, received_at__lt=cutoff).only("pk").iterator():
+        event_enqueue(event)
+        count += 1
+    return count

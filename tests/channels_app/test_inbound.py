@@ -1,0 +1,151 @@
+from datetime import timedelta
+from urllib.parse import urlencode
+
+import pytest
+import time_machine
+from django.conf import settings
+from django.utils import timezone
+from twilio.request_validator import RequestValidator
+
+from channels_app.models import Attachment, ConsentRecord, InboundEvent, Message
+from channels_app.providers import sandbox
+from channels_app.services import consent, inbound
+from tests.conftest import TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN
+from workstreams.models import Conversation, Workstream, WorkstreamNumber
+
+MEDIA = f"https://api.twilio.com/2010-04-01/Accounts/{TWILIO_ACCOUNT_SID}/Messages/SM1/Media/ME1"
+
+
+def send(client, account, body, sid, *, sender="+15551234567", media=None, capture=None):
+    params = {"MessageSid": sid, "AccountSid": TWILIO_ACCOUNT_SID, "From": sender,
+              "To": account.numbers.first().number, "Body": body, "NumMedia": "0"}
+    if media:
+        params.update({"NumMedia": "1", "MediaUrl0": media, "MediaContentType0": "image/jpeg"})
+    path = f"/webhooks/twilio/{account.webhook_token}/inbound/"
+    sig = RequestValidator(TWILIO_AUTH_TOKEN).compute_signature(settings.PUBLIC_BASE_URL + path, params)
+    post = lambda: client.post(path, data=urlencode(params), content_type="application/x-www-form-urlencoded",  # noqa: E731
+                               HTTP_X_TWILIO_SIGNATURE=sig)
+    if capture is None:
+        return post()
+    with capture(execute=True):
+        return post()
+
+
+@pytest.mark.parametrize(
+    ("body", "action"),
+    [("STOP", "opt_out"), (" stop ", "opt_out"), ("Stop.", "opt_out"), ("unsubscribe", "opt_out"),
+     ("OPTOUT", "opt_out"), ("Revoke", "opt_out"), ("STOPALL", "opt_out"), ("start", "opt_in"), ("YES", "opt_in"),
+     ("unstop", "opt_in"), ("help", "help"), ("INFO", "help"), ("stop please", None), ("Please stop", None),
+     ("", None)],
+)
+def test_keywords(body, action):
+    assert consent.keyword_action(body) == action
+
+
+def test_stop_then_start_records_consent_with_time_and_source(client, twilio_sms_account,
+                                                              django_capture_on_commit_callbacks):
+    send(client, twilio_sms_account, "STOP", "SM1", capture=django_capture_on_commit_callbacks)
+    phone = twilio_sms_account.numbers.get()
+    contact = Message.objects.get().contact
+    assert consent.consent_state(contact=contact, phone_number=phone) == "opted_out"
+    record = ConsentRecord.objects.get()
+    assert (record.source, record.detail) == ("keyword", "STOP") and record.created_at
+    send(client, twilio_sms_account, "start", "SM2", capture=django_capture_on_commit_callbacks)
+    assert consent.consent_state(contact=contact, phone_number=phone) == "opted_in"
+    assert ConsentRecord.objects.count() == 2
+    # The keyword messages are still part of the conversation.
+    assert Conversation.objects.get().entries.count() == 2
+
+
+def test_help_gets_the_configured_reply(client, sandbox_account, django_capture_on_commit_callbacks):
+    sandbox_account.help_reply = "Support: reply with your question. Text STOP to opt out."
+    sandbox_account.save()
+    payload = b'{"message_id": "h1", "from": "+15551234567", "to": "+15005550006", "body": "HELP"}'
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/webhooks/sandbox/{sandbox_account.webhook_token}/inbound/", data=payload,
+                               content_type="application/json",
+                               HTTP_X_SANDBOX_SIGNATURE=sandbox.sign(sandbox_account.webhook_token, payload))
+    assert response.status_code == 200
+    assert [m["body"] for m in sandbox.outbox] == ["Support: reply with your question. Text STOP to opt out."]
+    assert Message.objects.get(direction="outbound").kind == "automated"
+
+
+def test_processing_twice_changes_nothing(client, twilio_sms_account, django_capture_on_commit_callbacks):
+    send(client, twilio_sms_account, "hello", "SM1", capture=django_capture_on_commit_callbacks)
+    event = InboundEvent.objects.get()
+    InboundEvent.objects.filter(pk=event.pk).update(state="pending")  # as if the task ran again
+    with django_capture_on_commit_callbacks(execute=True):
+        assert inbound.inbound_event_process(event_id=event.pk) == "duplicate"
+    assert Message.objects.count() == 1
+    assert Conversation.objects.get().entries.count() == 1
+
+
+def test_a_lost_processing_task_is_recovered_by_the_sweep(client, twilio_sms_account,
+                                                          django_capture_on_commit_callbacks):
+    send(client, twilio_sms_account, "anyone there?", "SM1")  # no capture: the queued task is lost
+    event = InboundEvent.objects.get()
+    assert event.state == "pending" and not Message.objects.exists()
+    assert inbound.inbound_events_requeue() == 0  # not stale yet
+    with time_machine.travel(timezone.now() + timedelta(minutes=2)):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert inbound.inbound_events_requeue() == 1
+    event.refresh_from_db()
+    assert event.state == "processed"
+    assert Message.objects.get().body == "anyone there?"
+
+
+def test_a_customer_attachment_where_not_allowed_is_not_stored(client, twilio_sms_account, mocked_http,
+                                                                django_capture_on_commit_callbacks):
+    workstream = Workstream.objects.create(name="SMS support", channel="sms")
+    WorkstreamNumber.objects.create(workstream=workstream, phone_number=twilio_sms_account.numbers.get(),
+                                    customers_may_send_attachments=False)
+    send(client, twilio_sms_account, "see photo", "SM1", media=MEDIA, capture=django_capture_on_commit_callbacks)
+    attachment = Attachment.objects.get()
+    assert attachment.state == "refused" and not attachment.file
+    assert "Customers may not send attachments" in attachment.error
+    assert len(mocked_http.calls) == 0
+
+
+@pytest.mark.parametrize(
+    ("media", "state", "error"),
+    [
+        ("https://evil.example/steal.jpg", "refused", "evil.example is not a media host"),
+        ("http://169.254.169.254/latest/meta-data", "refused", "not a media host"),
+    ],
+)
+def test_media_is_only_fetched_from_provider_hosts(client, twilio_sms_account, mocked_http, media, state, error,
+                                                   django_capture_on_commit_callbacks):
+    send(client, twilio_sms_account, "pic", "SM1", media=media, capture=django_capture_on_commit_callbacks)
+    attachment = Attachment.objects.get()
+    assert attachment.state == state and error in attachment.error
+    assert len(mocked_http.calls) == 0
+
+
+def test_media_over_the_size_limit_is_not_stored(client, twilio_sms_account, mocked_http, settings,
+                                                 django_capture_on_commit_callbacks):
+    settings.ATTACHMENT_MAX_BYTES = 1000
+    mocked_http.get(MEDIA, body=b"x" * 1001, content_type="image/jpeg")
+    send(client, twilio_sms_account, "big", "SM1", media=MEDIA, capture=django_capture_on_commit_callbacks)
+    attachment = Attachment.objects.get()
+    assert attachment.state == "refused" and "1000-byte limit" in attachment.error
+    assert not attachment.file
+
+
+def test_a_redirect_to_a_foreign_host_is_not_followed(client, twilio_sms_account, mocked_http,
+                                                      django_capture_on_commit_callbacks):
+    mocked_http.get(MEDIA, status=307, headers={"Location": "https://attacker.example/x"})
+    send(client, twilio_sms_account, "pic", "SM1", media=MEDIA, capture=django_capture_on_commit_callbacks)
+    attachment = Attachment.objects.get()
+    assert attachment.state == "refused" and "redirected to attacker.example" in attachment.error
+    assert len(mocked_http.calls) == 1
+
+
+def test_a_redirect_to_the_cdn_is_followed_without_credentials(client, twilio_sms_account, mocked_http,
+                                                               django_capture_on_commit_callbacks):
+    cdn = "https://media.twiliocdn.com/AC/abc?Expires=1"
+    mocked_http.get(MEDIA, status=307, headers={"Location": cdn})
+    mocked_http.get(cdn, body=b"jpegdata", content_type="image/jpeg")
+    send(client, twilio_sms_account, "pic", "SM1", media=MEDIA, capture=django_capture_on_commit_callbacks)
+    assert Attachment.objects.get().state == "stored"
+    assert "Authorization" in mocked_http.calls[0].request.headers
+    assert "Authorization" not in mocked_http.calls[1].request.headers

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from channels_app.models import Attachment, Message
+from channels_app.services.delivery import MAX_MESSAGE_LENGTH
+from workstreams.models import Conversation
+
+
+class AttachmentSerializer(serializers.ModelSerializer):
+    file_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Attachment
+        fields = ["id", "content_type", "state", "size", "error", "file_url"]
+
+    def get_file_url(self, obj: Attachment) -> str | None:
+        return obj.file.url if obj.file else None
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    attachments = AttachmentSerializer(many=True, read_only=True)
+    author = serializers.CharField(source="author.get_username", default=None, read_only=True)
+
+    class Meta:
+        model = Message
+        fields = ["id", "direction", "kind", "channel", "body", "status", "error_code", "error_message", "encoding",
+                  "segments", "author", "attachments", "created_at", "sent_at", "delivered_at", "read_at"]
+        read_only_fields = fields
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    contact = serializers.SerializerMethodField()
+    number = serializers.CharField(source="phone_number.number", read_only=True)
+    queue = serializers.CharField(source="queue.name", default=None, read_only=True)
+    agent = serializers.CharField(source="agent.get_username", default=None, read_only=True)
+
+    class Meta:
+        model = Conversation
+        fields = ["id", "state", "channel", "contact", "number", "queue", "agent", "resolved", "created_at",
+                  "last_message_at", "last_inbound_at", "ended_at", "closed_at", "routing_diagnosis"]
+        read_only_fields = fields
+
+    def get_contact(self, obj: Conversation) -> dict:
+        return {"id": obj.contact_id, "address": obj.contact.address, "name": obj.contact.display_name}
+
+
+class ReplySerializer(serializers.Serializer):
+    # Length and emptiness are the service's rules (one message for every caller); here only shape.
+    body = serializers.CharField(allow_blank=True, trim_whitespace=False, required=False, default="",
+                                 help_text=f"Up to {MAX_MESSAGE_LENGTH} characters.")
+    media_urls = serializers.ListField(child=serializers.URLField(), required=False, default=list, max_length=10,
+                                       help_text="Public URLs of files to attach (where agents may send them).")

@@ -40,14 +40,21 @@ from .forms import (
 from .models import (
     CREDENTIAL_FIELDS,
     PROVIDER_CREDENTIALS,
+    Attachment,
     Channel,
     ChannelLog,
+    ConsentRecord,
+    Contact,
+    EventState,
+    InboundEvent,
+    Message,
     MessagingAccount,
     PhoneNumber,
     Provider,
     ValidationStatus,
 )
 from .providers.http import redact
+from .services import delivery, inbound
 
 CREDENTIALS_PERMISSION_NAME = "Can set or change provider credentials"
 
@@ -455,3 +462,105 @@ def _pretty_body(body: str) -> str:
 
 def _pre(text: str) -> str:
     return format_html('<pre class="channels-log-body">{}</pre>', text) if text else "-"
+
+
+class ConsentRecordInline(admin.TabularInline):
+    model = ConsentRecord
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "phone_number", "state", "source", "detail"]
+    readonly_fields = fields
+    verbose_name_plural = "Consent history (newest first)"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    list_display = ["address", "display_name", "locale", "created_at"]
+    search_fields = ["address", "display_name"]
+    readonly_fields = ["address", "created_at", "updated_at"]
+    inlines = [ConsentRecordInline]
+
+
+class AttachmentInline(admin.TabularInline):
+    model = Attachment
+    extra = 0
+    can_delete = False
+    fields = ["content_type", "state", "size", "file", "error"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "direction", "kind", "contact", "phone_number", "short_body", "status",
+                    "error_code"]
+    list_filter = ["status", "direction", "channel", "provider", "kind", "account"]
+    search_fields = ["contact__address", "body", "provider_message_id", "error_code"]
+    date_hierarchy = "created_at"
+    list_select_related = ["contact", "phone_number"]
+    readonly_fields = [f.name for f in Message._meta.fields]
+    inlines = [AttachmentInline]
+    actions = ["retry_messages"]
+
+    @admin.display(description="Text")
+    def short_body(self, obj):
+        return obj.body if len(obj.body) <= 60 else obj.body[:57] + "…"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Retry the selected failed messages")
+    def retry_messages(self, request, queryset):
+        retried = 0
+        for message in queryset.select_related("contact", "phone_number__account"):
+            try:
+                delivery.message_retry(message=message)
+                retried += 1
+            except ServiceError as exc:
+                self.message_user(request, f"Message {message.pk}: {exc.message}", messages.WARNING)
+        if retried:
+            self.message_user(request, f"{retried} message(s) queued to send again.", messages.SUCCESS)
+
+
+@admin.register(InboundEvent)
+class InboundEventAdmin(admin.ModelAdmin):
+    list_display = ["received_at", "account", "kind", "event_key", "state", "attempts", "short_error"]
+    list_filter = ["state", "kind", "account"]
+    search_fields = ["event_key", "error"]
+    date_hierarchy = "received_at"
+    readonly_fields = [f.name for f in InboundEvent._meta.fields]
+    actions = ["reprocess"]
+
+    @admin.display(description="Error")
+    def short_error(self, obj):
+        return obj.error[:80]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_reprocess_permission(self, request):
+        return request.user.has_perm("channels_app.change_inboundevent")
+
+    @admin.action(description="Process the selected events again", permissions=["reprocess"])
+    def reprocess(self, request, queryset):
+        count = 0
+        for event in queryset:
+            InboundEvent.objects.filter(pk=event.pk).exclude(state=EventState.PROCESSED).update(
+                state=EventState.PENDING, error="")
+            event.refresh_from_db()
+            if event.state == EventState.PENDING:
+                inbound.event_enqueue(event)
+                count += 1
+        self.message_user(request, f"{count} event(s) queued for processing; processed events are left alone.",
+                          messages.SUCCESS)

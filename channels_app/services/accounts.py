@@ -289,7 +289,7 @@ def channel_log_trim(*, older_than_days: int | None = None) -> int:
 def encryption_keys_rotate() -> int:
     """Re-encrypt every stored secret with the first key of FIELD_ENCRYPTION_KEYS; return accounts touched."""
     count = 0
-    for account in MessagingAccount.objects.all().iterator():
+    for account in list(MessagingAccount.objects.all()):  # few rows; no server-side cursor to abort
         if not account.secret_values():
             continue
         # Loading decrypts with any key; saving encrypts with the first one.

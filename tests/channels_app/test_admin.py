@@ -544,3 +544,35 @@ def test_only_superusers_delete_channel_log_entries(client, django_user_model, s
     assert client.post(reverse("admin:channels_app_channellog_delete", args=[log.pk]),
                        {"post": "yes"}).status_code == 403
     assert ChannelLog.objects.filter(pk=log.pk).exists()
+
+
+def test_message_admin_retries_a_failed_message(admin_client, sandbox_account, django_capture_on_commit_callbacks):
+    from channels_app.models import Message
+    from channels_app.providers import sandbox
+    from channels_app.services.delivery import message_queue
+    from channels_app.services.inbound import contact_for
+
+    message = message_queue(phone_number=sandbox_account.numbers.get(), contact=contact_for("+15551234567"),
+                            body="Your parcel is delayed")
+    Message.objects.filter(pk=message.pk).update(status="failed", error_code="30003")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(reverse("admin:channels_app_message_changelist"),
+                                     {"action": "retry_messages", "_selected_action": [message.pk]}, follow=True)
+    assert "1 message(s) queued to send again." in response.content.decode()
+    assert Message.objects.get(pk=message.pk).status == "sent"
+    assert [m["body"] for m in sandbox.outbox] == ["Your parcel is delayed"]
+
+
+def test_event_admin_reprocesses_a_failed_event(admin_client, twilio_sms_account, django_capture_on_commit_callbacks):
+    from channels_app.models import InboundEvent
+
+    event = InboundEvent.objects.create(
+        account=twilio_sms_account, kind="inbound", event_key="SM1", url="https://hub.example/x", state="failed",
+        error="boom", params={"MessageSid": ["SM1"], "From": ["+15551234567"], "To": ["+14155550100"],
+                              "Body": ["hello"]})
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(reverse("admin:channels_app_inboundevent_changelist"),
+                          {"action": "reprocess", "_selected_action": [event.pk]}, follow=True)
+    event.refresh_from_db()
+    assert event.state == "processed"
+    assert twilio_sms_account.messages.get().body == "hello"

@@ -112,3 +112,26 @@ class ConversationMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.conversation_id}: {self.message_id}"
+
+
+class CaseStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    RESOLVED = "resolved", "Resolved"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Case(models.Model):
+    """A support case about a customer; creating one can fire outbound messages ("your case was created")."""
+
+    title = models.CharField(max_length=200)
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="cases")
+    status = models.CharField(max_length=16, choices=CaseStatus.choices, default=CaseStatus.ACTIVE)
+    description = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.contact})"

@@ -1,0 +1,29 @@
+"""Support cases."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from channels_app.services.inbound import contact_for
+from config.exceptions import ServiceError
+
+from .models import Case, CaseStatus
+from .signals import case_created
+
+
+@transaction.atomic
+def case_create(*, title: str, contact_address: str, description: str = "", customer_name: str = "") -> Case:
+    """Open a case for the customer with this number; listeners (e.g. outbound messages) run in the same
+    transaction."""
+    title = (title or "").strip()
+    if not title:
+        raise ServiceError("Enter a title for the case.", code="title_required", field="title")
+    try:
+        contact = contact_for(contact_address, display_name=customer_name)
+    except ValueError:
+        raise ServiceError(f"'{contact_address}' is not a phone number in E.164 form, e.g. +14155550123.",
+                           code="contact_invalid", field="contact") from None
+    case = Case.objects.create(title=title[:200], contact=contact, description=description,
+                               status=CaseStatus.ACTIVE)
+    case_created.send(sender=Case, case=case)
+    return case

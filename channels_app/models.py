@@ -277,6 +277,8 @@ class MessageKind(models.TextChoices):
     TEMPLATE = "template", "Template"
     OUTBOUND = "outbound", "Outbound (proactive)"
     TEST = "test", "Test message"
+    # The one confirmation carriers allow after an opt-out; the only send consent does not stop.
+    OPT_OUT_CONFIRMATION = "opt_out_confirmation", "Opt-out confirmation"
 
 
 class Message(models.Model):
@@ -288,7 +290,7 @@ class Message(models.Model):
     provider = models.CharField(max_length=16, choices=Provider.choices, editable=False)
     channel = models.CharField(max_length=16, choices=Channel.choices)
     direction = models.CharField(max_length=8, choices=Direction.choices)
-    kind = models.CharField(max_length=16, choices=MessageKind.choices, default=MessageKind.REGULAR)
+    kind = models.CharField(max_length=24, choices=MessageKind.choices, default=MessageKind.REGULAR)
     body = models.TextField(blank=True, default="")
     content_sid = models.CharField("template Content SID", max_length=64, blank=True, default="")
     content_variables = models.JSONField(default=dict, blank=True)

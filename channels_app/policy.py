@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 class NumberPolicy:
     customers_may_send_attachments: bool = True
     agents_may_send_attachments: bool = True
+    #: The higher app answers HELP itself (the account's help reply is then not sent).
+    answers_help: bool = False
 
 
 def number_policy(phone_number: PhoneNumber) -> NumberPolicy:

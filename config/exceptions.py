@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -40,7 +42,38 @@ class ConflictError(ServiceError):
     http_status = status.HTTP_409_CONFLICT
 
 
+def flatten_errors(errs: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(field path, first message) pairs of a serializer's errors, e.g. ``numbers[0].number``."""
+    if isinstance(errs, dict):
+        for key, value in errs.items():
+            if isinstance(key, int):  # list serializers key their items' errors by index
+                yield from flatten_errors(value, f"{prefix}[{key}]")
+                continue
+            name = "" if key == "non_field_errors" else key
+            yield from flatten_errors(value, f"{prefix}.{name}" if prefix and name else prefix or name)
+    elif isinstance(errs, list):
+        if errs and all(isinstance(item, str) for item in errs):
+            yield prefix, errs[0]
+        else:
+            for index, item in enumerate(errs):
+                if item:
+                    yield from flatten_errors(item, f"{prefix}[{index}]")
+    elif errs:
+        yield prefix, errs
+
+
+def validation_error(errors: Any) -> ServiceError:
+    """One ServiceError naming the first field at fault, carrying every error under ``errors``."""
+    field, message = next(flatten_errors(errors), ("", "Invalid input."))
+    return ServiceError(f"{field}: {message}" if field else str(message),
+                        code=getattr(message, "code", None) or "invalid", field=field or None,
+                        extra={"errors": errors})
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Every refusal has one shape: ``{"error": rule, "detail": what is wrong, "field": input at fault}``."""
+    if isinstance(exc, ValidationError):
+        exc = validation_error(exc.detail)
     if isinstance(exc, ServiceError):
         return Response(exc.as_dict(), status=exc.http_status)
     return exception_handler(exc, context)

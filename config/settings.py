@@ -9,6 +9,7 @@ in README.md and ``.env.example``.
 import base64
 import hashlib
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -109,6 +110,7 @@ else:
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+FORMS_URLFIELD_ASSUME_HTTPS = True  # URLs typed without a scheme are https (Django 6 default)
 
 # --- Cache (shared counters, locks) ------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -151,6 +153,8 @@ CELERY_BEAT_SCHEDULE = {
     "channel-log-trim": {"task": "channels_app.tasks.channel_log_trim", "schedule": 3600.0},
     "inbound-events-requeue": {"task": "channels_app.tasks.inbound_events_requeue", "schedule": 30.0},
     "messages-requeue-stuck": {"task": "channels_app.tasks.messages_requeue_stuck", "schedule": 30.0},
+    "assignment-cycle": {"task": "workstreams.tasks.assignment_cycle_task", "schedule": 30.0},
+    "conversations-auto-close": {"task": "workstreams.tasks.conversations_auto_close_task", "schedule": 300.0},
 }
 # Queues: "replies" (agents' and automated conversation messages) is never starved by "bulk"
 # (proactive campaigns); workers listen to all three unless told otherwise.
@@ -241,6 +245,14 @@ INBOUND_EVENT_MAX_ATTEMPTS = env.int("INBOUND_EVENT_MAX_ATTEMPTS", default=10)
 ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=5 * 1024 * 1024)
 TWILIO_MEDIA_HOSTS = env.list("TWILIO_MEDIA_HOSTS", default=["api.twilio.com", ".twiliocdn.com"])
 SANDBOX_MEDIA_HOSTS = env.list("SANDBOX_MEDIA_HOSTS", default=[])
+# Conversations: defaults for numbers in no workstream, and the auto-close sweep.
+DEFAULT_CONVERSATION_CAPACITY = env.int("DEFAULT_CONVERSATION_CAPACITY", default=25)
+DEFAULT_WRAP_UP_TIME = timedelta(seconds=env.int("DEFAULT_WRAP_UP_SECONDS", default=300))
+DEFAULT_KEEP_SAME_AGENT = env.bool("DEFAULT_KEEP_SAME_AGENT", default=True)
+AUTO_CLOSE_OPEN_AFTER = timedelta(days=env.float("AUTO_CLOSE_OPEN_DAYS", default=30))
+AUTO_CLOSE_ACTIVE_AFTER = timedelta(days=env.float("AUTO_CLOSE_ACTIVE_DAYS", default=30))
+AUTO_CLOSE_WRAP_UP_AFTER = timedelta(days=env.float("AUTO_CLOSE_WRAP_UP_DAYS", default=1))
+AUTO_CLOSE_WAITING_AFTER = timedelta(days=env.float("AUTO_CLOSE_WAITING_DAYS", default=7))
 # Seams to the higher apps (dotted paths).
 HUB_INBOUND_HANDLERS = env.list("HUB_INBOUND_HANDLERS", default=["workstreams.inbound.inbound_message_handle"])
 HUB_NUMBER_POLICY = env.str("HUB_NUMBER_POLICY", default="workstreams.inbound.number_policy")
@@ -257,3 +269,4 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+

@@ -1,38 +1,242 @@
 from django.contrib import admin, messages
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from config.exceptions import ServiceError
 
 from . import services
-from .models import Conversation, ConversationMessage, ConversationState, Queue, Workstream, WorkstreamNumber
+from .models import (
+    AgentProfile,
+    AgentSkill,
+    AutomatedMessage,
+    Bot,
+    BotRule,
+    Case,
+    Conversation,
+    ConversationMessage,
+    ConversationState,
+    Holiday,
+    OperatingHours,
+    OperatingSlot,
+    Queue,
+    RoutingCondition,
+    RoutingRule,
+    Skill,
+    WhatsAppTemplate,
+    Workstream,
+    WorkstreamNumber,
+)
+from .services.distribution import capacity_used
+from .services.hours import queue_is_open
+
+
+class OperatingSlotInline(admin.TabularInline):
+    model = OperatingSlot
+    extra = 0
+
+
+class HolidayInline(admin.TabularInline):
+    model = Holiday
+    extra = 0
+
+
+@admin.register(OperatingHours)
+class OperatingHoursAdmin(admin.ModelAdmin):
+    list_display = ["name", "time_zone", "open_now"]
+    search_fields = ["name"]
+    inlines = [OperatingSlotInline, HolidayInline]
+
+    @admin.display(description="Open now", boolean=True)
+    def open_now(self, obj):
+        from .services.hours import hours_open_at
+
+        return hours_open_at(obj)
 
 
 @admin.register(Queue)
 class QueueAdmin(admin.ModelAdmin):
-    list_display = ["name", "priority", "is_default", "live_conversations"]
-    list_filter = ["is_default"]
+    list_display = ["name", "priority", "assignment_method", "is_default", "open_now", "waiting", "members_count"]
+    list_filter = ["is_default", "assignment_method", "skill_matching"]
+    search_fields = ["name"]
+    filter_horizontal = ["members"]
+
+    @admin.display(description="Open now", boolean=True)
+    def open_now(self, obj):
+        return queue_is_open(obj)
+
+    @admin.display(description="Waiting")
+    def waiting(self, obj):
+        return obj.conversations.filter(state=ConversationState.OPEN).count()
+
+    @admin.display(description="Agents")
+    def members_count(self, obj):
+        return obj.members.count()
+
+
+@admin.register(Skill)
+class SkillAdmin(admin.ModelAdmin):
     search_fields = ["name"]
 
-    @admin.display(description="Open / active / waiting")
-    def live_conversations(self, obj):
-        return obj.conversations.exclude(state__in=[ConversationState.WRAP_UP, ConversationState.CLOSED]).count()
+
+class AgentSkillInline(admin.TabularInline):
+    model = AgentSkill
+    extra = 0
+
+
+@admin.register(AgentProfile)
+class AgentProfileAdmin(admin.ModelAdmin):
+    list_display = ["user", "presence", "capacity", "capacity_in_use", "last_assigned_at"]
+    list_filter = ["presence", "skills__skill"]
+    search_fields = ["user__username", "user__first_name", "user__last_name"]
+    inlines = [AgentSkillInline]
+    actions = ["set_available", "set_offline"]
+
+    @admin.display(description="In use")
+    def capacity_in_use(self, obj):
+        return capacity_used([obj.user_id]).get(obj.user_id, 0)
+
+    def _presence(self, request, queryset, presence):
+        for profile in queryset.select_related("user"):
+            services.agent_presence_set(user=profile.user, presence=presence)
+        self.message_user(request, f"{queryset.count()} agent(s) set to {presence}.", messages.SUCCESS)
+
+    @admin.action(description="Set presence: available")
+    def set_available(self, request, queryset):
+        self._presence(request, queryset, "available")
+
+    @admin.action(description="Set presence: offline")
+    def set_offline(self, request, queryset):
+        self._presence(request, queryset, "offline")
+
+
+class BotRuleInline(admin.StackedInline):
+    model = BotRule
+    extra = 0
+
+
+@admin.register(Bot)
+class BotAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "url"]
+    list_filter = ["kind"]
+    inlines = [BotRuleInline]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if "secret" in form.base_fields:
+            from django import forms
+
+            form.base_fields["secret"].widget = forms.PasswordInput(render_value=False)
+            form.base_fields["secret"].required = False
+            form.base_fields["secret"].help_text = (
+                ("Set; leave empty to keep it. " if obj and obj.secret else "") + form.base_fields["secret"].help_text)
+        return form
+
+    def save_model(self, request, obj, form, change):
+        if change and not form.cleaned_data.get("secret"):
+            obj.secret = Bot.objects.get(pk=obj.pk).secret  # write-only: empty keeps the stored value
+        super().save_model(request, obj, form, change)
 
 
 class WorkstreamNumberInline(admin.TabularInline):
     model = WorkstreamNumber
     extra = 0
+    fields = ["phone_number", "language", "customers_may_send_attachments", "agents_may_send_attachments",
+              "survey_enabled", "survey_url", "settings_link"]
+    readonly_fields = ["settings_link"]
+
+    @admin.display(description="Messages and templates")
+    def settings_link(self, obj):
+        if not obj.pk:
+            return "—"
+        from django.urls import reverse
+
+        return format_html('<a href="{}">Automated messages, templates…</a>',
+                           reverse("admin:workstreams_workstreamnumber_change", args=[obj.pk]))
+
+
+class RoutingRuleInline(admin.TabularInline):
+    model = RoutingRule
+    extra = 0
+    fields = ["order", "name", "queue", "is_active", "edit_link"]
+    readonly_fields = ["edit_link"]
+    show_change_link = True
+
+    @admin.display(description="Conditions")
+    def edit_link(self, obj):
+        return ", ".join(str(c) for c in obj.conditions.all()) or "always" if obj.pk else "—"
 
 
 @admin.register(Workstream)
 class WorkstreamAdmin(admin.ModelAdmin):
-    list_display = ["name", "channel", "number_count"]
-    list_filter = ["channel"]
+    list_display = ["name", "channel", "distribution_mode", "capacity_per_conversation", "bot", "number_count"]
+    list_filter = ["channel", "distribution_mode"]
     search_fields = ["name", "numbers__phone_number__number"]
-    inlines = [WorkstreamNumberInline]
+    inlines = [WorkstreamNumberInline, RoutingRuleInline]
+    fieldsets = [
+        (None, {"fields": ["name", "channel"]}),
+        ("Work distribution", {"fields": ["distribution_mode", "capacity_per_conversation", "keep_same_agent",
+                                          "fallback_queue", "wrap_up_capacity", "wrap_up_time",
+                                          "waiting_auto_close"]}),
+        ("Bot", {"fields": ["bot"]}),
+    ]
 
     @admin.display(description="Numbers")
     def number_count(self, obj):
         return obj.numbers.count()
+
+
+class RoutingConditionInline(admin.TabularInline):
+    model = RoutingCondition
+    extra = 1
+
+
+@admin.register(RoutingRule)
+class RoutingRuleAdmin(admin.ModelAdmin):
+    list_display = ["name", "workstream", "order", "queue", "is_active"]
+    list_filter = ["workstream", "queue", "is_active"]
+    search_fields = ["name"]
+    filter_horizontal = ["required_skills"]
+    inlines = [RoutingConditionInline]
+
+
+class AutomatedMessageInline(admin.TabularInline):
+    model = AutomatedMessage
+    extra = 0
+
+
+class WhatsAppTemplateInline(admin.TabularInline):
+    model = WhatsAppTemplate
+    extra = 0
+
+
+@admin.register(WorkstreamNumber)
+class WorkstreamNumberAdmin(admin.ModelAdmin):
+    list_display = ["phone_number", "workstream", "language", "survey_enabled"]
+    list_filter = ["workstream", "survey_enabled"]
+    inlines = [AutomatedMessageInline, WhatsAppTemplateInline]
+
+    def get_inline_instances(self, request, obj=None):
+        inlines = super().get_inline_instances(request, obj)
+        if obj is not None and obj.phone_number.channel != "whatsapp":
+            inlines = [i for i in inlines if not isinstance(i, WhatsAppTemplateInline)]
+        return inlines
+
+
+@admin.register(Case)
+class CaseAdmin(admin.ModelAdmin):
+    list_display = ["title", "contact", "status", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["title", "contact__address", "contact__display_name"]
+    autocomplete_fields = ["contact"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        from .cases import case_create
+
+        # New cases go through the service so the "case created" triggers fire.
+        created = case_create(title=obj.title, contact_address=obj.contact.address, description=obj.description)
+        obj.pk = created.pk
+        obj.created_at = created.created_at
 
 
 class ConversationMessageInline(admin.TabularInline):
@@ -78,15 +282,19 @@ class ConversationMessageInline(admin.TabularInline):
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
-    list_display = ["id", "contact", "phone_number", "channel", "state_badge", "queue", "agent", "last_message_at"]
-    list_filter = ["state", "channel", "queue", "resolved", ("agent", admin.RelatedOnlyFieldListFilter)]
+    list_display = ["id", "contact", "phone_number", "channel", "state_badge", "queue", "agent", "with_bot",
+                    "last_message_at"]
+    list_filter = ["state", "channel", "workstream", "queue", "resolved", "with_bot",
+                   ("agent", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["contact__address", "contact__display_name", "phone_number__number"]
     date_hierarchy = "created_at"
     list_select_related = ["contact", "phone_number", "queue", "agent"]
-    readonly_fields = ["contact", "phone_number", "channel", "state", "resolved", "created_at", "last_message_at",
-                       "last_inbound_at", "ended_at", "closed_at", "routing_explained"]
-    fields = ["contact", "phone_number", "channel", "state", "queue", "agent", "resolved", "routing_explained",
-              "created_at", "last_message_at", "last_inbound_at", "ended_at", "closed_at"]
+    readonly_fields = ["contact", "phone_number", "workstream", "channel", "state", "queue", "agent", "with_bot",
+                       "resolved", "created_at", "queued_at", "assigned_at", "last_message_at", "last_inbound_at",
+                       "ended_at", "closed_at", "routing_explained"]
+    fields = ["contact", "phone_number", "workstream", "channel", "state", "queue", "agent", "with_bot", "resolved",
+              "routing_explained", "created_at", "queued_at", "assigned_at", "last_message_at", "last_inbound_at",
+              "ended_at", "closed_at"]
     inlines = [ConversationMessageInline]
     actions = ["end_conversations", "close_conversations"]
 
@@ -100,10 +308,20 @@ class ConversationAdmin(admin.ModelAdmin):
 
     @admin.display(description="Routing diagnosis")
     def routing_explained(self, obj):
-        diagnosis = obj.routing_diagnosis or {}
-        if not diagnosis:
+        d = obj.routing_diagnosis or {}
+        if not d:
             return "—"
-        return format_html("<strong>{}</strong>: {}", diagnosis.get("queue", "?"), diagnosis.get("reason", ""))
+        lines = [format_html("<strong>{}</strong>: {}", d.get("queue", "?"), d.get("reason", ""))]
+        for step in d.get("evaluated", []):
+            verdict = "matched" if step.get("matched") else ("error: " + step["error"] if step.get("error")
+                                                             else "did not match")
+            lines.append(format_html("Rule “{}” {} — {}", step.get("rule"), verdict, "; ".join(step.get("why", []))))
+        if d.get("escalated"):
+            lines.append(format_html("Escalated by the bot: {}", d["escalated"]))
+        for transfer in d.get("transfers", []):
+            lines.append(format_html("Transferred to {} by {} at {}", transfer.get("to_queue") or
+                                     transfer.get("to_agent"), transfer.get("by") or "the system", transfer.get("at")))
+        return format_html_join("", "<div>{}</div>", ((line,) for line in lines))
 
     def has_add_permission(self, request):
         return False

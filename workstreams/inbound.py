@@ -6,31 +6,57 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from channels_app.models import Message, PhoneNumber
+from channels_app.models import AttachmentState, Message, PhoneNumber
 from channels_app.policy import NumberPolicy
+from channels_app.services.consent import HELP, OPT_OUT
 
-from .models import Conversation, ConversationMessage, ConversationState, WorkstreamNumber
-from .routing import conversation_route
+from .models import AutomatedMessageKind, Conversation, ConversationMessage, ConversationState, WorkstreamNumber
+from .services.automated import automated_send
+from .services.conversations import after_queued
+from .services.distribution import assignment_cycle_enqueue
+from .services.routing import conversation_route
 
 
 def number_policy(phone_number: PhoneNumber) -> NumberPolicy:
     config = WorkstreamNumber.objects.filter(phone_number=phone_number).first()
     if config is None:
         return NumberPolicy()
-    return NumberPolicy(customers_may_send_attachments=config.customers_may_send_attachments,
-                        agents_may_send_attachments=config.agents_may_send_attachments)
+    return NumberPolicy(
+        customers_may_send_attachments=config.customers_may_send_attachments,
+        agents_may_send_attachments=config.agents_may_send_attachments,
+        answers_help=config.automated_messages.filter(kind=AutomatedMessageKind.HELP, enabled=True).exists(),
+    )
 
 
 def _live_conversation(message: Message) -> Conversation | None:
-    return (Conversation.objects.select_for_update()
+    return (Conversation.objects.select_for_update(of=("self",))
+            .select_related("workstream__bot", "queue", "agent", "contact", "phone_number")
             .filter(contact=message.contact, phone_number=message.phone_number)
             .exclude(state=ConversationState.CLOSED).first())
 
 
-def _close(conversation: Conversation) -> None:
-    conversation.state = ConversationState.CLOSED
-    conversation.closed_at = timezone.now()
-    conversation.save(update_fields=["state", "closed_at", "updated_at"])
+def _open(message: Message) -> Conversation:
+    config = (WorkstreamNumber.objects.select_related("workstream__bot")
+              .filter(phone_number_id=message.phone_number_id).first())
+    workstream = config.workstream if config else None
+    now = timezone.now()
+    conversation = Conversation(contact=message.contact, phone_number=message.phone_number, workstream=workstream,
+                                channel=message.channel, state=ConversationState.OPEN, queued_at=now,
+                                language=message.contact.locale or (config.language if config else ""))
+    if workstream is not None and workstream.bot_id:
+        conversation.with_bot = True
+        conversation.routing_diagnosis = {"bot": workstream.bot.name,
+                                          "reason": f"bot '{workstream.bot.name}' answers first"}
+    else:
+        conversation_route(conversation=conversation, message=message)
+    try:
+        with transaction.atomic():
+            conversation.save()
+    except IntegrityError:  # another worker opened it a moment ago
+        return _live_conversation(message)
+    conversation.required_skills.set(getattr(conversation, "_routing_skills", []))
+    conversation._is_new = True
+    return conversation
 
 
 def inbound_message_handle(*, message: Message, keyword: str | None = None) -> Conversation:
@@ -42,17 +68,12 @@ def inbound_message_handle(*, message: Message, keyword: str | None = None) -> C
     now = timezone.now()
     conversation = _live_conversation(message)
     if conversation is not None and conversation.state == ConversationState.WRAP_UP:
-        _close(conversation)
+        conversation.state = ConversationState.CLOSED
+        conversation.closed_at = now
+        conversation.save(update_fields=["state", "closed_at", "updated_at"])
         conversation = None
     if conversation is None:
-        conversation = Conversation(contact=message.contact, phone_number=message.phone_number,
-                                    channel=message.channel, state=ConversationState.OPEN)
-        conversation_route(conversation=conversation, message=message)
-        try:
-            with transaction.atomic():
-                conversation.save()
-        except IntegrityError:  # another worker opened it a moment ago
-            conversation = _live_conversation(message)
+        conversation = _open(message)
     elif conversation.state == ConversationState.WAITING:
         # The customer wrote again: back to the agent who had it, or to the queue.
         conversation.state = ConversationState.ACTIVE if conversation.agent_id else ConversationState.OPEN
@@ -60,4 +81,24 @@ def inbound_message_handle(*, message: Message, keyword: str | None = None) -> C
     conversation.last_message_at = now
     conversation.last_inbound_at = now
     conversation.save()
+    _automated_for(conversation, message, keyword)
+    if conversation.with_bot and not keyword:
+        from .tasks import bot_handle_task
+
+        ids = (conversation.pk, message.pk)
+        transaction.on_commit(lambda: bot_handle_task.apply_async(args=ids, queue="replies"))
+    elif getattr(conversation, "_is_new", False):
+        after_queued(conversation)
+        assignment_cycle_enqueue()
     return conversation
+
+
+def _automated_for(conversation: Conversation, message: Message, keyword: str | None) -> None:
+    if getattr(conversation, "_is_new", False):
+        automated_send(conversation=conversation, kind=AutomatedMessageKind.GREETING)
+    if keyword == OPT_OUT:
+        automated_send(conversation=conversation, kind=AutomatedMessageKind.OPTED_OUT)
+    elif keyword == HELP:
+        automated_send(conversation=conversation, kind=AutomatedMessageKind.HELP)
+    if message.attachments.filter(state=AttachmentState.REFUSED).exists():
+        automated_send(conversation=conversation, kind=AutomatedMessageKind.ATTACHMENT_NOT_ALLOWED)

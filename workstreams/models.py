@@ -1,12 +1,91 @@
-"""The work: queues, workstreams and their numbers, and conversations."""
+"""The work: workstreams, queues and their hours, routing rules, agents, bots, automated messages,
+conversations and cases."""
 
 from __future__ import annotations
 
+import zoneinfo
+from datetime import timedelta
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from channels_app.fields import EncryptedTextField
 from channels_app.models import Channel, Contact, Message, PhoneNumber
+
+
+def _validate_time_zone(value: str) -> None:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"'{value}' is not a time zone name such as Europe/Lisbon or America/New_York.")
+
+
+class OperatingHours(models.Model):
+    """When a queue is staffed: weekly opening times and holidays, in one time zone."""
+
+    name = models.CharField(max_length=100, unique=True)
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[_validate_time_zone],
+                                 help_text="IANA name, e.g. Europe/Lisbon.")
+
+    class Meta:
+        verbose_name_plural = "operating hours"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.time_zone})"
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, "Monday"
+    TUESDAY = 1, "Tuesday"
+    WEDNESDAY = 2, "Wednesday"
+    THURSDAY = 3, "Thursday"
+    FRIDAY = 4, "Friday"
+    SATURDAY = 5, "Saturday"
+    SUNDAY = 6, "Sunday"
+
+
+class OperatingSlot(models.Model):
+    hours = models.ForeignKey(OperatingHours, on_delete=models.CASCADE, related_name="slots")
+    weekday = models.IntegerField(choices=Weekday.choices)
+    opens = models.TimeField()
+    closes = models.TimeField(help_text="Exclusive. Use 23:59:59 for 'until midnight'.")
+
+    class Meta:
+        ordering = ["weekday", "opens"]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.opens:%H:%M}–{self.closes:%H:%M}"
+
+    def clean(self):
+        if self.opens and self.closes and self.closes <= self.opens:
+            raise ValidationError({"closes": "Closing time must be after opening time."})
+
+
+class Holiday(models.Model):
+    hours = models.ForeignKey(OperatingHours, on_delete=models.CASCADE, related_name="holidays")
+    date = models.DateField()
+    name = models.CharField(max_length=100, blank=True, default="")
+
+    class Meta:
+        ordering = ["date"]
+        constraints = [models.UniqueConstraint(fields=["hours", "date"], name="workstreams_holiday_once")]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.name}".strip()
+
+
+class AssignmentMethod(models.TextChoices):
+    HIGHEST_CAPACITY = "highest_capacity", "Highest capacity (ties by round robin)"
+    ROUND_ROBIN = "round_robin", "Round robin (earliest last assignment first)"
+
+
+class SkillMatching(models.TextChoices):
+    EXACT = "exact", "Exact: agents must have every required skill"
+    CLOSEST = "closest", "Closest: best-matching agents first, others if none match"
 
 
 class Queue(models.Model):
@@ -15,6 +94,14 @@ class Queue(models.Model):
     is_default = models.BooleanField(
         "default queue", default=False, help_text="Where conversations go when nothing else routes them."
     )
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="queues",
+                                     help_text="Agents who take work from this queue.")
+    operating_hours = models.ForeignKey(OperatingHours, null=True, blank=True, on_delete=models.SET_NULL,
+                                        related_name="queues", help_text="Empty: always open.")
+    assignment_method = models.CharField(max_length=20, choices=AssignmentMethod.choices,
+                                         default=AssignmentMethod.HIGHEST_CAPACITY)
+    skill_matching = models.CharField(max_length=10, choices=SkillMatching.choices, default=SkillMatching.EXACT,
+                                      help_text="Used when a routing rule asks for skills.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -28,9 +115,142 @@ class Queue(models.Model):
         return self.name
 
 
+class Skill(models.Model):
+    name = models.CharField(max_length=100, unique=True, help_text="e.g. Spanish, Billing, Returns.")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Presence(models.TextChoices):
+    AVAILABLE = "available", "Available"
+    BUSY = "busy", "Busy"
+    DO_NOT_DISTURB = "dnd", "Do not disturb"
+    AWAY = "away", "Away"
+    OFFLINE = "offline", "Offline"
+
+
+#: Presences that receive pushed work.
+PUSH_PRESENCES = (Presence.AVAILABLE, Presence.BUSY)
+
+
+class AgentProfile(models.Model):
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent_profile")
+    capacity = models.PositiveIntegerField(
+        default=100, help_text="Units of work at once; each conversation uses its workstream's capacity."
+    )
+    presence = models.CharField(max_length=16, choices=Presence.choices, default=Presence.OFFLINE)
+    presence_changed_at = models.DateTimeField(null=True, blank=True)
+    last_assigned_at = models.DateTimeField(null=True, blank=True, help_text="For round robin.")
+
+    def __str__(self) -> str:
+        return self.user.get_full_name() or self.user.get_username()
+
+    @property
+    def display_name(self) -> str:
+        return str(self)
+
+
+class AgentSkill(models.Model):
+    agent = models.ForeignKey(AgentProfile, on_delete=models.CASCADE, related_name="skills")
+    skill = models.ForeignKey(Skill, on_delete=models.CASCADE, related_name="agents")
+    proficiency = models.PositiveSmallIntegerField(default=5, validators=[MinValueValidator(1), MaxValueValidator(10)],
+                                                   help_text="1 (novice) to 10 (expert).")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["agent", "skill"], name="workstreams_agent_skill_once")]
+
+    def __str__(self) -> str:
+        return f"{self.skill} {self.proficiency}"
+
+
+class BotKind(models.TextChoices):
+    RULES = "rules", "Rule bot (keywords and patterns)"
+    HTTP = "http", "HTTP bot (your service answers)"
+
+
+class Bot(models.Model):
+    """Gets a conversation before any agent; escalating hands it to routing and the agents."""
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=10, choices=BotKind.choices, default=BotKind.RULES)
+    escalation_keywords = models.CharField(
+        max_length=200, default="agent, human, person",
+        help_text="Comma-separated words; a customer message that is one of them escalates to an agent.",
+    )
+    unmatched_escalates = models.BooleanField(
+        default=True, help_text="Rule bot: escalate when no rule matches (else send the fallback answer)."
+    )
+    fallback_answer = models.TextField(blank=True, default="Sorry, I did not understand. Type AGENT to talk "
+                                                              "to a person.")
+    url = models.URLField(blank=True, default="", help_text="HTTP bot: where each customer message is POSTed.")
+    secret = EncryptedTextField(blank=True, default="", help_text="HTTP bot: key of the X-Hub-Signature "
+                                "HMAC-SHA256 header over the body. Write-only.")
+    timeout_seconds = models.FloatField(default=5.0, validators=[MinValueValidator(0.5), MaxValueValidator(30)])
+
+    def __str__(self) -> str:
+        return self.name
+
+    def escalation_words(self) -> set[str]:
+        return {w.strip().upper() for w in self.escalation_keywords.split(",") if w.strip()}
+
+
+class BotRuleMatch(models.TextChoices):
+    KEYWORD = "keyword", "Contains the word"
+    REGEX = "regex", "Matches the regular expression"
+
+
+class BotRule(models.Model):
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="rules")
+    order = models.PositiveIntegerField(default=0)
+    match = models.CharField(max_length=10, choices=BotRuleMatch.choices, default=BotRuleMatch.KEYWORD)
+    pattern = models.CharField(max_length=300)
+    answers = models.JSONField(default=dict, help_text='Answer per language, e.g. {"en": "We open at 9.", '
+                               '"es": "Abrimos a las 9."}. The first language is the fallback.')
+    escalate = models.BooleanField(default=False, help_text="Hand the conversation to an agent after answering.")
+
+    class Meta:
+        ordering = ["bot", "order", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_match_display()} {self.pattern!r}"
+
+
+class DistributionMode(models.TextChoices):
+    PUSH = "push", "Push: the system assigns"
+    PICK = "pick", "Pick: agents take work from the queue"
+
+
+class WrapUpCapacity(models.TextChoices):
+    ALWAYS = "always", "Block capacity until closed"
+    FOR_TIME = "for_time", "Block capacity for a set time"
+    NONE = "none", "Release capacity at once"
+
+
 class Workstream(models.Model):
     name = models.CharField(max_length=100, unique=True)
     channel = models.CharField(max_length=16, choices=Channel.choices, help_text="SMS or WhatsApp.")
+    distribution_mode = models.CharField(max_length=8, choices=DistributionMode.choices,
+                                         default=DistributionMode.PUSH)
+    capacity_per_conversation = models.PositiveIntegerField(
+        default=25, help_text="Capacity units each active conversation uses (agents have 100 by default).")
+    waiting_auto_close = models.DurationField(
+        "auto-close waiting after", default=timedelta(days=7),
+        help_text="A conversation left waiting (agent stepped away) with no activity is closed after this long.")
+    keep_same_agent = models.BooleanField("keep same agent (affinity)", default=True,
+                                          help_text="A returning customer goes to their previous agent when that "
+                                          "agent can take it.")
+    fallback_queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                       help_text="When no routing rule matches (empty: the default queue).")
+    wrap_up_capacity = models.CharField(max_length=10, choices=WrapUpCapacity.choices,
+                                        default=WrapUpCapacity.FOR_TIME)
+    wrap_up_time = models.DurationField(default=timedelta(minutes=5),
+                                        help_text="With 'for a set time': how long wrap-up keeps using capacity.")
+    bot = models.ForeignKey(Bot, null=True, blank=True, on_delete=models.SET_NULL, related_name="workstreams",
+                            help_text="Gets each new conversation before any agent.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -54,9 +274,140 @@ class WorkstreamNumber(models.Model):
         default=True, help_text="Store files customers send. When off, files are not stored and the message says so."
     )
     agents_may_send_attachments = models.BooleanField(default=True, help_text="Let agents attach files to replies.")
+    survey_enabled = models.BooleanField("send post-conversation survey", default=False)
+    survey_url = models.URLField(
+        blank=True, default="", max_length=500,
+        help_text="Sent when a conversation ends. {ConversationId} is replaced, e.g. https://survey.example/s?c="
+                  "{ConversationId}",
+    )
 
     def __str__(self) -> str:
         return f"{self.phone_number} in {self.workstream}"
+
+    def clean(self):
+        if self.phone_number_id and self.workstream_id and self.phone_number.channel != self.workstream.channel:
+            raise ValidationError({"phone_number": "The number's channel does not match the workstream's."})
+        if self.survey_enabled and not self.survey_url:
+            raise ValidationError({"survey_url": "Enter the survey link, or switch the survey off."})
+
+
+class AutomatedMessageKind(models.TextChoices):
+    GREETING = "greeting", "Greeting"
+    IN_QUEUE = "in_queue", "In queue (position)"
+    AGENT_ASSIGNED = "agent_assigned", "Agent assigned"
+    NO_AGENT = "no_agent", "No agent available"
+    OUT_OF_HOURS = "out_of_hours", "Out of operating hours"
+    AGENT_ENDED = "agent_ended", "Agent ended the conversation"
+    CLOSED = "closed", "Conversation closed"
+    OPTED_OUT = "opted_out", "Customer opted out"
+    HELP = "help", "Help reply"
+    ATTACHMENT_NOT_ALLOWED = "attachment_not_allowed", "Attachment not allowed"
+    OUTSIDE_WINDOW = "outside_window", "Outside the 24-hour window (WhatsApp template)"
+
+
+class AutomatedMessage(models.Model):
+    """Text sent on an event, per number and language. Placeholders: {CustomerName}, {AgentName},
+    {QueueName}, {Position}."""
+
+    number = models.ForeignKey(WorkstreamNumber, on_delete=models.CASCADE, related_name="automated_messages")
+    kind = models.CharField(max_length=32, choices=AutomatedMessageKind.choices)
+    language = models.CharField(max_length=16, default="en")
+    text = models.TextField(blank=True, default="")
+    content_sid = models.CharField(
+        "template Content SID", max_length=64, blank=True, default="",
+        help_text="WhatsApp: an approved template to send instead of text (needed outside the 24-hour window).")
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["number", "kind", "language"]
+        constraints = [models.UniqueConstraint(fields=["number", "kind", "language"],
+                                               name="workstreams_automated_once")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.language})"
+
+    def clean(self):
+        if not self.text and not self.content_sid:
+            raise ValidationError("Enter the text (or, for WhatsApp, a template Content SID).")
+
+
+class WhatsAppTemplate(models.Model):
+    """An approved WhatsApp template: the only thing an agent can send outside the 24-hour window."""
+
+    number = models.ForeignKey(WorkstreamNumber, on_delete=models.CASCADE, related_name="templates")
+    name = models.CharField(max_length=100)
+    language = models.CharField(max_length=16, default="en")
+    text = models.TextField(help_text="The approved text, copied from Twilio; {{1}}, {{2}} … are its variables.")
+    content_sid = models.CharField("Content SID", max_length=64, help_text="HX followed by 32 hex characters.")
+
+    class Meta:
+        ordering = ["number", "name", "language"]
+        constraints = [models.UniqueConstraint(fields=["number", "name", "language"],
+                                               name="workstreams_template_once")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.language})"
+
+    def clean(self):
+        import re
+
+        if self.content_sid and not re.fullmatch(r"HX[0-9a-fA-F]{32}", self.content_sid):
+            raise ValidationError({"content_sid": "A Content SID is HX followed by 32 hex characters."})
+
+
+class RoutingRule(models.Model):
+    """In order, the first rule whose conditions all hold chooses the queue."""
+
+    workstream = models.ForeignKey(Workstream, on_delete=models.CASCADE, related_name="rules")
+    order = models.PositiveIntegerField(default=0)
+    name = models.CharField(max_length=100)
+    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="+")
+    required_skills = models.ManyToManyField(Skill, blank=True, related_name="+",
+                                             help_text="Agents with these skills are preferred or required, as the "
+                                             "queue's skill matching says.")
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["workstream", "order", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.order}. {self.name} → {self.queue}"
+
+
+class ConditionField(models.TextChoices):
+    CONTACT_PHONE = "contact_phone", "Customer: phone number"
+    CONTACT_COUNTRY = "contact_country", "Customer: country (ISO code from the number)"
+    CONTACT_LOCALE = "contact_locale", "Customer: locale"
+    CONTACT_NAME = "contact_name", "Customer: name"
+    CONTACT_CONSENT = "contact_consent", "Customer: consent (opted_in / opted_out)"
+    CHANNEL_NUMBER = "channel_number", "Channel: our number"
+    CHANNEL_PROVIDER = "channel_provider", "Channel: provider"
+    CHANNEL_TYPE = "channel_type", "Channel: type (sms / whatsapp)"
+    MESSAGE_TEXT = "message_text", "First message: text"
+    QUEUE_OPEN = "queue_open", "Time: queue (named in value) is within operating hours"
+    QUEUE_CLOSED = "queue_closed", "Time: queue (named in value) is outside operating hours"
+
+
+class ConditionOperator(models.TextChoices):
+    EQUALS = "equals", "equals"
+    NOT_EQUALS = "not_equals", "does not equal"
+    CONTAINS = "contains", "contains"
+    STARTS_WITH = "starts_with", "starts with"
+    IN = "in", "is one of (comma-separated)"
+    REGEX = "regex", "matches regular expression"
+    KEYWORD = "keyword", "has the word"
+    IS = "is", "holds (time conditions)"
+
+
+class RoutingCondition(models.Model):
+    rule = models.ForeignKey(RoutingRule, on_delete=models.CASCADE, related_name="conditions")
+    field = models.CharField(max_length=32, choices=ConditionField.choices)
+    operator = models.CharField(max_length=16, choices=ConditionOperator.choices, default=ConditionOperator.EQUALS)
+    value = models.CharField(max_length=300, blank=True, default="",
+                             help_text="Compared without regard to case. Time conditions: the queue's name.")
+
+    def __str__(self) -> str:
+        return f"{self.get_field_display()} {self.get_operator_display()} {self.value!r}"
 
 
 class ConversationState(models.TextChoices):
@@ -73,15 +424,22 @@ LIVE_STATES = (ConversationState.OPEN, ConversationState.ACTIVE, ConversationSta
 class Conversation(models.Model):
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="conversations")
     phone_number = models.ForeignKey(PhoneNumber, on_delete=models.PROTECT, related_name="conversations")
+    workstream = models.ForeignKey(Workstream, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="conversations")
     channel = models.CharField(max_length=16, choices=Channel.choices)
     state = models.CharField(max_length=16, choices=ConversationState.choices, default=ConversationState.OPEN,
                              db_index=True)
     queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations")
     agent = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="conversations")
+    required_skills = models.ManyToManyField(Skill, blank=True, related_name="+")
+    with_bot = models.BooleanField(default=False, help_text="A bot is handling it; agents get it on escalation.")
     resolved = models.BooleanField(default=False, help_text="Set when an agent ends the conversation.")
+    language = models.CharField(max_length=16, blank=True, default="")
     routing_diagnosis = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    queued_at = models.DateTimeField(null=True, blank=True, help_text="When it last entered its queue.")
+    assigned_at = models.DateTimeField(null=True, blank=True)
     last_message_at = models.DateTimeField(null=True, blank=True)
     last_inbound_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -96,6 +454,7 @@ class Conversation(models.Model):
             models.UniqueConstraint(fields=["contact", "phone_number"], condition=~Q(state="closed"),
                                     name="workstreams_one_live_conversation"),
         ]
+        indexes = [models.Index(fields=["state", "queue", "queued_at"], name="workstreams_conv_queue")]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.contact} on {self.phone_number.number} ({self.get_state_display()})"

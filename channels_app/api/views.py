@@ -9,7 +9,6 @@ Accounts are never deleted here: PATCH ``is_active`` to ``false`` to deactivate 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from functools import cached_property
 from typing import Any
 
@@ -24,7 +23,7 @@ from rest_framework.response import Response
 
 from channels_app import services
 from channels_app.models import CREDENTIAL_FIELDS, MessagingAccount, PhoneNumber
-from config.exceptions import ServiceError
+from config.exceptions import validation_error
 
 from .serializers import (
     AccountFilterSerializer,
@@ -79,36 +78,11 @@ class ModelPermissions(DjangoModelPermissions):
         return user.has_perms(needed)
 
 
-def _flatten(errs: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """(field path, first message) pairs of a serializer's errors, e.g. ``numbers[0].number``."""
-    if isinstance(errs, dict):
-        for key, value in errs.items():
-            if isinstance(key, int):  # list serializers key their items' errors by index
-                yield from _flatten(value, f"{prefix}[{key}]")
-                continue
-            name = "" if key == "non_field_errors" else key
-            yield from _flatten(value, f"{prefix}.{name}" if prefix and name else prefix or name)
-    elif isinstance(errs, list):
-        if errs and all(isinstance(item, str) for item in errs):
-            yield prefix, errs[0]
-        else:
-            for index, item in enumerate(errs):
-                if item:
-                    yield from _flatten(item, f"{prefix}[{index}]")
-    elif errs:
-        yield prefix, errs
-
-
 def validated(serializer: serializers.Serializer) -> dict[str, Any]:
     """The serializer's validated data, or a ServiceError naming the first field at fault."""
     if serializer.is_valid():
         return serializer.validated_data
-    field, message = next(_flatten(serializer.errors), ("", "Invalid input."))
-    raise ServiceError(
-        f"{field}: {message}" if field else str(message),
-        code=getattr(message, "code", None) or "invalid", field=field or None,
-        extra={"errors": serializer.errors},
-    )
+    raise validation_error(serializer.errors)
 
 
 def _credentials(data: dict[str, Any]) -> dict[str, str]:

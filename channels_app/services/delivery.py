@@ -72,7 +72,8 @@ def _check_window(contact: Contact, phone_number: PhoneNumber) -> None:
 
 
 def message_check(*, phone_number: PhoneNumber, contact: Contact, body: str = "", media_urls: tuple[str, ...] = (),
-                  content_sid: str = "", enforce_attachment_policy: bool = True) -> segments.SegmentInfo:
+                  content_sid: str = "", enforce_attachment_policy: bool = True,
+                  kind: str = MessageKind.REGULAR) -> segments.SegmentInfo:
     """Every rule a send must pass; raise ServiceError naming the rule. Returns the segment count."""
     body = body or ""
     if not content_sid:
@@ -84,7 +85,8 @@ def message_check(*, phone_number: PhoneNumber, contact: Contact, body: str = ""
     account = phone_number.account
     if not account.is_active:
         raise ConflictError(f"Account '{account.name}' is inactive.", code="account_inactive", field="account")
-    consent_require(contact=contact, phone_number=phone_number)
+    if kind != MessageKind.OPT_OUT_CONFIRMATION:
+        consent_require(contact=contact, phone_number=phone_number)
     if phone_number.channel == Channel.WHATSAPP and not content_sid:
         _check_window(contact, phone_number)
     if media_urls and enforce_attachment_policy and not number_policy(phone_number).agents_may_send_attachments:
@@ -99,7 +101,7 @@ def message_queue(*, phone_number: PhoneNumber, contact: Contact, body: str = ""
                   enforce_attachment_policy: bool = True) -> Message:
     """Check, store as queued, and send from a worker once the surrounding transaction commits."""
     info = message_check(phone_number=phone_number, contact=contact, body=body, media_urls=media_urls,
-                         content_sid=content_sid, enforce_attachment_policy=enforce_attachment_policy)
+                         content_sid=content_sid, enforce_attachment_policy=enforce_attachment_policy, kind=kind)
     with transaction.atomic():
         message = Message.objects.create(
             account=phone_number.account, phone_number=phone_number, contact=contact,
@@ -153,7 +155,8 @@ def message_send(*, message_id: int) -> str:
         if message.next_attempt_at and message.next_attempt_at > now + timedelta(seconds=1):
             return "skipped: not due"
         try:
-            consent_require(contact=message.contact, phone_number=message.phone_number)
+            if message.kind != MessageKind.OPT_OUT_CONFIRMATION:
+                consent_require(contact=message.contact, phone_number=message.phone_number)
         except ServiceError as exc:
             _fail(message, exc.code, exc.message)
             return "failed: opted out"

@@ -195,7 +195,7 @@ def _receive(account: MessagingAccount, inbound: InboundMessage) -> str:
     elif keyword == consent.OPT_IN:
         consent.consent_record(contact=contact, phone_number=phone, state=ConsentState.OPTED_IN,
                                source="keyword", detail=inbound.body.strip()[:40])
-    elif keyword == consent.HELP and account.help_reply.strip():
+    elif keyword == consent.HELP and account.help_reply.strip() and not number_policy(phone).answers_help:
         try:
             message_queue(phone_number=phone, contact=contact, body=account.help_reply, kind=MessageKind.AUTOMATED)
         except ServiceError as exc:

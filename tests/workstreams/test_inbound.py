@@ -42,4 +42,4 @@ def test_a_waiting_conversation_goes_back_to_its_agent(sandbox_account, receive,
 def test_new_conversations_go_to_the_default_queue_with_a_diagnosis(sandbox_account, receive):
     conversation = receive(sandbox_account)
     assert conversation.queue.name == "Default queue"
-    assert conversation.routing_diagnosis["reason"].startswith("default queue")
+    assert conversation.routing_diagnosis["reason"] == "the number is in no workstream; fallback queue"

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from channels_app.models import Attachment, Message
 from channels_app.services.delivery import MAX_MESSAGE_LENGTH
-from workstreams.models import Conversation
+from workstreams.models import Conversation, Presence, Queue, WhatsAppTemplate
+
+User = get_user_model()
 
 
 class AttachmentSerializer(serializers.ModelSerializer):
@@ -37,8 +40,8 @@ class ConversationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Conversation
-        fields = ["id", "state", "channel", "contact", "number", "queue", "agent", "resolved", "created_at",
-                  "last_message_at", "last_inbound_at", "ended_at", "closed_at", "routing_diagnosis"]
+        fields = ["id", "state", "channel", "contact", "number", "queue", "agent", "with_bot", "resolved",
+                  "created_at", "last_message_at", "last_inbound_at", "ended_at", "closed_at", "routing_diagnosis"]
         read_only_fields = fields
 
     def get_contact(self, obj: Conversation) -> dict:
@@ -51,3 +54,31 @@ class ReplySerializer(serializers.Serializer):
                                  help_text=f"Up to {MAX_MESSAGE_LENGTH} characters.")
     media_urls = serializers.ListField(child=serializers.URLField(), required=False, default=list, max_length=10,
                                        help_text="Public URLs of files to attach (where agents may send them).")
+
+
+class PresenceSerializer(serializers.Serializer):
+    presence = serializers.ChoiceField(choices=Presence.choices)
+    capacity = serializers.IntegerField(read_only=True)
+    free_capacity = serializers.IntegerField(read_only=True)
+
+
+class TransferSerializer(serializers.Serializer):
+    queue = serializers.PrimaryKeyRelatedField(queryset=Queue.objects.all(), required=False,
+                                               help_text="Queue id: the conversation waits there.")
+    agent = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.filter(is_active=True),
+                                         required=False, help_text="Username: the agent gets it directly.")
+
+
+class TemplateSendSerializer(serializers.Serializer):
+    template = serializers.PrimaryKeyRelatedField(queryset=WhatsAppTemplate.objects.all())
+    variables = serializers.DictField(child=serializers.CharField(max_length=1600), required=False, default=dict,
+                                      help_text='Values for {{1}}, {{2}} …, e.g. {"1": "Ana"}.')
+
+
+class QueueSerializer(serializers.ModelSerializer):
+    waiting = serializers.IntegerField(read_only=True)
+    active = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Queue
+        fields = ["id", "name", "priority", "is_default", "assignment_method", "waiting", "active"]

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
@@ -10,9 +11,18 @@ from rest_framework.response import Response
 from channels_app.api.serializers import ApiErrorSerializer as ErrorSerializer
 from channels_app.models import Message
 from workstreams import selectors, services
-from workstreams.models import Conversation, ConversationState
+from workstreams.models import AgentProfile, Conversation, ConversationState, Queue
+from workstreams.services import distribution
 
-from .serializers import ConversationSerializer, MessageSerializer, ReplySerializer
+from .serializers import (
+    ConversationSerializer,
+    MessageSerializer,
+    PresenceSerializer,
+    QueueSerializer,
+    ReplySerializer,
+    TemplateSendSerializer,
+    TransferSerializer,
+)
 
 ERRORS = {400: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
 
@@ -27,8 +37,105 @@ class ConversationPermissions(permissions.DjangoModelPermissions):
     }
 
 
+def _conversation_action(description: str, request=None, status_code: int = 200):
+    return extend_schema(request=request, responses={status_code: ConversationSerializer, **ERRORS},
+                         description=description)
+
+
+class ConversationActionsMixin:
+    @_conversation_action("Take this open conversation from a queue you belong to (pick mode's Take).")
+    @action(detail=True, methods=["post"])
+    def take(self, request, pk=None):
+        conversation = distribution.conversation_take(conversation=self.get_object(), user=request.user)
+        return Response(ConversationSerializer(conversation).data)
+
+    @_conversation_action("Move the conversation to a queue (it waits there) or to an agent (exactly one).",
+                          request=TransferSerializer)
+    @action(detail=True, methods=["post"])
+    def transfer(self, request, pk=None):
+        data = TransferSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        conversation = distribution.conversation_transfer(conversation=self.get_object(), by=request.user,
+                                                          queue=data.validated_data.get("queue"),
+                                                          agent=data.validated_data.get("agent"))
+        return Response(ConversationSerializer(conversation).data)
+
+    @_conversation_action("Step away: the conversation waits and its capacity is released.")
+    @action(detail=True, methods=["post"])
+    def wait(self, request, pk=None):
+        return Response(ConversationSerializer(
+            services.conversation_wait(conversation=self.get_object(), user=request.user)).data)
+
+    @_conversation_action("Pick a waiting conversation back up.")
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        return Response(ConversationSerializer(
+            services.conversation_resume(conversation=self.get_object(), user=request.user)).data)
+
+    @extend_schema(request=TemplateSendSerializer, responses={201: MessageSerializer, **ERRORS},
+                   description="Send an approved WhatsApp template (the only thing allowed outside the 24-hour "
+                               "window).")
+    @action(detail=True, methods=["post"])
+    def template(self, request, pk=None):
+        data = TemplateSendSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        message = services.conversation_send_template(conversation=self.get_object(), author=request.user,
+                                                      template=data.validated_data["template"],
+                                                      variables=data.validated_data["variables"])
+        return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, 404: ErrorSerializer},
+                   description="Which routing rule matched and why (or why none did), escalations and transfers.")
+    @action(detail=True, methods=["get"])
+    def routing(self, request, pk=None):
+        conversation = self.get_object()
+        return Response({"conversation": conversation.pk, "queue": conversation.queue.name if conversation.queue
+                         else None, **(conversation.routing_diagnosis or {})})
+
+
+@extend_schema(tags=["agents"])
+class AgentMeViewSet(viewsets.ViewSet):
+    """The signed-in agent: presence and picking work."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    def _presence(self, user):
+        profile = AgentProfile.objects.filter(user=user).first()
+        if profile is None:
+            distribution._require_profile(user)
+        return {"presence": profile.presence, "capacity": profile.capacity,
+                "free_capacity": distribution.agent_free_capacity(user)}
+
+    @extend_schema(responses={200: PresenceSerializer, 403: ErrorSerializer}, methods=["GET"])
+    @extend_schema(request=PresenceSerializer, responses={200: PresenceSerializer, **ERRORS}, methods=["PUT"])
+    @action(detail=False, methods=["get", "put"], url_path="me/presence")
+    def presence(self, request):
+        if request.method == "PUT":
+            data = PresenceSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            distribution.agent_presence_set(user=request.user, presence=data.validated_data["presence"])
+        return Response(self._presence(request.user))
+
+    @extend_schema(request=None, responses={200: ConversationSerializer, **ERRORS},
+                   description="Take the next conversation waiting in your queues (higher priority, then oldest).")
+    @action(detail=False, methods=["post"], url_path="me/pick")
+    def pick(self, request):
+        return Response(ConversationSerializer(distribution.conversation_pick_next(user=request.user)).data)
+
+
+@extend_schema(tags=["queues"])
+class QueueViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = QueueSerializer
+    permission_classes = [permissions.IsAuthenticated]
+    queryset = Queue.objects.annotate(
+        waiting=Count("conversations", filter=Q(conversations__state=ConversationState.OPEN)),
+        active=Count("conversations", filter=Q(conversations__state=ConversationState.ACTIVE)),
+    ).order_by("-priority", "name")
+
+
 @extend_schema(tags=["conversations"])
-class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ConversationViewSet(ConversationActionsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                          viewsets.GenericViewSet):
     serializer_class = ConversationSerializer
     permission_classes = [permissions.IsAuthenticated, ConversationPermissions]
     queryset = Conversation.objects.select_related("contact", "phone_number", "queue", "agent")
@@ -89,3 +196,4 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         message = get_object_or_404(Message, pk=message_id)
         message = services.conversation_message_retry(conversation=conversation, message=message)
         return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+

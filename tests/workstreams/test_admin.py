@@ -1,0 +1,56 @@
+import pytest
+from django.urls import reverse
+
+from workstreams.models import Bot, Case, RoutingCondition, RoutingRule
+from workstreams.signals import case_created
+
+MODELS = ["operatinghours", "queue", "skill", "agentprofile", "bot", "workstream", "routingrule", "workstreamnumber",
+          "case", "conversation"]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_admin_page_renders(admin_client, model, workstream, make_agent, support_queue, receive,
+                                  sandbox_account):
+    make_agent("ana", queues=[support_queue])
+    receive(sandbox_account, "hello")
+    assert admin_client.get(reverse(f"admin:workstreams_{model}_changelist")).status_code == 200
+    if model != "conversation":
+        assert admin_client.get(reverse(f"admin:workstreams_{model}_add")).status_code == 200
+
+
+def test_the_conversation_page_explains_its_routing(admin_client, workstream, support_queue, receive,
+                                                    sandbox_account):
+    rule = RoutingRule.objects.create(workstream=workstream, name="Invoices", queue=support_queue)
+    RoutingCondition.objects.create(rule=rule, field="message_text", operator="contains", value="invoice")
+    conversation = receive(sandbox_account, "my invoice is wrong")
+    html = admin_client.get(reverse("admin:workstreams_conversation_change", args=[conversation.pk])).content.decode()
+    assert "Rule “Invoices” matched" in html
+    assert "my invoice is wrong" in html  # the thread
+
+
+def test_the_bot_secret_is_write_only(admin_client, db):
+    bot = Bot.objects.create(name="Remote", kind="http", url="https://bot.example/", secret="very-secret-key")
+    url = reverse("admin:workstreams_bot_change", args=[bot.pk])
+    assert "very-secret-key" not in admin_client.get(url).content.decode()
+    response = admin_client.post(url, {"name": "Remote", "kind": "http", "url": "https://bot.example/",
+                                       "escalation_keywords": "agent", "fallback_answer": "x", "secret": "",
+                                       "timeout_seconds": "5", "unmatched_escalates": "on",
+                                       "rules-TOTAL_FORMS": "0", "rules-INITIAL_FORMS": "0"})
+    assert response.status_code == 302
+    assert Bot.objects.get(pk=bot.pk).secret == "very-secret-key"
+
+
+def test_a_case_added_in_the_admin_fires_the_case_created_triggers(admin_client, db):
+    from channels_app.services.inbound import contact_for
+
+    contact = contact_for("+15551234567")
+    seen = []
+    case_created.connect(lambda sender, case, **kw: seen.append(case.title), dispatch_uid="t", weak=False)
+    try:
+        response = admin_client.post(reverse("admin:workstreams_case_add"),
+                                     {"title": "Broken kettle", "contact": contact.pk, "status": "active",
+                                      "description": ""})
+    finally:
+        case_created.disconnect(dispatch_uid="t")
+    assert response.status_code == 302
+    assert seen == ["Broken kettle"] and Case.objects.count() == 1

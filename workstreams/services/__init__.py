@@ -1,0 +1,35 @@
+"""Use cases of the work layer, one module per subject: ``conversations`` (reply, wait, end, close),
+``routing`` (rules and diagnosis), ``distribution`` (capacity, assignment, pick, take, transfer, presence),
+``bots``, ``automated`` (automated messages), ``hours`` (operating hours), ``autoclose``."""
+
+from .conversations import (
+    conversation_close,
+    conversation_end,
+    conversation_message_retry,
+    conversation_reply,
+    conversation_resume,
+    conversation_send_template,
+    conversation_wait,
+)
+from .distribution import (
+    agent_presence_set,
+    assignment_cycle,
+    conversation_pick_next,
+    conversation_take,
+    conversation_transfer,
+)
+
+__all__ = [
+    "agent_presence_set",
+    "assignment_cycle",
+    "conversation_close",
+    "conversation_end",
+    "conversation_message_retry",
+    "conversation_pick_next",
+    "conversation_reply",
+    "conversation_resume",
+    "conversation_send_template",
+    "conversation_take",
+    "conversation_transfer",
+    "conversation_wait",
+]

@@ -1,0 +1,216 @@
+"""Conversation use cases: an agent's reply, stepping away, ending, closing. The console and the API call these."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from channels_app.models import Message, MessageKind
+from channels_app.services.delivery import message_check, message_queue, message_retry
+from config.exceptions import ConflictError, ServiceError
+from workstreams.models import (
+    LIVE_STATES,
+    AutomatedMessageKind,
+    Conversation,
+    ConversationMessage,
+    ConversationState,
+    DistributionMode,
+    WhatsAppTemplate,
+    WorkstreamNumber,
+)
+
+from .automated import automated_send, render
+
+logger = logging.getLogger(__name__)
+
+
+def _locked(conversation: Conversation) -> Conversation:
+    return (Conversation.objects.select_for_update(of=("self",))
+            .select_related("contact", "phone_number__account", "workstream", "queue", "agent")
+            .get(pk=conversation.pk))
+
+
+def _require_not_closed(conversation: Conversation) -> None:
+    if conversation.state == ConversationState.CLOSED:
+        raise ConflictError(f"Conversation #{conversation.pk} is closed; nothing more can be sent in it.",
+                            code="conversation_closed", field="conversation")
+
+
+def _link(conversation: Conversation, message: Message, *, author: Any = None) -> None:
+    ConversationMessage.objects.create(conversation=conversation, message=message)
+    conversation.last_message_at = timezone.now()
+    if conversation.state == ConversationState.OPEN and getattr(author, "pk", None):
+        # An agent answering from the queue takes the conversation.
+        conversation.agent = author
+        conversation.state = ConversationState.ACTIVE
+        conversation.assigned_at = conversation.last_message_at
+    conversation.save()
+
+
+def conversation_reply(*, conversation: Conversation, author: Any, body: str = "",
+                       media_urls: tuple[str, ...] = (), kind: str = MessageKind.REGULAR) -> Message:
+    """Queue an agent's reply in the conversation; every sending rule is checked first.
+
+    A WhatsApp reply refused because the 24-hour window is closed sends the number's
+    "outside the 24-hour window" template (when one is configured) so the customer can
+    reopen the window by answering, and the refusal says so.
+    """
+    try:
+        with transaction.atomic():
+            locked = _locked(conversation)
+            _require_not_closed(locked)
+            message = message_queue(phone_number=locked.phone_number, contact=locked.contact, body=body,
+                                    media_urls=tuple(media_urls), kind=kind,
+                                    author=author if getattr(author, "pk", None) else None)
+            _link(locked, message, author=author)
+            return message
+    except ServiceError as exc:
+        if exc.code == "whatsapp_window_closed":
+            sent = automated_send(conversation=conversation, kind=AutomatedMessageKind.OUTSIDE_WINDOW)
+            if sent is not None:
+                exc.message += " The customer was sent the approved invitation template; the window reopens " \
+                               "when they answer."
+                exc.extra["invitation_message_id"] = sent.pk
+        raise
+
+
+@transaction.atomic
+def conversation_send_template(*, conversation: Conversation, author: Any, template: WhatsAppTemplate,
+                               variables: dict[str, str] | None = None) -> Message:
+    """Send an approved WhatsApp template: allowed inside and outside the 24-hour window."""
+    locked = _locked(conversation)
+    _require_not_closed(locked)
+    if template.number.phone_number_id != locked.phone_number_id:
+        raise ServiceError("That template is not approved for this conversation's number.",
+                           code="template_not_for_number", field="template")
+    variables = {str(k): str(v) for k, v in (variables or {}).items()}
+    body = template.text
+    for key, value in variables.items():
+        body = body.replace("{{" + key + "}}", value)
+    message = message_queue(phone_number=locked.phone_number, contact=locked.contact, body=body,
+                            content_sid=template.content_sid, content_variables=variables,
+                            kind=MessageKind.TEMPLATE, author=author if getattr(author, "pk", None) else None)
+    _link(locked, message, author=author)
+    return message
+
+
+def conversation_reply_check(*, conversation: Conversation, body: str) -> None:
+    """Validate a reply without sending it (for pages that want to warn early)."""
+    _require_not_closed(conversation)
+    message_check(phone_number=conversation.phone_number, contact=conversation.contact, body=body)
+
+
+def _release(conversation: Conversation) -> None:
+    from .distribution import assignment_cycle_enqueue
+
+    assignment_cycle_enqueue()
+
+
+@transaction.atomic
+def conversation_wait(*, conversation: Conversation, user: Any = None) -> Conversation:
+    """The agent steps away: the conversation waits (its capacity is released) until someone resumes it."""
+    locked = _locked(conversation)
+    if locked.state != ConversationState.ACTIVE:
+        raise ConflictError(f"Only an active conversation can be set to waiting (it is {locked.get_state_display()}).",
+                            code="not_active", field="conversation")
+    locked.state = ConversationState.WAITING
+    locked.save()
+    _release(locked)
+    return locked
+
+
+@transaction.atomic
+def conversation_resume(*, conversation: Conversation, user: Any) -> Conversation:
+    """The agent picks a waiting conversation back up (capacity permitting)."""
+    from .distribution import _take
+
+    locked = _locked(conversation)
+    if locked.state != ConversationState.WAITING:
+        raise ConflictError("Only a waiting conversation can be resumed.", code="not_waiting", field="conversation")
+    locked.state = ConversationState.OPEN
+    locked.agent = None
+    locked.save()
+    return _take(locked, user, now=timezone.now())
+
+
+@transaction.atomic
+def conversation_end(*, conversation: Conversation, user: Any = None) -> Conversation:
+    """The agent ends the conversation: it is resolved and goes to wrap-up; the survey goes out if enabled."""
+    locked = _locked(conversation)
+    if locked.state not in LIVE_STATES:
+        raise ConflictError(f"Conversation #{locked.pk} has already ended.", code="conversation_ended",
+                            field="conversation")
+    locked.state = ConversationState.WRAP_UP
+    locked.resolved = True
+    locked.ended_at = timezone.now()
+    locked.with_bot = False
+    locked.save()
+    automated_send(conversation=locked, kind=AutomatedMessageKind.AGENT_ENDED)
+    survey_send(conversation=locked)
+    _release(locked)
+    return locked
+
+
+def survey_send(*, conversation: Conversation) -> Message | None:
+    config = WorkstreamNumber.objects.filter(phone_number_id=conversation.phone_number_id).first()
+    if config is None or not config.survey_enabled or not config.survey_url:
+        return None
+    link = render(config.survey_url, {"ConversationId": str(conversation.pk)})
+    try:
+        with transaction.atomic():
+            message = message_queue(phone_number=conversation.phone_number, contact=conversation.contact,
+                                    body=f"How did we do? {link}", kind=MessageKind.AUTOMATED)
+            ConversationMessage.objects.create(conversation=conversation, message=message)
+    except ServiceError as exc:
+        logger.info("survey for conversation %s not sent: %s", conversation.pk, exc.message)
+        return None
+    return message
+
+
+@transaction.atomic
+def conversation_close(*, conversation: Conversation, reason: str = "") -> Conversation:
+    """Close for good; the customer's next message opens a new conversation."""
+    locked = _locked(conversation)
+    if locked.state == ConversationState.CLOSED:
+        return locked
+    locked.state = ConversationState.CLOSED
+    locked.closed_at = timezone.now()
+    locked.ended_at = locked.ended_at or locked.closed_at
+    locked.with_bot = False
+    if reason:
+        locked.routing_diagnosis = {**(locked.routing_diagnosis or {}), "closed": reason}
+    locked.save()
+    automated_send(conversation=locked, kind=AutomatedMessageKind.CLOSED)
+    _release(locked)
+    return locked
+
+
+def after_queued(conversation: Conversation) -> None:
+    """Tell the customer where they stand once the conversation is in a queue (inside the caller's transaction)."""
+    from .distribution import agents_reachable
+    from .hours import queue_is_open
+
+    if conversation.queue is None:
+        return
+    if not queue_is_open(conversation.queue):
+        automated_send(conversation=conversation, kind=AutomatedMessageKind.OUT_OF_HOURS)
+        return
+    pick = conversation.workstream is not None and \
+        conversation.workstream.distribution_mode == DistributionMode.PICK
+    present, has_room = agents_reachable(conversation)
+    if not pick and not present:
+        automated_send(conversation=conversation, kind=AutomatedMessageKind.NO_AGENT)
+    elif pick or not has_room:
+        automated_send(conversation=conversation, kind=AutomatedMessageKind.IN_QUEUE)
+
+
+def conversation_message_retry(*, conversation: Conversation, message: Message) -> Message:
+    """Retry a failed message of this conversation (it must belong to it)."""
+    if not ConversationMessage.objects.filter(conversation=conversation, message=message).exists():
+        raise ConflictError("That message is not part of this conversation.", code="not_in_conversation",
+                            field="message")
+    _require_not_closed(conversation)
+    return message_retry(message=message)

@@ -74,3 +74,9 @@ def sandbox_account(db):
         name="Sandbox SMS", channel=Channel.SMS, provider=Provider.SANDBOX,
         numbers=[NumberSpec(number="+15005550006", number_type="long_code", description="Demo")],
     )
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Test users only: PBKDF2's deliberate slowness buys nothing here.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

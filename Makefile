@@ -26,9 +26,14 @@ migrate: install
 	$(PY) manage.py migrate --noinput
 
 ## run: install, migrate, create the demo admin and sandbox accounts, start web + worker + beat
+## (EMULATOR=1: also emulated TeleSign and Twilio accounts, served by the provider emulator)
+ifdef EMULATOR
+run: export TWILIO_API_URL = http://127.0.0.1:8025
+run: export TELESIGN_API_URL = http://127.0.0.1:8025
+endif
 run: migrate
-	$(PY) manage.py setup_demo
-	$(PY) manage.py run_hub
+	$(PY) manage.py setup_demo $(if $(EMULATOR),--emulator)
+	$(PY) manage.py run_hub $(if $(EMULATOR),--emulator)
 
 ## test: install what the tests need and run the whole suite
 test: install-dev

@@ -9,8 +9,15 @@ from django.db import connection, connections, transaction
 from channels_app.models import Direction, Message, MessageStatus
 from channels_app.services.inbound import contact_for
 from workstreams.inbound import inbound_message_handle
-from workstreams.models import AgentProfile, Conversation, ConversationState, Queue, RoutingRule, Workstream, \
-    WorkstreamNumber
+from workstreams.models import (
+    AgentProfile,
+    Conversation,
+    ConversationState,
+    Queue,
+    RoutingRule,
+    Workstream,
+    WorkstreamNumber,
+)
 from workstreams.services.distribution import assignment_cycle, capacity_used
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")

@@ -4,7 +4,6 @@ greeting and agent-assigned messages sent through the provider stub, all in a re
 from urllib.parse import urlencode
 
 import pytest
-from django.conf import settings
 from twilio.request_validator import RequestValidator
 
 from tests.conftest import TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN

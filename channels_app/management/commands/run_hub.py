@@ -15,7 +15,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-COLOURS = {"web": "\033[36m", "worker": "\033[33m", "beat": "\033[35m"}
+COLOURS = {"web": "\033[36m", "worker": "\033[33m", "beat": "\033[35m", "emulator": "\033[32m"}
 RESET = "\033[0m"
 
 
@@ -27,6 +27,9 @@ class Command(BaseCommand):
                             help="Address for the web server (default 127.0.0.1:8000).")
         parser.add_argument("--concurrency", type=int, default=2, help="Worker processes (default 2).")
         parser.add_argument("--no-beat", action="store_true", help="Do not start beat.")
+        parser.add_argument("--emulator", action="store_true",
+                            help="Also run the provider emulator on 127.0.0.1:8025 with the hub's TeleSign and Twilio "
+                                 "accounts (point TWILIO_API_URL / TELESIGN_API_URL at it).")
 
     def handle(self, *args, **options):
         python = sys.executable
@@ -39,6 +42,8 @@ class Command(BaseCommand):
         if not options["no_beat"]:
             commands["beat"] = [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",
                                 "--pidfile="]
+        if options["emulator"]:
+            commands["emulator"] = [python, "manage.py", "run_provider_emulator", "--from-hub", "--port", "8025"]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         procs: dict[str, subprocess.Popen] = {}
         stopping = threading.Event()
@@ -47,7 +52,7 @@ class Command(BaseCommand):
             colour = COLOURS.get(name, "") if sys.stdout.isatty() else ""
             reset = RESET if colour else ""
             for line in proc.stdout:
-                sys.stdout.write(f"{colour}{name:>6} |{reset} {line}")
+                sys.stdout.write(f"{colour}{name:>8} |{reset} {line}")
                 sys.stdout.flush()
 
         def stop(*_):

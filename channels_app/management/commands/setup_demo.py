@@ -19,6 +19,19 @@ DEMO_ACCOUNTS = [
     ("Demo WhatsApp (sandbox)", Channel.WHATSAPP, NumberSpec("+14155238886", name="Demo WhatsApp")),
 ]
 
+# Made-up credentials the provider emulator is started with (`make run EMULATOR=1`).
+EMULATED_TWILIO = {"account_sid": "AC" + "0" * 31 + "1", "auth_token": "emulated-twilio-auth-token"}
+EMULATED_TELESIGN = {"customer_id": "11111111-2222-3333-4444-555555555555",
+                     "api_key": "ZW11bGF0ZWQtdGVsZXNpZ24ta2V5LTAxMjM0NTY3ODk="}
+EMULATED_ACCOUNTS = [
+    ("Emulated SMS (TeleSign)", Channel.SMS, Provider.TELESIGN, EMULATED_TELESIGN,
+     NumberSpec("14252306549", "geographic", description="Emulated TeleSign number")),
+    ("Emulated SMS (Twilio)", Channel.SMS, Provider.TWILIO, EMULATED_TWILIO,
+     NumberSpec("+14155550100", "long_code", description="Emulated Twilio number")),
+    ("Emulated WhatsApp (Twilio)", Channel.WHATSAPP, Provider.TWILIO, EMULATED_TWILIO,
+     NumberSpec("+14155238886", name="Emulated WhatsApp")),
+]
+
 
 class Command(BaseCommand):
     help = (
@@ -30,6 +43,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--url", default=os.environ.get("HUB_URL", "http://127.0.0.1:8000"),
                             help="The base URL to print (default http://127.0.0.1:8000).")
+        parser.add_argument("--emulator", action="store_true",
+                            help="Also create TeleSign and Twilio accounts with the made-up credentials the provider "
+                                 "emulator accepts (run the hub with TWILIO_API_URL / TELESIGN_API_URL pointing at "
+                                 "the emulator).")
 
     def handle(self, *args, **options):
         username = os.environ.get("DEMO_ADMIN_USERNAME", "admin")
@@ -52,6 +69,11 @@ class Command(BaseCommand):
             for name, channel, number in DEMO_ACCOUNTS:
                 if not MessagingAccount.objects.filter(name=name).exists():
                     account_create(name=name, channel=channel, provider=Provider.SANDBOX, numbers=[number])
+            if options["emulator"]:
+                for name, channel, provider, credentials, number in EMULATED_ACCOUNTS:
+                    if not MessagingAccount.objects.filter(name=name).exists():
+                        account_create(name=name, channel=channel, provider=provider, credentials=credentials,
+                                       numbers=[number])
 
         url = options["url"].rstrip("/")
         self.stdout.write("")
@@ -64,4 +86,15 @@ class Command(BaseCommand):
             self.stdout.write(f"  Password: changed since it was generated (reset it: manage.py changepassword "
                               f"{username})")
         self.stdout.write(f"  API docs: {url}/api/docs/")
+        self.stdout.write("")
+        if options["emulator"]:
+            self.stdout.write("Provider emulator on http://127.0.0.1:8025 — play a customer in another terminal:")
+            self.stdout.write("  .venv/bin/python manage.py emulator_inbound --provider twilio "
+                              "--from whatsapp:+15551234567 --to whatsapp:+14155238886 --text 'Hi!'")
+            self.stdout.write("  .venv/bin/python manage.py emulator_inbound --provider telesign "
+                              "--from 15551234567 --to 14252306549 --text 'Where is my order?'")
+        else:
+            self.stdout.write("Play a customer in another terminal:")
+            self.stdout.write("  .venv/bin/python manage.py sandbox_message --to +15005550006 --from +15551234567 "
+                              "--text 'Hi!'")
         self.stdout.write("")

@@ -110,7 +110,6 @@ else:
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-FORMS_URLFIELD_ASSUME_HTTPS = True  # URLs typed without a scheme are https (Django 6 default)
 
 # --- Cache (shared counters, locks) ------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -149,11 +148,13 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# How often beat runs the recovery sweeps and the assignment cycle.
+SWEEP_SECONDS = env.float("HUB_SWEEP_SECONDS", default=30.0)
 CELERY_BEAT_SCHEDULE = {
     "channel-log-trim": {"task": "channels_app.tasks.channel_log_trim", "schedule": 3600.0},
-    "inbound-events-requeue": {"task": "channels_app.tasks.inbound_events_requeue", "schedule": 30.0},
-    "messages-requeue-stuck": {"task": "channels_app.tasks.messages_requeue_stuck", "schedule": 30.0},
-    "assignment-cycle": {"task": "workstreams.tasks.assignment_cycle_task", "schedule": 30.0},
+    "inbound-events-requeue": {"task": "channels_app.tasks.inbound_events_requeue", "schedule": SWEEP_SECONDS},
+    "messages-requeue-stuck": {"task": "channels_app.tasks.messages_requeue_stuck", "schedule": SWEEP_SECONDS},
+    "assignment-cycle": {"task": "workstreams.tasks.assignment_cycle_task", "schedule": SWEEP_SECONDS},
     "conversations-auto-close": {"task": "workstreams.tasks.conversations_auto_close_task", "schedule": 300.0},
 }
 # Queues: "replies" (agents' and automated conversation messages) is never starved by "bulk"

@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db import models
 from django.utils.html import format_html, format_html_join
 
 from config.exceptions import ServiceError
@@ -115,6 +116,7 @@ class BotRuleInline(admin.StackedInline):
 
 @admin.register(Bot)
 class BotAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["name", "kind", "url"]
     list_filter = ["kind"]
     inlines = [BotRuleInline]
@@ -138,6 +140,7 @@ class BotAdmin(admin.ModelAdmin):
 
 class WorkstreamNumberInline(admin.TabularInline):
     model = WorkstreamNumber
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     extra = 0
     fields = ["phone_number", "language", "customers_may_send_attachments", "agents_may_send_attachments",
               "survey_enabled", "survey_url", "settings_link"]
@@ -210,6 +213,7 @@ class WhatsAppTemplateInline(admin.TabularInline):
 
 @admin.register(WorkstreamNumber)
 class WorkstreamNumberAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["phone_number", "workstream", "language", "survey_enabled"]
     list_filter = ["workstream", "survey_enabled"]
     inlines = [AutomatedMessageInline, WhatsAppTemplateInline]
@@ -345,3 +349,13 @@ class ConversationAdmin(admin.ModelAdmin):
                 self.message_user(request, f"#{conversation.pk}: {exc.message}", messages.WARNING)
         if done:
             self.message_user(request, f"{done} conversation(s) {verb}.", messages.SUCCESS)
+
+
+from .models import QuickReply  # noqa: E402
+
+
+@admin.register(QuickReply)
+class QuickReplyAdmin(admin.ModelAdmin):
+    list_display = ["title", "language", "is_active", "updated_at"]
+    list_filter = ["is_active", "language"]
+    search_fields = ["title", "text"]

@@ -1,0 +1,189 @@
+"""End to end: the web app under gunicorn, a Celery worker and beat as real processes, PostgreSQL and Redis,
+and the provider emulator standing in for TeleSign and Twilio.
+
+The processes use the test database (pytest-django's) and the configured Redis; each test gets its own
+stack. Logs of every process are kept and printed when a test fails.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+from django.conf import settings
+from django.db import connection
+
+from channels_app.emulator.server import ProviderEmulator
+from tests.integration.conftest import _database_url
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/e2e" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.xdist_group("real-worker"))
+
+
+def needs_real_services():
+    if connection.vendor != "postgresql" or not settings.CELERY_BROKER_URL.startswith("redis"):
+        pytest.skip("end-to-end tests run on PostgreSQL and Redis (set DATABASE_URL and REDIS_URL)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Process:
+    name: str
+    cmd: list[str]
+    log: Path
+    proc: subprocess.Popen | None = None
+
+    def start(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=env, stdout=self.log.open("ab"),
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, sig)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group, as an out-of-memory kill or a power cut would."""
+        self.stop(signal.SIGKILL)
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+@dataclass
+class Stack:
+    web_url: str
+    emulator: ProviderEmulator
+    env: dict[str, str]
+    processes: dict[str, Process] = field(default_factory=dict)
+
+    def api(self, token: str) -> requests.Session:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Token {token}"
+        return session
+
+    def logs(self) -> str:
+        return "\n".join(f"----- {p.name} -----\n{p.text()[-4000:]}" for p in self.processes.values())
+
+    def start_worker(self, name: str = "worker", concurrency: int = 2) -> Process:
+        process = Process(name, [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
+                                 "--concurrency", str(concurrency), "-Q", ",".join(settings.CELERY_TASK_QUEUES_ALL),
+                                 "--without-mingle", "--without-gossip", "--hostname", f"{name}-{os.getpid()}@%h"],
+                          self.processes["web"].log.with_name(f"{name}.log"))
+        process.start(self.env)
+        self.processes[name] = process
+        wait_for_text(process, "ready.", timeout=60)
+        return process
+
+
+def wait_for_text(process: Process, text: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in process.text():
+        if process.proc is not None and process.proc.poll() is not None:
+            raise RuntimeError(f"{process.name} exited:\n{process.text()[-3000:]}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{process.name} did not get ready:\n{process.text()[-3000:]}")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def stack(transactional_db, tmp_path, request):
+    """Emulator + gunicorn + worker + beat against the test database and Redis."""
+    needs_real_services()
+    emulator = ProviderEmulator(callback_delay_ms=20, seed=7)
+    emulator_url = emulator.start_in_thread()
+    port = free_port()
+    web_url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "PUBLIC_BASE_URL": web_url,
+        "TWILIO_API_URL": emulator_url,
+        "TELESIGN_API_URL": emulator_url,
+        "HUB_VAR_DIR": str(tmp_path / "var"),
+        "PYTHONUNBUFFERED": "1",
+        # Fast recovery and retries, so failures play out within a test.
+        "HUB_SWEEP_SECONDS": "2",
+        "MESSAGE_RETRY_BASE_SECONDS": "0.5",
+        "MESSAGE_RETRY_MAX_SECONDS": "2",
+        "MESSAGE_REQUEUE_AFTER_SECONDS": "3",
+        "MESSAGE_SENDING_STALE_SECONDS": "6",
+        "INBOUND_EVENT_REQUEUE_AFTER_SECONDS": "3",
+        "PROVIDER_READ_TIMEOUT": "1.5",
+        "OUTBOUND_RECOVER_AFTER_SECONDS": "3",
+    }
+    env.pop("CELERY_TASK_ALWAYS_EAGER", None)
+    settings.PUBLIC_BASE_URL = web_url  # the test process builds the same callback URLs
+    s = Stack(web_url=web_url, emulator=emulator, env=env)
+    web = Process("web", [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
+                          "--workers", "2", "--threads", "4", "--timeout", "30"], tmp_path / "web.log")
+    beat = Process("beat", [sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",
+                            "--schedule", str(tmp_path / "beat-schedule")], tmp_path / "beat.log")
+    s.processes["web"] = web
+    try:
+        web.start(env)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{web_url}/healthz", timeout=2).ok:
+                    break
+            except requests.RequestException:
+                pass
+            if web.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn did not start:\n{web.text()[-3000:]}")
+            time.sleep(0.2)
+        s.start_worker()
+        s.processes["beat"] = beat
+        beat.start(env)
+        yield s
+    finally:
+        failed = getattr(request.node, "rep_call", None)
+        if failed is not None and failed.failed:
+            print(s.logs())
+        for process in reversed(list(s.processes.values())):
+            process.stop()
+        emulator.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.rep_call = report
+
+
+def wait_until(predicate, *, timeout: float = 60.0, interval: float = 0.25, what: str = "condition", stack=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

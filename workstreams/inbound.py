@@ -100,5 +100,6 @@ def _automated_for(conversation: Conversation, message: Message, keyword: str | 
         automated_send(conversation=conversation, kind=AutomatedMessageKind.OPTED_OUT)
     elif keyword == HELP:
         automated_send(conversation=conversation, kind=AutomatedMessageKind.HELP)
-    if message.attachments.filter(state=AttachmentState.REFUSED).exists():
+    refused = getattr(message, "refused_attachments", None)  # known when channels_app just stored them
+    if refused if refused is not None else message.attachments.filter(state=AttachmentState.REFUSED).exists():
         automated_send(conversation=conversation, kind=AutomatedMessageKind.ATTACHMENT_NOT_ALLOWED)

@@ -70,15 +70,19 @@ def webhook_accept(*, account: MessagingAccount, request: WebhookRequest,
     if len(key) > 128:
         raise WebhookPayloadError("message id is longer than 128 characters")
     headers = {k: v for k, v in request.headers.items() if k in KEPT_HEADERS}
+    event = InboundEvent(account=account, kind=kind, event_key=key, url=request.url, headers=headers,
+                         body=request.body.decode("utf-8", errors="replace"), params=request.params)
     try:
-        with transaction.atomic():
-            event = InboundEvent.objects.create(
-                account=account, kind=kind, event_key=key, url=request.url, headers=headers,
-                body=request.body.decode("utf-8", errors="replace"), params=request.params,
-            )
+        # One INSERT: atomic on its own (and committed at once) outside a transaction; inside one,
+        # a savepoint keeps the caller's transaction usable when the id is a duplicate.
+        if transaction.get_connection().in_atomic_block:
+            with transaction.atomic():
+                event.save(force_insert=True)
+        else:
+            event.save(force_insert=True)
     except IntegrityError:
         return InboundEvent.objects.get(account=account, kind=kind, event_key=key), False
-    event_enqueue(event)
+    event_enqueue(event)  # runs after commit; at once when there is no transaction
     return event, True
 
 
@@ -187,7 +191,7 @@ def _receive(account: MessagingAccount, inbound: InboundMessage) -> str:
         direction=Direction.INBOUND, body=inbound.body, status=MessageStatus.RECEIVED,
         provider_message_id=inbound.provider_message_id, status_updated_at=timezone.now(),
     )
-    _attachments(message, inbound)
+    message.refused_attachments = _attachments(message, inbound)
     keyword = consent.keyword_action(inbound.body)
     if keyword == consent.OPT_OUT:
         consent.consent_record(contact=contact, phone_number=phone, state=ConsentState.OPTED_OUT,
@@ -205,9 +209,10 @@ def _receive(account: MessagingAccount, inbound: InboundMessage) -> str:
     return f"received{f' ({keyword})' if keyword else ''}"
 
 
-def _attachments(message: Message, inbound: InboundMessage) -> None:
+def _attachments(message: Message, inbound: InboundMessage) -> int:
+    """Record the message's attachments; returns how many were refused."""
     if not inbound.media:
-        return
+        return 0
     allowed = number_policy(message.phone_number).customers_may_send_attachments
     for media in inbound.media:
         attachment = Attachment.objects.create(
@@ -220,6 +225,7 @@ def _attachments(message: Message, inbound: InboundMessage) -> None:
 
             attachment_id = attachment.pk
             transaction.on_commit(lambda a=attachment_id: attachment_download_task.apply_async(args=[a]))
+    return 0 if allowed else len(inbound.media)
 
 
 def inbound_events_requeue() -> int:

@@ -1,0 +1,206 @@
+"""Inbound benchmark: signed Twilio webhooks into gunicorn, against the floor of our own stack.
+
+    python -m bench.inbound [--duration 20] [--connections 32] [--web-workers 4] [--celery-workers 2]
+
+1. Floor: a minimal Django view on the same gunicorn configuration that checks the Twilio
+   signature, inserts one row under a unique provider id and answers <Response/>.
+2. Hub: the real webhook endpoint (account lookup, signature, payload checks, the event stored
+   once, the processing task queued on Redis), with no worker running.
+3. Processing: Celery workers turn the accepted backlog into messages in conversations; the
+   backlog is sampled every half second.
+4. Sustained: hub and workers together under load — does the backlog grow?
+
+wrk replays requests signed beforehand, one unique MessageSid each. Results go to
+docs/benchmarks.md (section "inbound").
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from urllib.parse import urlencode
+
+from bench.common import (
+    WORK,
+    base_env,
+    free_port,
+    gunicorn,
+    log,
+    machine_table,
+    ms,
+    reset_database,
+    running,
+    setup_django,
+    start,
+    stop,
+    write_section,
+    wrk,
+)
+
+SCRIPT = __import__("pathlib").Path(__file__).parent / "wrk" / "replay.lua"
+TWILIO_SID, TWILIO_TOKEN = "AC" + "b" * 32, "bench-twilio-auth-token"
+NUMBER = "+14155550100"
+
+
+def write_requests(path, public_url: str, webhook_path: str, prefix: str, count: int, customers: int) -> None:
+    from channels_app.providers.twilio import compute_signature
+
+    url = public_url + webhook_path
+    with path.open("w") as f:
+        for i in range(count):
+            params = {"MessageSid": f"SM{prefix}{i:030d}"[:34], "AccountSid": TWILIO_SID,
+                      "From": f"+1555{(i % customers):07d}", "To": NUMBER, "Body": f"Where is my order {i}?",
+                      "NumMedia": "0", "NumSegments": "1", "SmsStatus": "received", "ApiVersion": "2010-04-01"}
+            signature = compute_signature(TWILIO_TOKEN, url, {k: [v] for k, v in params.items()})
+            f.write(f"{webhook_path}\t{urlencode(params)}\t{signature}\n")
+
+
+def celery_workers(env, count: int, concurrency: int):
+    return [start(f"celery-{i}", [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "WARNING",
+                                  "--concurrency", str(concurrency), "-Q", "default,replies,bulk",
+                                  "--without-mingle", "--without-gossip", "--hostname", f"bench{i}@%h"], env)
+            for i in range(count)]
+
+
+def drain(total: int, started: float, timeout: float = 600) -> tuple[float, list[tuple[float, int]]]:
+    """Wait until ``total`` events are processed; return seconds and (t, backlog) samples."""
+    from channels_app.models import InboundEvent
+
+    samples = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pending = InboundEvent.objects.exclude(state="processed").count()
+        samples.append((round(time.monotonic() - started, 1), pending))
+        if pending == 0 and InboundEvent.objects.count() >= total:
+            break
+        time.sleep(0.5)
+    return time.monotonic() - started, samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=20, help="Seconds of load per phase (20).")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (32).")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (2).")
+    parser.add_argument("--web-workers", type=int, default=4, help="gunicorn sync workers (4).")
+    parser.add_argument("--celery-workers", type=int, default=1, help="Celery worker processes (1).")
+    parser.add_argument("--concurrency", type=int, default=3, help="Prefork children per Celery worker (3).")
+    parser.add_argument("--customers", type=int, default=2000, help="Distinct customers sending (2000).")
+    parser.add_argument("--requests", type=int, default=80_000, help="Signed requests prepared per phase.")
+    args = parser.parse_args()
+
+    port = free_port()
+    public = f"http://127.0.0.1:{port}"
+    env = base_env(PUBLIC_BASE_URL=public, BENCH_TWILIO_TOKEN=TWILIO_TOKEN)
+    reset_database(env)
+    setup_django(env)
+    from django.db import connection
+
+    from channels_app.models import InboundEvent, Message
+    from channels_app.services import NumberSpec, account_create
+
+    account = account_create(name="Bench Twilio", channel="sms", provider="twilio",
+                             credentials={"account_sid": TWILIO_SID, "auth_token": TWILIO_TOKEN},
+                             numbers=[NumberSpec(NUMBER, "long_code")])
+    webhook_path = f"/webhooks/twilio/{account.webhook_token}/inbound/"
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE bench_floor_event (id bigserial PRIMARY KEY, sid text UNIQUE NOT NULL, "
+                       "body text NOT NULL, received_at timestamptz NOT NULL DEFAULT now())")
+    files = {}
+    for phase in ("warm", "floor", "hub", "mixed"):
+        files[phase] = WORK / f"inbound-{phase}.tsv"
+        write_requests(files[phase], public, webhook_path, phase[0].upper(), args.requests, args.customers)
+    log(f"{args.requests} signed requests per phase prepared")
+
+    def load(phase: str, seconds: int) -> dict:
+        return wrk(public + "/", script=SCRIPT, duration=seconds, connections=args.connections,
+                   threads=args.threads, env={**env, "BENCH_REQUESTS": str(files[phase])})
+
+    # 1. Floor.
+    with running(gunicorn("floor", "bench.floor.wsgi", port, env, args.web_workers)):
+        load("warm", 3)
+        floor = load("floor", args.duration)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM bench_floor_event")
+        floor["stored"] = cursor.fetchone()[0]
+    log(f"floor: {floor['rps']:.0f} req/s, p99 {ms(floor['p99_us'])} ms")
+
+    # 2. Hub, accepting only.
+    InboundEvent.objects.all().delete()
+    with running(gunicorn("hub", "config.wsgi", port, env, args.web_workers)):
+        load("warm", 3)
+        InboundEvent.objects.all().delete()
+        accepted_before = 0
+        hub = load("hub", args.duration)
+        hub["stored"] = InboundEvent.objects.count() - accepted_before
+        log(f"hub: {hub['rps']:.0f} req/s, p99 {ms(hub['p99_us'])} ms")
+
+        # 3. Processing the backlog.
+        started = time.monotonic()
+        workers = celery_workers(env, args.celery_workers, args.concurrency)
+        try:
+            seconds, samples = drain(hub["stored"], started)
+        finally:
+            for w in workers:
+                stop(w)
+        # The workers' start-up is in the measured time: count from the first processed event instead.
+        first = next((t for t, pending in samples if pending < hub["stored"]), 0.0)
+        processing_rate = hub["stored"] / max(0.001, seconds - first)
+        messages = Message.objects.filter(direction="inbound").count()
+        log(f"processing: {processing_rate:.0f} events/s ({messages} messages)")
+
+        # 4. Sustained: web and workers together.
+        InboundEvent.objects.all().delete()
+        workers = celery_workers(env, args.celery_workers, args.concurrency)
+        time.sleep(3)
+        started = time.monotonic()
+        mixed = load("mixed", args.duration)
+        mixed_end_backlog = InboundEvent.objects.exclude(state="processed").count()
+        mixed_drain, mixed_samples = drain(InboundEvent.objects.count(), started)
+        for w in workers:
+            stop(w)
+    log(f"sustained: {mixed['rps']:.0f} req/s accepted, backlog {mixed_end_backlog} at the end of the load")
+
+    ratio = hub["rps"] / floor["rps"]
+    backlog_curve = ", ".join(f"{t:g}s:{n}" for t, n in samples[:: max(1, len(samples) // 12)])
+    mixed_curve = ", ".join(f"{t:g}s:{n}" for t, n in mixed_samples[:: max(1, len(mixed_samples) // 12)])
+    mixed_processing = InboundEvent.objects.count() / max(0.001, mixed_drain)
+
+    def row(label, r):
+        errors = r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["status_errors"] + r["timeouts"]
+        return (f"| {label} | {r['rps']:.0f} | {ms(r['p50_us'])} | {ms(r['p95_us'])} | {ms(r['p99_us'])} | "
+                f"{ms(r['max_us'])} | {errors} | {r['requests']} | {r['stored']} |")
+
+    write_section("inbound", f"""
+## Inbound webhooks
+
+`make bench-inbound` (`python -m bench.inbound --duration {args.duration} --connections {args.connections}
+--threads {args.threads} --web-workers {args.web_workers} --celery-workers {args.celery_workers}
+--concurrency {args.concurrency}`), run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.
+Signed Twilio SMS webhooks (one unique `MessageSid` each, {args.customers} customers) replayed by wrk
+against gunicorn ({args.web_workers} sync workers), PostgreSQL and Redis on this machine; wrk, the
+server, the database and the workers share its cores.
+
+| phase | accepted/s | p50 ms | p95 ms | p99 ms | max ms | errors | requests | rows stored |
+|---|---|---|---|---|---|---|---|---|
+{row("floor: minimal view (signature + one insert)", floor)}
+{row("hub webhook (no worker running)", hub)}
+{row("hub webhook with workers processing", {**mixed, "stored": InboundEvent.objects.count()})}
+
+- **Ratio to the floor: {ratio:.2f}×** (target ≥ 0.8×, with p99 < 50 ms).
+- **Processing**: {hub['stored']} accepted events became messages in conversations at
+  **{processing_rate:.0f} events/s** ({args.celery_workers} worker × {args.concurrency} processes; target ≥ 500/s).
+  Backlog over time (seconds since the workers started: events waiting): {backlog_curve}.
+- **Sustained** (web and workers together for {args.duration} s): {mixed['rps']:.0f} accepted/s, backlog
+  {mixed_end_backlog} when the load stopped, all processed {mixed_drain:.1f} s after the load began
+  ({mixed_processing:.0f} events/s end to end). Backlog: {mixed_curve}.
+
+Machine:
+
+{machine_table()}
+""")
+
+
+if __name__ == "__main__":
+    main()

@@ -20,7 +20,7 @@ RESULTS = ROOT / "docs" / "benchmarks.md"
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 DB_NAME = os.environ.get("BENCH_DB", "hub_bench")
 REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/7")
-WORK = Path(os.environ.get("BENCH_WORK", "/tmp/hub-bench"))
+WORK = Path(os.environ.get("BENCH_WORK", str(ROOT / "var" / "bench")))
 
 
 def log(message: str) -> None:

@@ -35,8 +35,17 @@ run: migrate
 	$(PY) manage.py setup_demo $(if $(EMULATOR),--emulator)
 	$(PY) manage.py run_hub $(if $(EMULATOR),--emulator)
 
-## test: install what the tests need and run the whole suite
-test: install-dev
+# Browser tests drive Debian's Chromium (never a downloaded browser).
+CHROMIUM ?= /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+	  echo "Chromium is missing: run 'sudo apt-get install chromium' (browser tests are skipped until then)"; \
+	fi
+
+## test: install what the tests need (Python packages, Debian's Chromium) and run the whole suite
+test: install-dev $(CHROMIUM)
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 lint: install-dev

@@ -10,6 +10,7 @@ admin.site.index_title = "Administration"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("console/", include("workstreams.console.urls")),
     path("webhooks/", include("channels_app.urls")),
     path("api/v1/", include("channels_app.api.urls")),
     path("api/v1/", include("workstreams.api.urls")),

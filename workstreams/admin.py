@@ -19,6 +19,7 @@ from .models import (
     OperatingHours,
     OperatingSlot,
     Queue,
+    QuickReply,
     RoutingCondition,
     RoutingRule,
     Skill,
@@ -350,8 +351,6 @@ class ConversationAdmin(admin.ModelAdmin):
         if done:
             self.message_user(request, f"{done} conversation(s) {verb}.", messages.SUCCESS)
 
-
-from .models import QuickReply  # noqa: E402
 
 
 @admin.register(QuickReply)

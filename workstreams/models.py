@@ -494,3 +494,44 @@ class Case(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title} ({self.contact})"
+
+
+class QuickReply(models.Model):
+    """A saved answer agents insert by typing ``/`` in the console's reply box.
+
+    Placeholders are filled in for the conversation at hand: {CustomerName}, {CustomerNumber},
+    {AgentName}, {QueueName}, {ConversationId}.
+    """
+
+    title = models.CharField(max_length=100, help_text="What agents type after / to find it, e.g. 'Opening hours'.")
+    text = models.TextField(help_text="The answer. Placeholders: {CustomerName}, {CustomerNumber}, {AgentName}, "
+                                      "{QueueName}, {ConversationId}.")
+    language = models.CharField(max_length=16, blank=True, default="",
+                                help_text="e.g. en or pt-BR. Empty: any language. Replies in the conversation's "
+                                          "language are listed first.")
+    is_active = models.BooleanField("active", default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "quick replies"
+        ordering = ["title", "language"]
+        constraints = [models.UniqueConstraint(fields=["title", "language"], name="workstreams_quick_reply_once")]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.language})" if self.language else self.title
+
+
+class ConversationRead(models.Model):
+    """How far an agent has read a conversation: the console's unread markers."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="reads")
+    last_message_id = models.PositiveBigIntegerField(default=0, help_text="The newest message the agent has seen.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "conversation"], name="workstreams_read_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user} read #{self.conversation_id} up to {self.last_message_id}"

@@ -1,0 +1,252 @@
+"""Reads for the console's pages: the dashboard's lists with unread counts, and what the conversation
+page shows around the thread (window, contact, templates, quick replies, transfer targets)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Count, F, IntegerField, Min, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from channels_app.models import AttachmentState, Channel, ConsentState, Direction, Message
+from channels_app.policy import number_policy
+from channels_app.services.consent import consent_state
+from channels_app.services.delivery import whatsapp_window_closes_at
+from workstreams.models import (
+    AgentProfile,
+    Conversation,
+    ConversationMessage,
+    ConversationRead,
+    ConversationState,
+    Queue,
+    QuickReply,
+    WhatsAppTemplate,
+)
+from workstreams.selectors import conversation_messages
+from workstreams.services.automated import conversation_languages, render
+
+LIST_LIMIT = 100
+#: Template variables as the send service fills them: ``{{1}}``, ``{{2}}`` …
+TEMPLATE_VARIABLE = re.compile(r"\{\{(\w+)\}\}")
+
+
+def _unread(user: Any) -> Coalesce:
+    """Customer messages newer than the last one ``user`` has seen in the conversation."""
+    last_read = (ConversationRead.objects.filter(user=user, conversation=OuterRef(OuterRef("pk")))
+                 .values("last_message_id")[:1])
+    newer = (ConversationMessage.objects
+             .filter(conversation=OuterRef("pk"), message__direction=Direction.INBOUND,
+                     message_id__gt=Coalesce(Subquery(last_read), Value(0)))
+             .order_by().values("conversation").annotate(n=Count("pk")).values("n"))
+    return Coalesce(Subquery(newer, output_field=IntegerField()), Value(0))
+
+
+def _last_body() -> Subquery:
+    latest = (Message.objects.filter(conversation_link__conversation=OuterRef("pk"))
+              .order_by("-created_at", "-id").values("body")[:1])
+    return Subquery(latest)
+
+
+def _listed(user: Any) -> QuerySet[Conversation]:
+    return (Conversation.objects.select_related("contact", "phone_number", "queue", "agent")
+            .annotate(unread=_unread(user), last_body=_last_body()))
+
+
+def duration_label(seconds: float) -> str:
+    """A short, human length of time: "under a minute", "12 min", "3 h 5 min", "2 days"."""
+    minutes = int(max(seconds, 0) // 60)
+    if minutes < 1:
+        return "under a minute"
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days = hours // 24
+    return f"{days} day{'s' if days != 1 else ''}"
+
+
+def ago_label(moment: datetime | None, now: datetime) -> str:
+    if moment is None:
+        return ""
+    seconds = (now - moment).total_seconds()
+    return "just now" if seconds < 60 else f"{duration_label(seconds)} ago"
+
+
+def dashboard_lists(*, user: Any) -> dict[str, Any]:
+    """The agent's active and waiting conversations, the open ones in their queues, and each queue's counts."""
+    mine = list(_listed(user).filter(agent=user, state__in=[ConversationState.ACTIVE, ConversationState.WAITING])
+                .order_by(F("last_message_at").desc(nulls_last=True), "-id")[:LIST_LIMIT])
+    queued = list(_listed(user).filter(state=ConversationState.OPEN, agent__isnull=True, with_bot=False,
+                                       queue__members=user)
+                  .order_by("-queue__priority", "queued_at", "id")[:LIST_LIMIT])
+    waiting_filter = Q(conversations__state=ConversationState.OPEN, conversations__agent__isnull=True,
+                       conversations__with_bot=False)
+    queues = list(Queue.objects.filter(members=user).annotate(
+        waiting=Count("conversations", filter=waiting_filter),
+        active=Count("conversations", filter=Q(conversations__state=ConversationState.ACTIVE)),
+        oldest=Min("conversations__queued_at", filter=waiting_filter),
+    ).order_by("-priority", "name"))
+    now = timezone.now()
+    for conversation in (*mine, *queued):
+        conversation.activity_label = ago_label(conversation.last_message_at, now)
+        conversation.waiting_label = duration_label((now - conversation.queued_at).total_seconds()) \
+            if conversation.queued_at else ""
+    for queue in queues:
+        queue.oldest_label = duration_label((now - queue.oldest).total_seconds()) if queue.oldest else ""
+    return {"mine": mine, "queued": queued, "queues": queues,
+            "unread_total": sum(c.unread for c in mine) + sum(c.unread for c in queued)}
+
+
+@dataclass(frozen=True)
+class Window:
+    """The WhatsApp 24-hour session window, for display (the send service enforces it)."""
+
+    applies: bool
+    closes_at: datetime | None = None
+    is_open: bool = True
+
+
+def whatsapp_window(conversation: Conversation, *, now: datetime | None = None) -> Window:
+    if conversation.channel != Channel.WHATSAPP:
+        return Window(applies=False)
+    closes_at = whatsapp_window_closes_at(contact=conversation.contact, phone_number=conversation.phone_number)
+    return Window(applies=True, closes_at=closes_at, is_open=bool(closes_at and closes_at > (now or timezone.now())))
+
+
+def thread(conversation: Conversation, *, query: Q | None = None) -> list[Message]:
+    """The conversation's messages, each with the keys the page's live updates use."""
+    messages = conversation_messages(conversation=conversation)
+    if query is not None:
+        messages = messages.filter(query).distinct()
+    items = list(messages)
+    for message in items:
+        message.order_key = f"{int(message.created_at.timestamp() * 1_000_000):020d}-{message.pk:020d}"
+        stamp = message.status_updated_at.isoformat() if message.status_updated_at else ""
+        message.version = "|".join([message.status, stamp, *(a.state for a in message.attachments.all())])
+    return items
+
+
+def thread_changes(conversation: Conversation, *, after: int, since: datetime | None,
+                   watched: tuple[int, ...] = ()) -> list[Message]:
+    """Messages newer than ``after``, created or changed since ``since``, with a download pending, or
+    ``watched`` by the page (it shows a download as pending).
+
+    ``since`` is a cursor the server handed out earlier, already moved back by the caller to cover
+    transactions that committed late; the page skips what it already shows.
+    """
+    query = Q(pk__gt=after) | Q(attachments__state=AttachmentState.PENDING) | Q(pk__in=watched)
+    if since is not None:
+        query |= Q(created_at__gte=since) | Q(status_updated_at__gte=since)
+    return thread(conversation, query=query)
+
+
+@dataclass
+class ContactPanel:
+    consent: str
+    consent_label: str
+    language: str
+    earlier: list[Conversation] = field(default_factory=list)
+
+
+def contact_panel(conversation: Conversation) -> ContactPanel:
+    consent = consent_state(contact=conversation.contact, phone_number=conversation.phone_number)
+    earlier = list(Conversation.objects.filter(contact=conversation.contact).exclude(pk=conversation.pk)
+                   .select_related("phone_number", "agent", "queue").order_by("-created_at", "-id")[:10])
+    return ContactPanel(consent=consent, consent_label=ConsentState(consent).label,
+                        language=conversation.contact.locale or conversation.language, earlier=earlier)
+
+
+def routing_lines(diagnosis: dict[str, Any] | None) -> list[str]:
+    """The stored routing diagnosis in sentences: the queue and why, each rule tried, escalations, transfers."""
+    d = diagnosis or {}
+    lines: list[str] = []
+    if d.get("bot"):
+        lines.append(f"Bot “{d['bot']}” answered first.")
+    if d.get("queue") or d.get("reason"):
+        lines.append(f"{d.get('queue') or 'No queue'}: {d.get('reason', '')}".rstrip(": "))
+    for step in d.get("evaluated", []):
+        verdict = "matched" if step.get("matched") else (f"error: {step['error']}" if step.get("error")
+                                                         else "did not match")
+        why = "; ".join(step.get("why", []))
+        lines.append(f"Rule “{step.get('rule')}” {verdict}" + (f" — {why}" if why else ""))
+    if d.get("skills"):
+        lines.append("Skills asked for: " + ", ".join(d["skills"]))
+    if d.get("escalated"):
+        lines.append(f"Escalated by the bot: {d['escalated']}")
+    for transfer in d.get("transfers", []):
+        target = transfer.get("to_queue") or transfer.get("to_agent")
+        lines.append(f"Transferred to {target} by {transfer.get('by') or 'the system'} at {transfer.get('at')}")
+    if d.get("closed"):
+        lines.append(f"Closed: {d['closed']}")
+    return lines
+
+
+def template_variables(text: str) -> list[str]:
+    """The variables a template's text uses, in order, each once."""
+    names: list[str] = []
+    for name in TEMPLATE_VARIABLE.findall(text):
+        if name not in names:
+            names.append(name)
+    return sorted(names, key=lambda n: (not n.isdigit(), int(n) if n.isdigit() else 0, n))
+
+
+def whatsapp_templates(conversation: Conversation) -> list[dict[str, Any]]:
+    """The approved templates of the conversation's number."""
+    if conversation.channel != Channel.WHATSAPP:
+        return []
+    return [{"id": t.pk, "name": t.name, "language": t.language, "text": t.text,
+             "variables": template_variables(t.text)}
+            for t in WhatsAppTemplate.objects.filter(number__phone_number_id=conversation.phone_number_id)
+            .order_by("name", "language")]
+
+
+def quick_replies(conversation: Conversation, *, user: Any) -> list[dict[str, Any]]:
+    """Active quick replies with their placeholders filled in; the conversation's languages first."""
+    values = {
+        "CustomerName": conversation.contact.display_name,
+        "CustomerNumber": conversation.contact.address,
+        "AgentName": user.get_full_name() or user.get_username(),
+        "QueueName": conversation.queue.name if conversation.queue else "",
+        "ConversationId": str(conversation.pk),
+    }
+    languages = conversation_languages(conversation, None)
+
+    def rank(reply: QuickReply) -> tuple[int, str]:
+        lang = reply.language.lower()
+        if lang in languages:
+            return languages.index(lang), reply.title.lower()
+        base = lang.split("-")[0].split("_")[0]
+        if base in languages:
+            return len(languages) + languages.index(base), reply.title.lower()
+        return (2 * len(languages) + (0 if not lang else 1)), reply.title.lower()
+
+    replies = sorted(QuickReply.objects.filter(is_active=True), key=rank)
+    return [{"id": r.pk, "title": r.title, "language": r.language, "text": render(r.text, values)} for r in replies]
+
+
+def transfer_targets(conversation: Conversation, *, user: Any) -> dict[str, list[Any]]:
+    """Queues other than the conversation's, and agents other than the one signed in."""
+    agents = (AgentProfile.objects.filter(user__is_active=True).exclude(user=user).select_related("user")
+              .order_by("user__first_name", "user__last_name", "user__username"))
+    queues = Queue.objects.exclude(pk=conversation.queue_id) if conversation.queue_id else Queue.objects.all()
+    return {"queues": list(queues.order_by("-priority", "name")), "agents": list(agents)}
+
+
+def is_queue_member(conversation: Conversation, user: Any) -> bool:
+    return bool(conversation.queue_id) and Queue.members.through.objects.filter(
+        queue_id=conversation.queue_id, user_id=user.pk).exists()
+
+
+def agents_may_send_attachments(conversation: Conversation) -> bool:
+    return number_policy(conversation.phone_number).agents_may_send_attachments
+
+
+def conversation_for_page(pk: int) -> QuerySet[Conversation]:
+    return Conversation.objects.select_related("contact", "phone_number__account", "workstream", "queue",
+                                               "agent").filter(pk=pk)
+

@@ -1,0 +1,23 @@
+from django.urls import path
+
+from . import views
+
+app_name = "console"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("updates/", views.dashboard_updates, name="dashboard-updates"),
+    path("presence/", views.presence, name="presence"),
+    path("pick/", views.pick_next, name="pick-next"),
+    path("conversations/<int:pk>/", views.conversation, name="conversation"),
+    path("conversations/<int:pk>/updates/", views.conversation_updates, name="conversation-updates"),
+    path("conversations/<int:pk>/reply/", views.reply, name="reply"),
+    path("conversations/<int:pk>/template/", views.send_template, name="template"),
+    path("conversations/<int:pk>/take/", views.take, name="take"),
+    path("conversations/<int:pk>/end/", views.end, name="end"),
+    path("conversations/<int:pk>/wait/", views.wait, name="wait"),
+    path("conversations/<int:pk>/resume/", views.resume, name="resume"),
+    path("conversations/<int:pk>/transfer/", views.transfer, name="transfer"),
+    path("conversations/<int:pk>/messages/<int:message_id>/retry/", views.retry, name="retry"),
+    path("attachments/<int:pk>/", views.attachment, name="attachment"),
+]

@@ -227,3 +227,28 @@ def test_waiting_auto_close_follows_the_workstream(workstream, receive, sandbox_
     conversation_wait(conversation=Conversation.objects.get(pk=conversation.pk))
     with time_machine.travel(timezone.now() + timedelta(hours=2)):
         assert conversations_auto_close() == 1
+
+
+def test_the_invitation_goes_once_per_closed_window(whatsapp, receive, twilio_whatsapp_account, mocked_http,
+                                                    django_capture_on_commit_callbacks):
+    AutomatedMessage.objects.create(number=whatsapp, kind="outside_window", text="Can we continue?",
+                                    content_sid="HX" + "c" * 32)
+    conversation = receive(twilio_whatsapp_account, "hi")
+    Message.objects.filter(conversation_link__conversation=conversation).update(
+        created_at=timezone.now() - timedelta(days=2))
+    Conversation.objects.filter(pk=conversation.pk).update(last_inbound_at=timezone.now() - timedelta(days=2))
+    for _ in range(3):
+        with pytest.raises(ServiceError), django_capture_on_commit_callbacks(execute=True):
+            conversation_reply(conversation=conversation, author=None, body="Are you there?")
+    assert len(mocked_http.calls) == 1
+
+
+def test_template_variables_may_be_written_with_spaces(whatsapp, receive, twilio_whatsapp_account):
+    from workstreams.services import conversation_send_template
+
+    template = WhatsAppTemplate.objects.create(number=whatsapp, name="spaced", text="Hi {{ 1 }}, order {{2}}.",
+                                               content_sid="HX" + "f" * 32)
+    conversation = receive(twilio_whatsapp_account, "hi")
+    message = conversation_send_template(conversation=conversation, author=None, template=template,
+                                         variables={"1": "Ana", "2": "A-17"})
+    assert message.body == "Hi Ana, order A-17."

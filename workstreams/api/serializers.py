@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.urls import reverse
 from rest_framework import serializers
 
 from channels_app.models import Attachment, Message
@@ -18,7 +19,12 @@ class AttachmentSerializer(serializers.ModelSerializer):
         fields = ["id", "content_type", "state", "size", "error", "file_url"]
 
     def get_file_url(self, obj: Attachment) -> str | None:
-        return obj.file.url if obj.file else None
+        """Stored customer files are served to signed-in agents only, by the console."""
+        if not obj.file:
+            return None
+        path = reverse("console:attachment", args=[obj.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
 
 
 class MessageSerializer(serializers.ModelSerializer):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from django.db import transaction
@@ -68,13 +69,25 @@ def conversation_reply(*, conversation: Conversation, author: Any, body: str = "
             _link(locked, message, author=author)
             return message
     except ServiceError as exc:
-        if exc.code == "whatsapp_window_closed":
+        if exc.code == "whatsapp_window_closed" and not _invited_since_last_inbound(conversation):
             sent = automated_send(conversation=conversation, kind=AutomatedMessageKind.OUTSIDE_WINDOW)
             if sent is not None:
                 exc.message += " The customer was sent the approved invitation template; the window reopens " \
                                "when they answer."
                 exc.extra["invitation_message_id"] = sent.pk
         raise
+
+
+def _invited_since_last_inbound(conversation: Conversation) -> bool:
+    """One invitation per closed window: not again until the customer has written."""
+    invitations = Message.objects.filter(conversation_link__conversation=conversation, kind=MessageKind.AUTOMATED,
+                                         direction="outbound").exclude(content_sid="")
+    if conversation.last_inbound_at:
+        invitations = invitations.filter(created_at__gt=conversation.last_inbound_at)
+    return invitations.exists()
+
+
+TEMPLATE_VARIABLE = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 
 @transaction.atomic
@@ -87,9 +100,7 @@ def conversation_send_template(*, conversation: Conversation, author: Any, templ
         raise ServiceError("That template is not approved for this conversation's number.",
                            code="template_not_for_number", field="template")
     variables = {str(k): str(v) for k, v in (variables or {}).items()}
-    body = template.text
-    for key, value in variables.items():
-        body = body.replace("{{" + key + "}}", value)
+    body = TEMPLATE_VARIABLE.sub(lambda m: variables.get(m.group(1), m.group(0)), template.text)
     message = message_queue(phone_number=locked.phone_number, contact=locked.contact, body=body,
                             content_sid=template.content_sid, content_variables=variables,
                             kind=MessageKind.TEMPLATE, author=author if getattr(author, "pk", None) else None)

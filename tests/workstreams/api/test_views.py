@@ -112,3 +112,17 @@ def test_retry_a_failed_message(api, sandbox_account, receive, django_capture_on
     assert response.status_code == 201
     assert Message.objects.get(pk=sent["id"]).status == "sent"
     assert len(sandbox.outbox) == 2
+
+
+def test_stored_attachments_link_to_the_authenticated_download(api, sandbox_account, receive):
+    from django.core.files.base import ContentFile
+
+    from channels_app.models import Attachment
+
+    conversation = receive(sandbox_account, "photo")
+    message = conversation.entries.get().message
+    attachment = Attachment.objects.create(message=message, url="https://x.example/a.png", content_type="image/png",
+                                           state="stored")
+    attachment.file.save("a.png", ContentFile(b"png"), save=True)
+    thread = api.get(f"/api/v1/conversations/{conversation.pk}/messages/").json()["results"]
+    assert thread[0]["attachments"][0]["file_url"] == f"http://testserver/console/attachments/{attachment.pk}/"

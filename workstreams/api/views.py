@@ -82,7 +82,8 @@ class ConversationActionsMixin:
         message = services.conversation_send_template(conversation=self.get_object(), author=request.user,
                                                       template=data.validated_data["template"],
                                                       variables=data.validated_data["variables"])
-        return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+        return Response(MessageSerializer(message, context=self.get_serializer_context()).data,
+                        status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT, 404: ErrorSerializer},
                    description="Which routing rule matched and why (or why none did), escalations and transfers.")
@@ -174,13 +175,15 @@ class ConversationViewSet(ConversationActionsMixin, mixins.ListModelMixin, mixin
         conversation = self.get_object()
         if request.method == "GET":
             page = self.paginate_queryset(selectors.conversation_messages(conversation=conversation))
-            return self.get_paginated_response(MessageSerializer(page, many=True).data)
+            return self.get_paginated_response(
+                MessageSerializer(page, many=True, context=self.get_serializer_context()).data)
         data = ReplySerializer(data=request.data)
         data.is_valid(raise_exception=True)
         message = services.conversation_reply(conversation=conversation, author=request.user,
                                               body=data.validated_data["body"],
                                               media_urls=tuple(data.validated_data["media_urls"]))
-        return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+        return Response(MessageSerializer(message, context=self.get_serializer_context()).data,
+                        status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={200: ConversationSerializer, **ERRORS})
     @action(detail=True, methods=["post"])
@@ -195,5 +198,6 @@ class ConversationViewSet(ConversationActionsMixin, mixins.ListModelMixin, mixin
         conversation = self.get_object()
         message = get_object_or_404(Message, pk=message_id)
         message = services.conversation_message_retry(conversation=conversation, message=message)
-        return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+        return Response(MessageSerializer(message, context=self.get_serializer_context()).data,
+                        status=status.HTTP_201_CREATED)
 

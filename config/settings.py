@@ -154,6 +154,7 @@ CELERY_BEAT_SCHEDULE = {
     "channel-log-trim": {"task": "channels_app.tasks.channel_log_trim", "schedule": 3600.0},
     "inbound-events-requeue": {"task": "channels_app.tasks.inbound_events_requeue", "schedule": SWEEP_SECONDS},
     "messages-requeue-stuck": {"task": "channels_app.tasks.messages_requeue_stuck", "schedule": SWEEP_SECONDS},
+    "outbound-recover": {"task": "outbound.tasks.outbound_recover", "schedule": SWEEP_SECONDS},
     "assignment-cycle": {"task": "workstreams.tasks.assignment_cycle_task", "schedule": SWEEP_SECONDS},
     "conversations-auto-close": {"task": "workstreams.tasks.conversations_auto_close_task", "schedule": 300.0},
 }
@@ -255,7 +256,8 @@ AUTO_CLOSE_ACTIVE_AFTER = timedelta(days=env.float("AUTO_CLOSE_ACTIVE_DAYS", def
 AUTO_CLOSE_WRAP_UP_AFTER = timedelta(days=env.float("AUTO_CLOSE_WRAP_UP_DAYS", default=1))
 AUTO_CLOSE_WAITING_AFTER = timedelta(days=env.float("AUTO_CLOSE_WAITING_DAYS", default=7))
 # Seams to the higher apps (dotted paths).
-HUB_INBOUND_HANDLERS = env.list("HUB_INBOUND_HANDLERS", default=["workstreams.inbound.inbound_message_handle"])
+HUB_INBOUND_HANDLERS = env.list("HUB_INBOUND_HANDLERS", default=["workstreams.inbound.inbound_message_handle",
+                                                                  "outbound.inbound.outbound_reply_link"])
 HUB_NUMBER_POLICY = env.str("HUB_NUMBER_POLICY", default="workstreams.inbound.number_policy")
 CHANNEL_LOG_RETENTION_DAYS = env.int("CHANNEL_LOG_RETENTION_DAYS", default=14)
 CHANNEL_LOG_MAX_BODY = env.int("CHANNEL_LOG_MAX_BODY", default=10_000)
@@ -271,3 +273,31 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# --- Outbound -----------------------------------------------------------------------------
+# Proactive messages (docs/outbound.md). Limits of the reference product: 100 contacts per
+# request and 30,000 requests per hour, counted across all processes (Redis when REDIS_URL is
+# set, else database rows).
+OUTBOUND_MAX_CONTACTS_PER_REQUEST = env.int("OUTBOUND_MAX_CONTACTS_PER_REQUEST", default=100)
+OUTBOUND_MAX_REQUESTS_PER_HOUR = env.int("OUTBOUND_MAX_REQUESTS_PER_HOUR", default=30_000)
+OUTBOUND_RATE_BACKEND = env.str("OUTBOUND_RATE_BACKEND", default="redis" if REDIS_URL else "database")
+if OUTBOUND_RATE_BACKEND not in ("redis", "database"):
+    raise ImproperlyConfigured("OUTBOUND_RATE_BACKEND must be 'redis' or 'database'.")
+if OUTBOUND_RATE_BACKEND == "redis" and not REDIS_URL:
+    raise ImproperlyConfigured("OUTBOUND_RATE_BACKEND=redis needs REDIS_URL.")
+OUTBOUND_RATE_KEY_PREFIX = env.str("OUTBOUND_RATE_KEY_PREFIX", default="outbound:")
+# Sending: messages per second per sending number across all workers (0: no limit of our own;
+# a provider's 429 still backs off), provider calls in parallel per worker process, and
+# messages claimed per round trip to the database.
+OUTBOUND_SEND_RATE_PER_NUMBER = env.int("OUTBOUND_SEND_RATE_PER_NUMBER", default=0)
+OUTBOUND_SEND_CONCURRENCY = env.int("OUTBOUND_SEND_CONCURRENCY", default=8)
+OUTBOUND_SEND_CHUNK = env.int("OUTBOUND_SEND_CHUNK", default=100)
+OUTBOUND_THROTTLE_BACKOFF_SECONDS = env.float("OUTBOUND_THROTTLE_BACKOFF_SECONDS", default=5.0)
+# Recovery: a run holds its request this long (extended per chunk); requests whose task was lost
+# are queued again after this long by the recovery sweep (OUTBOUND_RECOVER_BATCH at a time).
+OUTBOUND_REQUEST_LEASE_SECONDS = env.int("OUTBOUND_REQUEST_LEASE_SECONDS", default=300)
+OUTBOUND_REQUEUE_AFTER_SECONDS = env.int("OUTBOUND_REQUEUE_AFTER_SECONDS", default=300)
+OUTBOUND_RECOVER_BATCH = env.int("OUTBOUND_RECOVER_BATCH", default=1000)
+# Larger lists: requests a worker submits per task run before yielding to other work.
+OUTBOUND_BATCH_REQUESTS_PER_RUN = env.int("OUTBOUND_BATCH_REQUESTS_PER_RUN", default=50)
+# A customer's reply is linked to the latest outbound message sent to them within this many days.
+OUTBOUND_REPLY_WINDOW_DAYS = env.int("OUTBOUND_REPLY_WINDOW_DAYS", default=7)

@@ -14,6 +14,7 @@ urlpatterns = [
     path("webhooks/", include("channels_app.urls")),
     path("api/v1/", include("channels_app.api.urls")),
     path("api/v1/", include("workstreams.api.urls")),
+    path("api/v1/", include("outbound.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("healthz", health.healthz, name="healthz"),

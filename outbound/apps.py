@@ -5,3 +5,10 @@ class OutboundConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "outbound"
     verbose_name = "Outbound messaging"
+
+    def ready(self) -> None:
+        from workstreams.signals import case_created
+
+        from .services.triggers import case_created_receiver
+
+        case_created.connect(case_created_receiver, dispatch_uid="outbound-case-created")

@@ -32,8 +32,9 @@ from .http import write_log
 
 logger = logging.getLogger(__name__)
 
-#: Every message the sandbox "sent" in this process, oldest first.
+#: The messages the sandbox "sent" in this process, oldest first (the last OUTBOX_MAX).
 outbox: list[dict[str, Any]] = []
+OUTBOX_MAX = 1000
 
 STATUSES = {"sent", "delivered", "read", "undelivered", "failed"}
 
@@ -59,6 +60,8 @@ class SandboxProvider(BaseProvider):
             "content_variables": message.content_variables,
         }
         outbox.append(record)
+        if len(outbox) > OUTBOX_MAX:  # a long-running worker keeps a bounded memory
+            del outbox[:-OUTBOX_MAX]
         logger.info("sandbox send %s", json.dumps(record, ensure_ascii=False))
         write_log(self.account, kind="send", method="POST", url="sandbox://messages", status_code=200,
                   duration_ms=0, request_body=json.dumps(record, ensure_ascii=False),

@@ -294,15 +294,16 @@ def messages_requeue_stuck() -> int:
     grace = timedelta(seconds=settings.MESSAGE_REQUEUE_AFTER_SECONDS)
     stale_sending = now - timedelta(seconds=settings.MESSAGE_SENDING_STALE_SECONDS)
     count = 0
-    due = Message.objects.filter(direction=Direction.OUTBOUND, status=MessageStatus.QUEUED).filter(
+    # Proactive (outbound) messages are recovered by their own request, which keeps the per-number rate.
+    conversational = Message.objects.filter(direction=Direction.OUTBOUND).exclude(kind__in=BULK_KINDS)
+    due = conversational.filter(status=MessageStatus.QUEUED).filter(
         Q(next_attempt_at__isnull=True, created_at__lt=now - grace) | Q(next_attempt_at__lt=now - grace)
     )
     for message in due.only("pk", "kind").iterator():
         message_enqueue(message)
         count += 1
     # A send that died mid-call: its outcome is unknown. Put it back in the queue.
-    stuck = Message.objects.filter(direction=Direction.OUTBOUND, status=MessageStatus.SENDING,
-                                   status_updated_at__lt=stale_sending)
+    stuck = conversational.filter(status=MessageStatus.SENDING, status_updated_at__lt=stale_sending)
     for message in stuck.only("pk", "kind").iterator():
         if Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
                 status=MessageStatus.QUEUED, next_attempt_at=None, status_updated_at=now):

@@ -46,10 +46,15 @@ def test_a_case_added_in_the_admin_fires_the_case_created_triggers(admin_client,
     contact = contact_for("+15551234567")
     seen = []
     case_created.connect(lambda sender, case, **kw: seen.append(case.title), dispatch_uid="t", weak=False)
+    import re
+
+    page = admin_client.get(reverse("admin:workstreams_case_add")).content.decode()
+    management = {f"{prefix}-{field}": "0" for prefix in re.findall(r'name="([\w-]+)-TOTAL_FORMS"', page)
+                  for field in ("TOTAL_FORMS", "INITIAL_FORMS")}
     try:
         response = admin_client.post(reverse("admin:workstreams_case_add"),
                                      {"title": "Broken kettle", "contact": contact.pk, "status": "active",
-                                      "description": ""})
+                                      "description": "", **management})
     finally:
         case_created.disconnect(dispatch_uid="t")
     assert response.status_code == 302

@@ -1,0 +1,373 @@
+"""Proactive messages: templates and their localizations, outbound configurations, triggers and schedules,
+requests with their contacts, larger lists split into requests, timeline activities and reply links.
+
+The wire-level record of every send is a ``channels_app.models.Message`` (kind ``outbound``); the rows
+here link to it and never copy its delivery state.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from channels_app.models import Channel, Contact, Message, PhoneNumber
+from workstreams.models import Case
+
+
+class MessageTemplate(models.Model):
+    """The text of one scenario (e.g. "case created"), with a version per language."""
+
+    name = models.CharField(max_length=100, unique=True, help_text="e.g. 'Case created' or 'Delivery delayed'.")
+    channel = models.CharField(max_length=16, choices=Channel.choices,
+                               help_text="Outbound messages go by SMS or WhatsApp only.")
+    default_language = models.CharField(
+        max_length=16, default="en",
+        help_text="Used when a contact has no locale or none of the localized versions matches it. A localized "
+        "version in this language is required.",
+    )
+    description = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_channel_display()})"
+
+
+class TemplateLocalization(models.Model):
+    """One language of a template. Placeholders: {CustomerName}, {CaseName} and any context item key."""
+
+    template = models.ForeignKey(MessageTemplate, on_delete=models.CASCADE, related_name="localizations")
+    language = models.CharField(max_length=16, help_text="A language tag: en, en-US, pt-BR, sv …")
+    text = models.TextField(
+        help_text="The message, up to 1,600 characters once filled in. Placeholders in braces are filled per "
+        "contact: {CustomerName}, {CaseName} and any key of the contact's context items, e.g. {order_id}. "
+        "For WhatsApp, paste the approved template's text as Twilio shows it.",
+    )
+    content_sid = models.CharField(
+        "Twilio Content SID", max_length=64, blank=True, default="",
+        help_text="WhatsApp only (required there): the approved template's Content SID (HX…). Business-initiated "
+        "WhatsApp messages are sent as this template.",
+    )
+    content_variables = models.JSONField(
+        "content variables", default=dict, blank=True,
+        help_text='WhatsApp only: which value fills each of the template\'s numbered variables, e.g. '
+        '{"1": "CustomerName", "2": "order_id"}. Values are placeholder names: CustomerName, CaseName or a '
+        "context item key.",
+    )
+
+    class Meta:
+        ordering = ["template", "language"]
+        constraints = [
+            models.UniqueConstraint(fields=["template", "language"], name="outbound_one_localization_per_language"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template.name} [{self.language}]"
+
+
+class OutboundConfiguration(models.Model):
+    """What to send, from which number: invoked by its configuration ID."""
+
+    configuration_id = models.UUIDField(
+        "configuration ID", default=uuid.uuid4, unique=True, editable=False,
+        help_text="Generated when the configuration is saved; callers name the configuration with it "
+        "(msdyn_ocoutboundconfigurationid).",
+    )
+    name = models.CharField(max_length=100, unique=True, help_text="e.g. 'Case created message'.")
+    show_in_timeline = models.BooleanField(
+        default=False,
+        help_text="Record each message as an activity on the customer's timeline (and on the record named by "
+        "entityrelationshipname). Turn it on for targeted, event-driven messages; leave it off for mass sends "
+        "to save storage. When on, every contact must carry entityrelationshipname.",
+    )
+    channel_type = models.CharField(max_length=16, choices=Channel.choices, help_text="SMS or WhatsApp.")
+    phone_number = models.ForeignKey(
+        PhoneNumber, on_delete=models.PROTECT, related_name="outbound_configurations", verbose_name="channel",
+        help_text="The configured number the messages are sent from; it must carry the channel type.",
+    )
+    template = models.ForeignKey(MessageTemplate, on_delete=models.PROTECT, related_name="configurations",
+                                 verbose_name="message template",
+                                 help_text="A template of the same channel type.")
+    is_active = models.BooleanField(
+        "active", default=True,
+        help_text="Inactive configurations refuse new requests; contacts of stored requests that were not sent "
+        "yet are skipped.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TriggerEvent(models.TextChoices):
+    CASE_CREATED = "case_created", "A case was created"
+
+
+class OutboundTrigger(models.Model):
+    """Fires a configuration when a system event happens (automated sends)."""
+
+    event = models.CharField(max_length=32, choices=TriggerEvent.choices,
+                             help_text="The event that sends the configuration's message.")
+    configuration = models.ForeignKey(OutboundConfiguration, on_delete=models.CASCADE, related_name="triggers")
+    is_active = models.BooleanField("active", default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["event", "configuration__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "configuration"], name="outbound_trigger_once_per_event"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_event_display()} → {self.configuration}"
+
+
+class Source(models.TextChoices):
+    API = "api", "API"
+    ADMIN = "admin", "Admin"
+    COMMAND = "command", "Management command"
+    TRIGGER = "trigger", "Automated (event)"
+    SCHEDULE = "schedule", "Scheduled"
+
+
+class ScheduleKind(models.TextChoices):
+    ONCE = "once", "Once, at a time"
+    DELAY = "delay", "Once, after a delay"
+    RECURRING = "recurring", "Recurring (cron)"
+
+
+class OutboundSchedule(models.Model):
+    """A contact list sent by a configuration once, after a delay, or on a cron schedule (celery beat)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    configuration = models.ForeignKey(OutboundConfiguration, on_delete=models.CASCADE, related_name="schedules")
+    kind = models.CharField(max_length=16, choices=ScheduleKind.choices, default=ScheduleKind.ONCE)
+    run_at = models.DateTimeField(null=True, blank=True, help_text="Once: when to send.")
+    delay_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="After a delay: minutes after saving. Saving again restarts the delay.")
+    cron = models.CharField(
+        max_length=100, blank=True, default="",
+        help_text="Recurring: five cron fields — minute hour day-of-month month day-of-week, "
+        "e.g. '0 9 * * 1-5' for 09:00 on weekdays.",
+    )
+    time_zone = models.CharField(max_length=64, default="UTC", help_text="Time zone of run_at and cron, e.g. "
+                                 "Europe/Stockholm.")
+    contacts_csv = models.TextField(
+        help_text="The contact list, as CSV with a header row using the reference field names: tocontactid, "
+        "channelid, optin, locale, contextitems (a JSON object) or contextitems.<key> columns, "
+        "entityrelationshipname, CustomerName, CaseName.",
+    )
+    is_active = models.BooleanField("active", default=True)
+    periodic_task = models.OneToOneField("django_celery_beat.PeriodicTask", null=True, blank=True,
+                                         on_delete=models.SET_NULL, editable=False, related_name="+")
+    last_run_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BatchState(models.TextChoices):
+    SUBMITTING = "submitting", "Submitting requests"
+    SUBMITTED = "submitted", "All requests submitted"
+    STOPPED = "stopped", "Stopped"
+
+
+class OutboundBatch(models.Model):
+    """A contact list of any size, split into requests of at most 100 contacts that stay inside the hourly limit."""
+
+    configuration = models.ForeignKey(OutboundConfiguration, on_delete=models.PROTECT, related_name="batches")
+    name = models.CharField(max_length=255, blank=True, default="", help_text="e.g. the uploaded file's name.")
+    source = models.CharField(max_length=16, choices=Source.choices)
+    schedule = models.ForeignKey(OutboundSchedule, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="batches")
+    state = models.CharField(max_length=16, choices=BatchState.choices, default=BatchState.SUBMITTING)
+    contact_count = models.PositiveIntegerField(default=0)
+    chunk_count = models.PositiveIntegerField(default=0)
+    next_run_at = models.DateTimeField(null=True, blank=True,
+                                       help_text="When the hourly limit lets the next request go.")
+    error = models.TextField(blank=True, default="", help_text="Why submitting stopped.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "outbound batches"
+
+    def __str__(self) -> str:
+        return f"Batch #{self.pk} {self.name or self.configuration}"
+
+
+class OutboundBatchChunk(models.Model):
+    """Up to 100 contacts of a batch, as given, waiting to become one request."""
+
+    batch = models.ForeignKey(OutboundBatch, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    first_line = models.PositiveIntegerField(default=0, help_text="CSV line of the first contact, for messages.")
+    contacts = models.JSONField()
+    request = models.OneToOneField("OutboundRequest", null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="chunk")
+    submitted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["batch", "index"]
+        constraints = [models.UniqueConstraint(fields=["batch", "index"], name="outbound_chunk_index")]
+        indexes = [models.Index(fields=["batch", "submitted_at", "index"], name="outbound_chunk_next")]
+
+    def __str__(self) -> str:
+        return f"{self.batch} chunk {self.index}"
+
+
+class RequestState(models.TextChoices):
+    PENDING = "pending", "Pending (waiting for a worker)"
+    SENDING = "sending", "Sending"
+    WAITING = "waiting", "Waiting (retries or provider throttling)"
+    DONE = "done", "Done (every contact has an outcome)"
+
+
+class OutboundRequest(models.Model):
+    """One invocation of a configuration with at most 100 contacts, sent by one worker task."""
+
+    request_id = models.UUIDField("request ID", default=uuid.uuid4, unique=True, editable=False)
+    configuration = models.ForeignKey(OutboundConfiguration, on_delete=models.PROTECT, related_name="requests")
+    source = models.CharField(max_length=16, choices=Source.choices)
+    batch = models.ForeignKey(OutboundBatch, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="requests")
+    case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.SET_NULL, related_name="outbound_requests",
+                             help_text="The case whose creation fired this request.")
+    state = models.CharField(max_length=16, choices=RequestState.choices, default=RequestState.PENDING,
+                             db_index=True)
+    contact_count = models.PositiveSmallIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Worker bookkeeping: a run holds the request until lease_until; a lost task is found by the sweep.
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    next_run_at = models.DateTimeField(null=True, blank=True, editable=False)
+    enqueued_at = models.DateTimeField(null=True, blank=True, editable=False)
+    runs = models.PositiveIntegerField(default=0, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    finished_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Request {self.request_id} ({self.configuration})"
+
+
+class RecipientState(models.TextChoices):
+    PENDING = "pending", "Waiting to be sent"
+    SKIPPED = "skipped", "Skipped"
+    REJECTED = "rejected", "Not sent (failed before sending)"
+    MESSAGE = "message", "Handed to the provider (see message)"
+
+
+class OutboundRecipient(models.Model):
+    """One contact of a request, as given, and what became of it."""
+
+    request = models.ForeignKey(OutboundRequest, on_delete=models.CASCADE, related_name="recipients")
+    index = models.PositiveSmallIntegerField(help_text="Position in the request's contact list.")
+    to_address = models.CharField("tocontactid", max_length=64, help_text="As given.")
+    contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="outbound_recipients")
+    channel_id = models.CharField("channelid", max_length=16, blank=True, default="")
+    optin = models.BooleanField()
+    locale = models.CharField(max_length=16, blank=True, default="")
+    context_items = models.JSONField("contextitems", default=dict, blank=True)
+    entity_relationship_name = models.CharField("entityrelationshipname", max_length=200, blank=True, default="")
+    customer_name = models.CharField("CustomerName", max_length=200, blank=True, default="")
+    case_name = models.CharField("CaseName", max_length=200, blank=True, default="")
+    case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    state = models.CharField(max_length=16, choices=RecipientState.choices, default=RecipientState.PENDING)
+    reason_code = models.CharField(max_length=32, blank=True, default="")
+    reason = models.CharField(max_length=500, blank=True, default="")
+    language = models.CharField(max_length=16, blank=True, default="", help_text="The localization sent.")
+    message = models.OneToOneField(Message, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="outbound_recipient")
+
+    class Meta:
+        ordering = ["request", "index"]
+        constraints = [models.UniqueConstraint(fields=["request", "index"], name="outbound_recipient_index")]
+        indexes = [models.Index(fields=["request", "state"], name="outbound_recipient_state")]
+
+    def __str__(self) -> str:
+        return f"{self.to_address} ({self.get_state_display()})"
+
+
+class TimelineActivity(models.Model):
+    """An outbound message on the customer's timeline and on the record it is about."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="outbound_activities")
+    case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="outbound_activities")
+    regarding = models.CharField("entityrelationshipname", max_length=200, blank=True, default="",
+                                 help_text="The record the activity is attached to, as the caller named it.")
+    configuration = models.ForeignKey(OutboundConfiguration, on_delete=models.PROTECT, related_name="activities")
+    configuration_ref = models.UUIDField("configuration ID")
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="timeline_activity")
+    recipient = models.OneToOneField(OutboundRecipient, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="activity")
+    text = models.TextField()
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    language = models.CharField(max_length=16)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "timeline activities"
+        indexes = [
+            models.Index(fields=["contact", "-created_at"], name="outbound_activity_contact"),
+            models.Index(fields=["case", "-created_at"], name="outbound_activity_case"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} to {self.contact}: {self.text[:40]}"
+
+
+class OutboundReply(models.Model):
+    """A customer's inbound message linked to the outbound message it answers."""
+
+    reply = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="outbound_reply")
+    outbound_message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="outbound_replies")
+    recipient = models.ForeignKey(OutboundRecipient, null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="replies")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "outbound replies"
+
+    def __str__(self) -> str:
+        return f"Reply {self.reply_id} to {self.outbound_message_id}"
+
+
+class RateCounter(models.Model):
+    """A shared counter per scope and time window (used when no Redis is configured)."""
+
+    scope = models.CharField(max_length=64)
+    window = models.BigIntegerField(help_text="Start of the window, in seconds since the epoch.")
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "window"], name="outbound_rate_window")]
+        indexes = [models.Index(fields=["window"], name="outbound_rate_old")]
+
+    def __str__(self) -> str:
+        return f"{self.scope}@{self.window}: {self.count}"
+

@@ -1,0 +1,156 @@
+"""Contact lists of any size: checked whole, stored in chunks of at most 100, submitted as requests inside
+the hourly limit.
+
+The admin upload and schedules let a worker submit the chunks (``outbound_batch_advance``, queue
+"bulk"; when the hourly limit is reached it comes back when the next request fits). The
+``send_outbound`` command submits them itself, showing a progress bar. Each chunk becomes a request
+in the transaction that marks it submitted, so a chunk is never submitted twice nor skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from config.exceptions import ServiceError
+from outbound.models import (
+    BatchState,
+    OutboundBatch,
+    OutboundBatchChunk,
+    OutboundConfiguration,
+    OutboundRequest,
+    OutboundSchedule,
+    Source,
+)
+
+from .contacts import contact_parse
+from .ratelimit import RateLimited
+from .requests import configuration_require_active, contacts_cases, contacts_check, outbound_request_create
+
+
+def contacts_validate(*, configuration: OutboundConfiguration, rows: list[Any], lines: list[int] | None = None) -> None:
+    """Check every contact of a list before anything is stored; the error names the CSV line or position."""
+    for position, raw in enumerate(rows):
+        where = f"line {lines[position]}" if lines else f"contacts[{position}]"
+        parsed = contact_parse(raw, index=position, where=where)
+        contacts_check(configuration=configuration, contacts=[parsed], where=where)
+        contacts_cases([parsed], where=where)
+
+
+def outbound_batch_create(*, configuration: OutboundConfiguration, contacts: list[Any], source: str,
+                          name: str = "", lines: list[int] | None = None, user: Any = None,
+                          schedule: OutboundSchedule | None = None) -> OutboundBatch:
+    """Check the whole list, then store it in chunks of OUTBOUND_MAX_CONTACTS_PER_REQUEST.
+
+    Unless the command submits it itself (``source`` command), a worker starts submitting once
+    this transaction commits.
+    """
+    configuration_require_active(configuration)
+    if not contacts:
+        raise ServiceError("The contact list is empty.", code="contacts_required", field="contacts")
+    contacts_validate(configuration=configuration, rows=contacts, lines=lines)
+    size = settings.OUTBOUND_MAX_CONTACTS_PER_REQUEST
+    with transaction.atomic():
+        batch = OutboundBatch.objects.create(
+            configuration=configuration, name=name[:255], source=source, schedule=schedule,
+            contact_count=len(contacts), chunk_count=(len(contacts) + size - 1) // size, created_by=user,
+            next_run_at=timezone.now(),
+        )
+        OutboundBatchChunk.objects.bulk_create([
+            OutboundBatchChunk(batch=batch, index=i, contacts=contacts[start:start + size],
+                               first_line=lines[start] if lines else start)
+            for i, start in enumerate(range(0, len(contacts), size))
+        ], batch_size=200)
+        if source != Source.COMMAND:
+            outbound_batch_enqueue(batch_id=batch.pk)
+    return batch
+
+
+def outbound_batch_enqueue(*, batch_id: int, countdown: float | None = None) -> None:
+    from outbound.tasks import outbound_batch_advance_task
+
+    transaction.on_commit(
+        lambda: outbound_batch_advance_task.apply_async(args=[batch_id], queue="bulk", countdown=countdown))
+
+
+@dataclass(frozen=True)
+class BatchStep:
+    request: OutboundRequest | None = None
+    retry_after: float | None = None  # the hourly limit is reached: wait this long
+    finished: bool = False
+    error: str = ""
+
+
+def outbound_batch_submit_next(*, batch_id: int) -> BatchStep:
+    """Submit the batch's next chunk as one request (under a row lock: two submitters never take the same one)."""
+    with transaction.atomic():
+        batch = OutboundBatch.objects.select_related("configuration").get(pk=batch_id)
+        if batch.state != BatchState.SUBMITTING:
+            return BatchStep(finished=True, error=batch.error)
+        chunk = (OutboundBatchChunk.objects.select_for_update(skip_locked=True)
+                 .filter(batch_id=batch_id, submitted_at__isnull=True).order_by("index").first())
+        if chunk is None:
+            if not OutboundBatchChunk.objects.filter(batch_id=batch_id, submitted_at__isnull=True).exists():
+                OutboundBatch.objects.filter(pk=batch_id, state=BatchState.SUBMITTING).update(
+                    state=BatchState.SUBMITTED, finished_at=timezone.now(), next_run_at=None)
+                return BatchStep(finished=True)
+            return BatchStep(retry_after=1.0)  # another submitter holds the last chunks
+        try:
+            with transaction.atomic():
+                request = outbound_request_create(
+                    configuration=batch.configuration, contacts=chunk.contacts, source=batch.source, batch=batch,
+                    user=batch.created_by,
+                )
+        except RateLimited as exc:
+            OutboundBatch.objects.filter(pk=batch_id).update(
+                next_run_at=timezone.now() + timedelta(seconds=exc.retry_after))
+            return BatchStep(retry_after=exc.retry_after)
+        except ServiceError as exc:
+            text = f"Contacts from line {chunk.first_line} (request {chunk.index + 1} of {batch.chunk_count}) were " \
+                   f"refused: {exc.message}"
+            OutboundBatch.objects.filter(pk=batch_id).update(state=BatchState.STOPPED, error=text,
+                                                             finished_at=timezone.now())
+            return BatchStep(finished=True, error=text)
+        chunk.request = request
+        chunk.submitted_at = timezone.now()
+        chunk.contacts = []  # they live on in the request's contacts
+        chunk.save(update_fields=["request", "submitted_at", "contacts"])
+        return BatchStep(request=request)
+
+
+def outbound_batch_advance(*, batch_id: int) -> str:
+    """Worker: submit up to OUTBOUND_BATCH_REQUESTS_PER_RUN chunks, then come back (later, at the hourly limit)."""
+    if not OutboundBatch.objects.filter(pk=batch_id).exists():
+        return "missing"
+    submitted = 0
+    for _ in range(settings.OUTBOUND_BATCH_REQUESTS_PER_RUN):
+        step = outbound_batch_submit_next(batch_id=batch_id)
+        if step.finished:
+            return f"{submitted} submitted; " + (f"stopped: {step.error}" if step.error else "finished")
+        if step.retry_after is not None:
+            with transaction.atomic():
+                outbound_batch_enqueue(batch_id=batch_id, countdown=step.retry_after)
+            return f"{submitted} submitted; hourly limit reached, back in {step.retry_after:.0f}s"
+        submitted += 1
+    with transaction.atomic():
+        OutboundBatch.objects.filter(pk=batch_id).update(next_run_at=timezone.now())
+        outbound_batch_enqueue(batch_id=batch_id)
+    return f"{submitted} submitted; more to come"
+
+
+def outbound_batch_resume(*, batch: OutboundBatch) -> None:
+    """Submit a stopped batch's remaining chunks again (e.g. after reactivating its configuration)."""
+    if batch.state == BatchState.SUBMITTED:
+        raise ServiceError("Every contact of this batch was already submitted.", code="batch_finished",
+                           field="batch")
+    configuration_require_active(batch.configuration)
+    with transaction.atomic():
+        OutboundBatch.objects.filter(pk=batch.pk).update(state=BatchState.SUBMITTING, error="", finished_at=None,
+                                                         next_run_at=timezone.now())
+        if batch.source != Source.COMMAND:
+            outbound_batch_enqueue(batch_id=batch.pk)

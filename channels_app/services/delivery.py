@@ -302,7 +302,11 @@ def messages_requeue_stuck() -> int:
     for message in due.only("pk", "kind").iterator():
         message_enqueue(message)
         count += 1
-    # A send that died mid-call: its outcome is unknown. Put it back in the queue.
+    # A send that died mid-call: its outcome is unknown. Callbacks already received settle some of
+    # them; put the rest back in the queue.
+    from .inbound import status_events_settle
+
+    status_events_settle()
     stuck = conversational.filter(status=MessageStatus.SENDING, status_updated_at__lt=stale_sending)
     for message in stuck.only("pk", "kind").iterator():
         if Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(

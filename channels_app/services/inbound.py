@@ -236,3 +236,17 @@ def inbound_events_requeue() -> int:
         event_enqueue(event)
         count += 1
     return count
+
+
+def status_events_settle(*, limit: int = 5000) -> int:
+    """Apply the status callbacks that are stored but not processed yet, here and now.
+
+    A sweep that is about to send again a message whose outcome is unknown (its worker died
+    during the provider call) calls this first: the provider may already have said, in a
+    callback still waiting in the queue, that the message went out.
+    """
+    ids = list(InboundEvent.objects.filter(kind=EventKind.STATUS, state=EventState.PENDING)
+               .order_by("pk").values_list("pk", flat=True)[:limit])
+    for event_id in ids:
+        inbound_event_process(event_id=event_id)
+    return len(ids)

@@ -581,6 +581,10 @@ def outbound_recover() -> dict[str, int]:
       OUTBOUND_REQUEUE_AFTER_SECONDS: re-run.
     - Batches still submitting whose task was lost: resumed.
     """
+    from channels_app.services.inbound import status_events_settle
+
+    # Callbacks already received say which of the unknown sends went out: apply them first.
+    settled = status_events_settle()
     now = timezone.now()
     stale = now - timedelta(seconds=settings.MESSAGE_SENDING_STALE_SECONDS)
     grace = now - timedelta(seconds=settings.OUTBOUND_REQUEUE_AFTER_SECONDS)
@@ -611,5 +615,6 @@ def outbound_recover() -> dict[str, int]:
     with transaction.atomic():
         for batch_id in batches:
             outbound_batch_enqueue(batch_id=batch_id)
-    return {"messages_requeued": reset, "requests_requeued": len(request_ids), "batches_resumed": len(batches),
+    return {"callbacks_applied": settled, "messages_requeued": reset, "requests_requeued": len(request_ids),
+            "batches_resumed": len(batches),
             "counters_trimmed": ratelimit.counters_trim()}

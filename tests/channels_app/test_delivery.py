@@ -234,3 +234,26 @@ def test_the_sweep_recovers_a_send_that_died_mid_call(sandbox_account, customer,
         with django_capture_on_commit_callbacks(execute=True):
             assert delivery.messages_requeue_stuck() == 1
     assert Message.objects.get(pk=message.pk).status == "sent"
+
+
+def test_a_stored_callback_settles_an_unknown_send_instead_of_a_resend(sandbox_account, customer,
+                                                                       django_capture_on_commit_callbacks):
+    import json
+
+    from channels_app.models import InboundEvent
+    from channels_app.providers.sandbox import sign
+
+    message = _queue(sandbox_account, customer)
+    # The worker died after the provider accepted the message: the row says "sending", the provider's
+    # callback is stored but not processed yet.
+    Message.objects.filter(pk=message.pk).update(status="sending", status_updated_at=timezone.now())
+    body = json.dumps({"message_id": "SB-accepted", "status": "delivered"})
+    InboundEvent.objects.create(account=sandbox_account, kind="status", event_key="SB-accepted:delivered:",
+                                url=f"https://hub.example/status/?message={message.pk}", body=body,
+                                headers={"x-sandbox-signature": sign(sandbox_account.webhook_token, body.encode())})
+    with time_machine.travel(timezone.now() + timedelta(minutes=10)):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert delivery.messages_requeue_stuck() == 0
+    row = Message.objects.get(pk=message.pk)
+    assert (row.status, row.provider_message_id) == ("delivered", "SB-accepted")
+    assert sandbox.outbox == []  # not sent again

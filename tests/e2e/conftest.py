@@ -136,7 +136,8 @@ def stack(transactional_db, tmp_path, request):
         "MESSAGE_SENDING_STALE_SECONDS": "6",
         "INBOUND_EVENT_REQUEUE_AFTER_SECONDS": "3",
         "PROVIDER_READ_TIMEOUT": "1.5",
-        "OUTBOUND_RECOVER_AFTER_SECONDS": "3",
+        "OUTBOUND_REQUEUE_AFTER_SECONDS": "3",
+        "OUTBOUND_REQUEST_LEASE_SECONDS": "5",
     }
     env.pop("CELERY_TASK_ALWAYS_EAGER", None)
     settings.PUBLIC_BASE_URL = web_url  # the test process builds the same callback URLs

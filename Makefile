@@ -55,7 +55,7 @@ web: migrate
 	$(PY) manage.py runserver
 
 worker: install
-	$(VENV)/bin/celery -A config worker -l INFO
+	$(VENV)/bin/celery -A config worker -l INFO -Q default,replies,bulk
 
 beat: install
 	$(VENV)/bin/celery -A config beat -l INFO

@@ -45,7 +45,6 @@ from .models import (
     ChannelLog,
     ConsentRecord,
     Contact,
-    EventState,
     InboundEvent,
     Message,
     MessagingAccount,
@@ -554,13 +553,6 @@ class InboundEventAdmin(admin.ModelAdmin):
 
     @admin.action(description="Process the selected events again", permissions=["reprocess"])
     def reprocess(self, request, queryset):
-        count = 0
-        for event in queryset:
-            InboundEvent.objects.filter(pk=event.pk).exclude(state=EventState.PROCESSED).update(
-                state=EventState.PENDING, error="")
-            event.refresh_from_db()
-            if event.state == EventState.PENDING:
-                inbound.event_enqueue(event)
-                count += 1
+        count = sum(inbound.inbound_event_reprocess(event=event) for event in queryset)
         self.message_user(request, f"{count} event(s) queued for processing; processed events are left alone.",
                           messages.SUCCESS)

@@ -1,4 +1,9 @@
-"""The Celery application. Workers: ``celery -A config worker``; beat: ``celery -A config beat``."""
+"""The Celery application.
+
+Workers: ``celery -A config worker -Q default,replies,bulk`` (every queue in
+``settings.CELERY_TASK_QUEUES_ALL``; a worker without ``-Q`` consumes "default" only);
+beat: ``celery -A config beat``.
+"""
 
 import os
 

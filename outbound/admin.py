@@ -9,6 +9,7 @@ lower apps do not import this one.
 from __future__ import annotations
 
 import uuid
+import zoneinfo
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,6 +21,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from channels_app.models import MessageStatus
@@ -239,7 +241,13 @@ class OutboundScheduleAdmin(admin.ModelAdmin):
             return f"cron {obj.cron} ({obj.time_zone})"
         if obj.kind == "delay":
             return f"{obj.delay_minutes} min after saving"
-        return str(obj.run_at or "-")
+        if obj.run_at is None:
+            return "-"
+        try:
+            local = timezone.localtime(obj.run_at, zoneinfo.ZoneInfo(obj.time_zone))
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return str(obj.run_at)
+        return f"{local:%Y-%m-%d %H:%M} ({obj.time_zone})"
 
     @admin.display(description="Beat entry")
     def beat_entry(self, obj: OutboundSchedule) -> str:
@@ -270,9 +278,9 @@ class OutboundBatchAdmin(admin.ModelAdmin):
     search_fields = ["name", "configuration__name"]
     list_select_related = ["configuration"]
     list_per_page = 50
-    readonly_fields = ["configuration", "name", "source", "schedule", "state", "error", "contact_count",
-                       "chunk_count", "submitted", "progress", "requests_link", "next_run_at", "created_by",
-                       "created_at", "finished_at"]
+    readonly_fields = ["configuration", "name", "source", "schedule", "scheduled_for", "state", "error",
+                       "contact_count", "chunk_count", "submitted", "progress", "requests_link", "next_run_at",
+                       "created_by", "created_at", "finished_at"]
     fields = readonly_fields
     actions = ["resume"]
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from channels_app.models import Channel, PhoneNumber
 from config.exceptions import ServiceError
@@ -13,7 +15,7 @@ from config.exceptions import ServiceError
 from .models import OutboundConfiguration, OutboundSchedule
 from .services.configurations import configuration_check
 from .services.contacts import CsvContacts, contacts_from_csv
-from .services.schedules import schedule_check
+from .services.schedules import schedule_check, schedule_wall_time
 from .services.templates import LocalizationSpec, template_channel_check, template_check
 
 CSV_HELP = ("A header row with the reference field names — tocontactid, channelid, optin (or option), locale, "
@@ -105,16 +107,44 @@ class ContactListForm(forms.Form):
 
 
 class OutboundScheduleForm(forms.ModelForm):
+    """``run_at`` is typed and shown as a wall time in the schedule's own time zone."""
+
     class Meta:
         model = OutboundSchedule
         fields = ["name", "configuration", "kind", "run_at", "delay_minutes", "cron", "time_zone", "contacts_csv",
                   "is_active"]
         widgets = {"contacts_csv": forms.Textarea(attrs={"rows": 8, "cols": 100})}
 
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        instance = self.instance
+        if instance.pk and instance.run_at:
+            try:
+                zone = zoneinfo.ZoneInfo(instance.time_zone)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                zone = None
+            if zone is not None:
+                # Naive: the form shows it as is, not converted to the server's time zone.
+                self.initial["run_at"] = timezone.make_naive(instance.run_at, zone)
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         if self.errors:
             return data
+        time_zone = data.get("time_zone") or "UTC"
+        run_at = data.get("run_at")
+        # The form read the date and time in the server's time zone; the schedule means its own.
+        wall_time = timezone.make_naive(run_at) if run_at is not None and timezone.is_aware(run_at) else run_at
+        try:
+            schedule_check(kind=data["kind"], configuration=data["configuration"], contacts_csv=data["contacts_csv"],
+                           run_at=wall_time, delay_minutes=data.get("delay_minutes"),
+                           cron=data.get("cron", ""), time_zone=time_zone,
+                           is_active=data.get("is_active", True))
+        except ServiceError as exc:
+            _show(self, exc)
+            return data
+        data["run_at"] = schedule_wall_time(wall_time, time_zone)
+        return data
         try:
             schedule_check(kind=data["kind"], configuration=data["configuration"], contacts_csv=data["contacts_csv"],
                            run_at=data.get("run_at"), delay_minutes=data.get("delay_minutes"),

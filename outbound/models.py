@@ -151,7 +151,8 @@ class OutboundSchedule(models.Model):
     name = models.CharField(max_length=100, unique=True)
     configuration = models.ForeignKey(OutboundConfiguration, on_delete=models.CASCADE, related_name="schedules")
     kind = models.CharField(max_length=16, choices=ScheduleKind.choices, default=ScheduleKind.ONCE)
-    run_at = models.DateTimeField(null=True, blank=True, help_text="Once: when to send.")
+    run_at = models.DateTimeField(null=True, blank=True,
+                                  help_text="Once: when to send, as a date and time in the schedule's time zone.")
     delay_minutes = models.PositiveIntegerField(
         null=True, blank=True, help_text="After a delay: minutes after saving. Saving again restarts the delay.")
     cron = models.CharField(
@@ -194,6 +195,9 @@ class OutboundBatch(models.Model):
     source = models.CharField(max_length=16, choices=Source.choices)
     schedule = models.ForeignKey(OutboundSchedule, null=True, blank=True, on_delete=models.SET_NULL,
                                  related_name="batches")
+    scheduled_for = models.DateTimeField(null=True, blank=True,
+                                         help_text="Schedules: the fire time this batch was made for (one per "
+                                                   "fire time).")
     state = models.CharField(max_length=16, choices=BatchState.choices, default=BatchState.SUBMITTING)
     contact_count = models.PositiveIntegerField(default=0)
     chunk_count = models.PositiveIntegerField(default=0)
@@ -208,6 +212,9 @@ class OutboundBatch(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "outbound batches"
+        constraints = [
+            models.UniqueConstraint(fields=["schedule", "scheduled_for"], name="outbound_batch_once_per_fire_time"),
+        ]
 
     def __str__(self) -> str:
         return f"Batch #{self.pk} {self.name or self.configuration}"

@@ -1,15 +1,19 @@
+from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.utils.html import format_html, format_html_join
 
+from channels_app.forms import ServiceErrorMixin
 from config.exceptions import ServiceError
 
 from . import services
+from .cases import case_check, case_create
 from .models import (
     AgentProfile,
     AgentSkill,
     AutomatedMessage,
     Bot,
+    BotKind,
     BotRule,
     Case,
     Conversation,
@@ -27,6 +31,7 @@ from .models import (
     Workstream,
     WorkstreamNumber,
 )
+from .services.bots import bot_url_check
 from .services.distribution import capacity_used
 from .services.hours import queue_is_open
 
@@ -115,27 +120,68 @@ class BotRuleInline(admin.StackedInline):
     extra = 0
 
 
+def _https_urls(db_field, **kwargs):
+    if isinstance(db_field, models.URLField):
+        kwargs.setdefault("assume_scheme", "https")
+    return db_field.formfield(**kwargs)
+
+
+class BotForm(forms.ModelForm):
+    """The bot's settings; the secret is a write-only input that never carries the stored value."""
+
+    new_secret = forms.CharField(
+        label="Secret", required=False, strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="HTTP bot: key of the X-Hub-Signature HMAC-SHA256 header over the body. Leave empty to keep "
+                  "the current secret.",
+    )
+
+    class Meta:
+        model = Bot
+        fields = ["name", "kind", "escalation_keywords", "unmatched_escalates", "fallback_answer", "url",
+                  "timeout_seconds"]  # never "secret": see new_secret
+        formfield_callback = _https_urls
+
+    def clean(self):
+        cleaned = super().clean()
+        url = cleaned.get("url") or ""
+        if cleaned.get("kind") == BotKind.HTTP and not url and "url" not in self.errors:
+            self.add_error("url", "An HTTP bot needs the URL each customer message is POSTed to.")
+        elif url:
+            try:
+                bot_url_check(url)
+            except ServiceError as exc:
+                self.add_error("url", exc.message)
+        return cleaned
+
+
 @admin.register(Bot)
 class BotAdmin(admin.ModelAdmin):
+    form = BotForm
+    exclude = ["secret"]  # never rendered, not even read-only: "secret_status" says whether one is set
+    readonly_fields = ["secret_status"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["name", "kind", "url"]
     list_filter = ["kind"]
     inlines = [BotRuleInline]
 
-    def get_form(self, request, obj=None, **kwargs):
-        form = super().get_form(request, obj, **kwargs)
-        if "secret" in form.base_fields:
-            from django import forms
+    def can_set_secret(self, request, obj=None) -> bool:
+        return self.has_change_permission(request, obj) if obj is not None else self.has_add_permission(request)
 
-            form.base_fields["secret"].widget = forms.PasswordInput(render_value=False)
-            form.base_fields["secret"].required = False
-            form.base_fields["secret"].help_text = (
-                ("Set; leave empty to keep it. " if obj and obj.secret else "") + form.base_fields["secret"].help_text)
-        return form
+    def get_fields(self, request, obj=None):
+        fields = [f for f in super().get_fields(request, obj) if f not in ("secret", "secret_status", "new_secret")]
+        at = fields.index("url") + 1 if "url" in fields else len(fields)
+        extra = ["secret_status", "new_secret"] if self.can_set_secret(request, obj) else ["secret_status"]
+        return fields[:at] + extra + fields[at:]
+
+    @admin.display(description="Current secret")
+    def secret_status(self, obj):
+        return "Set" if obj is not None and obj.secret else "Not set"
 
     def save_model(self, request, obj, form, change):
-        if change and not form.cleaned_data.get("secret"):
-            obj.secret = Bot.objects.get(pk=obj.pk).secret  # write-only: empty keeps the stored value
+        new_secret = form.cleaned_data.get("new_secret")
+        if new_secret and self.can_set_secret(request, obj if change else None):
+            obj.secret = new_secret  # write-only: empty keeps the stored value
         super().save_model(request, obj, form, change)
 
 
@@ -226,8 +272,27 @@ class WorkstreamNumberAdmin(admin.ModelAdmin):
         return inlines
 
 
+class CaseForm(ServiceErrorMixin, forms.ModelForm):
+    """A new case is checked by the service's own rules, so a refusal shows on the field it names."""
+
+    class Meta:
+        model = Case
+        fields = ["title", "contact", "status", "description"]
+
+    def clean(self):
+        cleaned = super().clean()
+        contact = cleaned.get("contact")
+        if self.instance.pk is None and contact is not None and "title" not in self.errors:
+            try:
+                case_check(title=cleaned.get("title", ""), contact_address=contact.address)
+            except ServiceError as exc:
+                self.add_service_error(exc)
+        return cleaned
+
+
 @admin.register(Case)
 class CaseAdmin(admin.ModelAdmin):
+    form = CaseForm
     list_display = ["title", "contact", "status", "created_at"]
     list_filter = ["status"]
     search_fields = ["title", "contact__address", "contact__display_name"]
@@ -236,8 +301,6 @@ class CaseAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
-        from .cases import case_create
-
         # New cases go through the service so the "case created" triggers fire.
         created = case_create(title=obj.title, contact_address=obj.contact.address, description=obj.description)
         obj.pk = created.pk

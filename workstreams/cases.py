@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from channels_app.numbers import to_e164
 from channels_app.services.inbound import contact_for
 from config.exceptions import ServiceError
 
@@ -11,13 +12,22 @@ from .models import Case, CaseStatus
 from .signals import case_created
 
 
+def case_check(*, title: str, contact_address: str) -> None:
+    """Everything a new case needs, checked before anything is saved (forms call it too); raise
+    ServiceError naming the field."""
+    if not (title or "").strip():
+        raise ServiceError("Enter a title for the case.", code="title_required", field="title")
+    if not to_e164(contact_address or ""):
+        raise ServiceError(f"'{contact_address}' is not a phone number in E.164 form, e.g. +14155550123.",
+                           code="contact_invalid", field="contact")
+
+
 @transaction.atomic
 def case_create(*, title: str, contact_address: str, description: str = "", customer_name: str = "") -> Case:
     """Open a case for the customer with this number; listeners (e.g. outbound messages) run in the same
     transaction."""
-    title = (title or "").strip()
-    if not title:
-        raise ServiceError("Enter a title for the case.", code="title_required", field="title")
+    case_check(title=title, contact_address=contact_address)
+    title = title.strip()
     try:
         contact = contact_for(contact_address, display_name=customer_name)
     except ValueError:

@@ -6,7 +6,6 @@ Accounts and numbers are re-exported here; the other subjects are imported by mo
 
 from .accounts import (
     CREDENTIALS_PERMISSION,
-    MAX_MESSAGE_LENGTH,
     NumberSpec,
     account_check_provider_channel,
     account_create,
@@ -20,6 +19,7 @@ from .accounts import (
     number_delete,
     number_update,
 )
+from .delivery import MAX_MESSAGE_LENGTH  # the one limit every send obeys
 
 __all__ = [
     "CREDENTIALS_PERMISSION",

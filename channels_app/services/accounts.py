@@ -13,16 +13,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from channels_app.fields import EncryptedTextField
 from channels_app.models import (
-    CREDENTIAL_FIELDS,
     PROVIDER_CHANNELS,
     PROVIDER_CREDENTIALS,
     Channel,
     ChannelLog,
+    Contact,
     MessagingAccount,
     PhoneNumber,
     Provider,
@@ -33,10 +35,12 @@ from channels_app.providers import OutgoingMessage, ProviderError, SendResult, V
 from channels_app.providers.http import redact
 from config.exceptions import ServiceError
 
+from .consent import consent_require
+from .delivery import MAX_MESSAGE_LENGTH
+
 logger = logging.getLogger(__name__)
 
 CREDENTIALS_PERMISSION = "channels_app.manage_credentials"
-MAX_MESSAGE_LENGTH = 1600
 
 
 @dataclass(frozen=True)
@@ -242,7 +246,10 @@ def account_validate(*, account: MessagingAccount) -> ValidationResult:
 
 def account_send_test_message(*, account: MessagingAccount, to: str, text: str,
                               from_number: str | None = None) -> SendResult:
-    """Send one message right now (not queued) to check the account end to end."""
+    """Send one message right now (not queued, not stored as a message) to check the account end to end.
+
+    A customer who opted out of the sending number is not written to, as with every other send.
+    """
     if not account.is_active:
         raise ServiceError(f"Account '{account.name}' is inactive.", code="account_inactive", field="account")
     text = text or ""
@@ -268,13 +275,20 @@ def account_send_test_message(*, account: MessagingAccount, to: str, text: str,
         if sender is None:
             raise ServiceError(f"Account '{account.name}' has no number to send from; add one first.",
                                code="no_number", field="from_number")
+    contact = Contact.objects.filter(address=recipient).first()
+    if contact is not None:
+        consent_require(contact=contact, phone_number=sender)
     message = OutgoingMessage(to=recipient, from_=sender.number, channel=account.channel, body=text)
     try:
-        return get_provider(account).send(message)
+        result = get_provider(account).send(message)
     except ProviderError as exc:
         reason = redact(str(exc), account.secret_values())
+        logger.warning("test message from account %s to %s refused: %s", account.pk, recipient, reason)
         raise ServiceError(f"{Provider(account.provider).label} refused the message: {reason}",
                            code="provider_error", field="account", http_status=502) from None
+    logger.info("test message sent from account %s (%s) to %s; provider message id %s", account.pk,
+                sender.number, recipient, result.provider_message_id)
+    return result
 
 
 def channel_log_trim(*, older_than_days: int | None = None) -> int:
@@ -285,19 +299,37 @@ def channel_log_trim(*, older_than_days: int | None = None) -> int:
     return deleted
 
 
+def encrypted_fields() -> dict[type[models.Model], list[str]]:
+    """Every installed model with EncryptedTextField columns, and those columns' attribute names."""
+    found = {}
+    for model in apps.get_models():
+        if model._meta.proxy:
+            continue  # its table is its concrete model's
+        names = [f.attname for f in model._meta.local_concrete_fields if isinstance(f, EncryptedTextField)]
+        if names:
+            found[model] = names
+    return found
+
+
 @transaction.atomic
-def encryption_keys_rotate() -> int:
-    """Re-encrypt every stored secret with the first key of FIELD_ENCRYPTION_KEYS; return accounts touched."""
-    count = 0
-    for account in list(MessagingAccount.objects.all()):  # few rows; no server-side cursor to abort
-        if not account.secret_values():
-            continue
-        # Loading decrypts with any key; saving encrypts with the first one.
-        MessagingAccount.objects.filter(pk=account.pk).update(
-            **{f: getattr(account, f) for f in CREDENTIAL_FIELDS}
-        )
-        count += 1
-    return count
+def encryption_keys_rotate() -> dict[str, int]:
+    """Re-encrypt every EncryptedTextField of every installed model with the first key of FIELD_ENCRYPTION_KEYS.
+
+    Returns the rows re-encrypted per model label (rows holding no secret are left alone), for
+    every model that has such a field. All or nothing: a value no key decrypts stops it.
+    """
+    counts = {}
+    for model, names in encrypted_fields().items():
+        manager = model._base_manager
+        count = 0
+        # Reading decrypts with any key; writing encrypts with the first one. Few rows: no server-side cursor.
+        for pk, *values in list(manager.order_by("pk").values_list("pk", *names)):
+            stored = {name: value for name, value in zip(names, values, strict=True) if value}
+            if stored:
+                manager.filter(pk=pk).update(**stored)
+                count += 1
+        counts[model._meta.label] = count
+    return counts
 
 
 def number_delete(*, phone: PhoneNumber) -> None:

@@ -10,7 +10,7 @@ in the transaction that marks it submitted, so a chunk is never submitted twice 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -44,7 +44,8 @@ def contacts_validate(*, configuration: OutboundConfiguration, rows: list[Any], 
 
 def outbound_batch_create(*, configuration: OutboundConfiguration, contacts: list[Any], source: str,
                           name: str = "", lines: list[int] | None = None, user: Any = None,
-                          schedule: OutboundSchedule | None = None) -> OutboundBatch:
+                          schedule: OutboundSchedule | None = None,
+                          scheduled_for: datetime | None = None) -> OutboundBatch:
     """Check the whole list, then store it in chunks of OUTBOUND_MAX_CONTACTS_PER_REQUEST.
 
     Unless the command submits it itself (``source`` command), a worker starts submitting once
@@ -58,6 +59,7 @@ def outbound_batch_create(*, configuration: OutboundConfiguration, contacts: lis
     with transaction.atomic():
         batch = OutboundBatch.objects.create(
             configuration=configuration, name=name[:255], source=source, schedule=schedule,
+            scheduled_for=scheduled_for,
             contact_count=len(contacts), chunk_count=(len(contacts) + size - 1) // size, created_by=user,
             next_run_at=timezone.now(),
         )

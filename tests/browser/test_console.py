@@ -117,7 +117,7 @@ def test_outside_the_whatsapp_window_only_the_template_picker_sends(login, twili
                                                                    whatsapp_workstream, agent):
     number = WorkstreamNumber.objects.get(workstream=whatsapp_workstream)
     template = WhatsAppTemplate.objects.create(number=number, name="order_update", language="en",
-                                               text="Hi {{1}}, your order {{2}} has shipped.",
+                                               text="Hi {{ 1 }}, your order {{2}} has shipped.",
                                                content_sid="HX" + "c" * 32)
     conversation = customer_writes(whatsapp_account, "Where is it?", name="Maria", ago=timedelta(hours=25))
     page = login(f"/console/conversations/{conversation.pk}/")

@@ -576,3 +576,21 @@ def test_event_admin_reprocesses_a_failed_event(admin_client, twilio_sms_account
     event.refresh_from_db()
     assert event.state == "processed"
     assert twilio_sms_account.messages.get().body == "hello"
+
+
+def test_event_admin_gives_a_reprocessed_event_all_its_attempts_again(admin_client, twilio_sms_account, settings,
+                                                                     django_capture_on_commit_callbacks):
+    from channels_app.models import InboundEvent
+
+    settings.INBOUND_EVENT_MAX_ATTEMPTS = 3
+    # A delivery report for a message not stored yet: a retryable failure.
+    event = InboundEvent.objects.create(
+        account=twilio_sms_account, kind="status", event_key="SM404:delivered", url="https://hub.example/s",
+        state="failed", attempts=3, error="no outgoing message with id SM404",
+        params={"MessageSid": ["SM404"], "MessageStatus": ["delivered"]})
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(reverse("admin:channels_app_inboundevent_changelist"),
+                          {"action": "reprocess", "_selected_action": [event.pk]}, follow=True)
+    event.refresh_from_db()
+    assert (event.state, event.attempts) == ("pending", 1)  # tried once, and will be tried again
+    assert "SM404" in event.error

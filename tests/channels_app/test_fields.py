@@ -36,7 +36,7 @@ def test_key_rotation_reencrypts_with_the_new_key(telesign_account, settings):
     old = settings.FIELD_ENCRYPTION_KEYS[0]
     new = Fernet.generate_key().decode()
     settings.FIELD_ENCRYPTION_KEYS = [new, old]
-    assert encryption_keys_rotate() == 1
+    assert encryption_keys_rotate() == {"channels_app.MessagingAccount": 1, "workstreams.Bot": 0}
     settings.FIELD_ENCRYPTION_KEYS = [new]
     assert MessagingAccount.objects.get(pk=telesign_account.pk).api_key == TELESIGN_API_KEY
 
@@ -56,4 +56,17 @@ def test_a_dump_loads_back_with_its_secrets(telesign_account, tmp_path):
     call_command("dumpdata", "channels_app.messagingaccount", output=str(out))
     MessagingAccount.objects.all().delete()
     call_command("loaddata", str(out), verbosity=0)
+    assert MessagingAccount.objects.get(pk=telesign_account.pk).api_key == TELESIGN_API_KEY
+
+
+def test_key_rotation_covers_every_encrypted_field_of_every_app(telesign_account, settings):
+    from workstreams.models import Bot
+
+    old = settings.FIELD_ENCRYPTION_KEYS[0]
+    bot = Bot.objects.create(name="Remote", kind="http", url="https://bot.example/hook", secret="bot-s3cret")
+    new = Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEYS = [new, old]
+    assert encryption_keys_rotate() == {"channels_app.MessagingAccount": 1, "workstreams.Bot": 1}
+    settings.FIELD_ENCRYPTION_KEYS = [new]
+    assert Bot.objects.get(pk=bot.pk).secret == "bot-s3cret"
     assert MessagingAccount.objects.get(pk=telesign_account.pk).api_key == TELESIGN_API_KEY

@@ -5,7 +5,7 @@ import time_machine
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
-from channels_app.models import ChannelLog, MessagingAccount, PhoneNumber
+from channels_app.models import ChannelLog, Message, MessagingAccount, PhoneNumber
 from channels_app.providers import sandbox
 from channels_app.services import (
     NumberSpec,
@@ -132,6 +132,26 @@ def test_test_message_refusals(sandbox_account, kwargs, field):
         account_send_test_message(account=sandbox_account, **kwargs)
     assert err.value.field == field
     assert sandbox.outbox == []
+
+
+def test_test_message_to_an_opted_out_customer_is_refused(sandbox_account):
+    from channels_app.services.consent import consent_record
+    from channels_app.services.inbound import contact_for
+
+    phone = sandbox_account.numbers.get()
+    contact = contact_for("+14155550123")
+    consent_record(contact=contact, phone_number=phone, state="opted_out", source="keyword")
+    with pytest.raises(ServiceError) as err:
+        account_send_test_message(account=sandbox_account, to="+1 415 555 0123", text="ping")
+    assert (err.value.code, err.value.http_status) == ("opted_out", 409)
+    assert err.value.message == ("+14155550123 has opted out of messages from +15005550006; nothing can be sent "
+                                 "until they text START.")
+    assert sandbox.outbox == []
+    # Opted back in (or never known): the test message goes.
+    consent_record(contact=contact, phone_number=phone, state="opted_in", source="keyword")
+    account_send_test_message(account=sandbox_account, to="+14155550123", text="ping")
+    account_send_test_message(account=sandbox_account, to="+14155550199", text="ping")
+    assert len(sandbox.outbox) == 2 and not Message.objects.exists()
 
 
 def test_test_message_provider_refusal_is_reported(twilio_sms_account, mocked_http):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.messages import get_messages
@@ -196,6 +196,26 @@ def test_a_schedule_saved_in_the_admin_writes_its_beat_entry(admin_client, sandb
 
     admin_client.post(reverse("admin:outbound_outboundschedule_delete", args=[schedule.pk]), {"post": "yes"})
     assert not PeriodicTask.objects.filter(pk=schedule.periodic_task_id).exists()
+
+
+def test_a_schedules_time_is_typed_and_shown_in_its_own_time_zone(admin_client, sandbox_config, settings):
+    settings.TIME_ZONE = "America/New_York"  # the server's zone plays no part
+    year = timezone.now().year + 1
+    response = admin_client.post(reverse("admin:outbound_outboundschedule_add"), {
+        "name": "Stockholm morning", "configuration": sandbox_config.pk, "kind": "once",
+        "run_at_0": f"{year}-01-15", "run_at_1": "09:00:00", "cron": "", "time_zone": "Europe/Stockholm",
+        "contacts_csv": CSV.decode(), "is_active": "on",
+    })
+    assert response.status_code == 302, response.content.decode()[:2000]
+    schedule = OutboundSchedule.objects.get()
+    winter = datetime(year, 1, 15, 8, 0, tzinfo=UTC)
+    assert schedule.run_at == winter
+    assert PeriodicTask.objects.get(pk=schedule.periodic_task_id).clocked.clocked_time == winter
+    page = admin_client.get(reverse("admin:outbound_outboundschedule_change", args=[schedule.pk]))
+    assert page.context["adminform"].form["run_at"].value() == datetime(year, 1, 15, 9, 0)
+    assert 'value="09:00:00"' in page.content.decode()
+    listing = admin_client.get(reverse("admin:outbound_outboundschedule_changelist")).content.decode()
+    assert f"{year}-01-15 09:00 (Europe/Stockholm)" in listing
 
 
 @pytest.mark.parametrize("model", ["messagetemplate", "outboundconfiguration", "outboundtrigger", "outboundschedule",

@@ -1,4 +1,5 @@
 import pytest
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from workstreams.models import Bot, Case, RoutingCondition, RoutingRule
@@ -28,16 +29,60 @@ def test_the_conversation_page_explains_its_routing(admin_client, workstream, su
     assert "my invoice is wrong" in html  # the thread
 
 
-def test_the_bot_secret_is_write_only(admin_client, db):
+BOT_POST = {"name": "Remote", "kind": "http", "url": "https://bot.example/", "escalation_keywords": "agent",
+            "fallback_answer": "x", "timeout_seconds": "5", "unmatched_escalates": "on",
+            "rules-TOTAL_FORMS": "0", "rules-INITIAL_FORMS": "0"}
+
+
+@pytest.fixture
+def bot_host_allowed(settings):
+    settings.BOT_ALLOWED_HOSTS = ["bot.example"]
+
+
+def test_the_bot_secret_is_write_only(admin_client, db, bot_host_allowed):
     bot = Bot.objects.create(name="Remote", kind="http", url="https://bot.example/", secret="very-secret-key")
     url = reverse("admin:workstreams_bot_change", args=[bot.pk])
-    assert "very-secret-key" not in admin_client.get(url).content.decode()
-    response = admin_client.post(url, {"name": "Remote", "kind": "http", "url": "https://bot.example/",
-                                       "escalation_keywords": "agent", "fallback_answer": "x", "secret": "",
-                                       "timeout_seconds": "5", "unmatched_escalates": "on",
-                                       "rules-TOTAL_FORMS": "0", "rules-INITIAL_FORMS": "0"})
+    html = admin_client.get(url).content.decode()
+    assert "very-secret-key" not in html
+    assert 'name="new_secret"' in html and "Set" in html
+    response = admin_client.post(url, {**BOT_POST, "new_secret": ""})
     assert response.status_code == 302
     assert Bot.objects.get(pk=bot.pk).secret == "very-secret-key"
+    response = admin_client.post(url, {**BOT_POST, "new_secret": "rotated-key"})
+    assert response.status_code == 302
+    assert Bot.objects.get(pk=bot.pk).secret == "rotated-key"
+
+
+def test_a_view_only_user_never_sees_the_bot_secret(client, db, django_user_model):
+    bot = Bot.objects.create(name="Remote", kind="http", url="https://bot.example/", secret="very-secret-key")
+    viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_bot"))
+    client.force_login(viewer)
+    response = client.get(reverse("admin:workstreams_bot_change", args=[bot.pk]))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "very-secret-key" not in html
+    assert "Current secret" in html and "Set" in html
+    assert 'name="new_secret"' not in html
+    Bot.objects.filter(pk=bot.pk).update(secret="")
+    html = client.get(reverse("admin:workstreams_bot_change", args=[bot.pk])).content.decode()
+    assert "Not set" in html
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("http://bot.example/", "must start with https://"),
+        ("https://127.0.0.1/hook", "private, loopback"),
+        ("", "An HTTP bot needs the URL"),
+    ],
+)
+def test_the_bot_form_refuses_a_url_the_hub_must_not_call(admin_client, db, settings, url, words):
+    settings.DEBUG = False
+    response = admin_client.post(reverse("admin:workstreams_bot_add"), {**BOT_POST, "url": url})
+    assert response.status_code == 200
+    assert words in str(response.context["adminform"].form.errors["url"])
+    assert not Bot.objects.exists()
 
 
 def test_a_case_added_in_the_admin_fires_the_case_created_triggers(admin_client, db):
@@ -59,3 +104,16 @@ def test_a_case_added_in_the_admin_fires_the_case_created_triggers(admin_client,
         case_created.disconnect(dispatch_uid="t")
     assert response.status_code == 302
     assert seen == ["Broken kettle"] and Case.objects.count() == 1
+
+
+def test_a_case_the_service_refuses_is_a_form_error_not_a_500(admin_client, db):
+    from channels_app.models import Contact
+
+    contact = Contact.objects.create(address="not-a-number")
+    response = admin_client.post(reverse("admin:workstreams_case_add"),
+                                 {"title": "Broken kettle", "contact": contact.pk, "status": "active",
+                                  "description": ""})
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert "is not a phone number in E.164 form" in str(errors["contact"])
+    assert not Case.objects.exists()

@@ -6,10 +6,28 @@ import pytest
 import requests
 
 from channels_app.providers import sandbox
+from config.exceptions import ServiceError
 from workstreams.models import Bot, BotRule, Conversation, ConversationState, RoutingRule
-from workstreams.services.bots import bot_handle
+from workstreams.services import bots
+from workstreams.services.bots import bot_handle, bot_url_check
 
 BOT_URL = "https://bot.example/hook"
+#: What the tests' resolver answers; any other host does not resolve.
+DNS = {"bot.example": ["93.184.215.14"], "intranet.example": ["10.20.30.40"],
+       "mixed.example": ["93.184.215.14", "127.0.0.1"], "v6.example": ["2606:2800:21f:cb07:6820:80da:af6b:8b2c"],
+       "mapped.example": ["::ffff:192.168.1.1"]}
+
+
+@pytest.fixture(autouse=True)
+def fake_dns(monkeypatch):
+    def resolve(host, port):
+        if host in DNS:
+            return DNS[host]
+        if host.replace(".", "").isdigit() or ":" in host:  # an IP literal resolves to itself
+            return [host]
+        raise OSError(f"{host} does not resolve")
+
+    monkeypatch.setattr(bots, "resolve_host", resolve)
 
 
 @pytest.fixture
@@ -133,3 +151,77 @@ def test_the_bot_ignores_conversations_it_no_longer_has(rule_bot, receive, sandb
     Conversation.objects.filter(pk=conversation.pk).update(with_bot=False)
     assert bot_handle(conversation_id=conversation.pk, message_id=conversation.entries.get().message_id) == "skipped"
     assert sandbox.outbox == []
+
+
+@pytest.mark.parametrize("url", ["https://bot.example/hook", "https://v6.example/hook", "https://93.184.215.14/hook"])
+def test_public_https_urls_are_allowed(url):
+    bot_url_check(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [
+        ("http://bot.example/hook", "bot_url_scheme"),
+        ("ftp://bot.example/hook", "bot_url_scheme"),
+        ("https:///hook", "bot_url_invalid"),
+        ("https://nowhere.example/hook", "bot_url_unresolved"),
+        ("https://intranet.example/hook", "bot_url_internal"),
+        ("https://mixed.example/hook", "bot_url_internal"),  # one internal address is enough
+        ("https://mapped.example/hook", "bot_url_internal"),
+        ("https://127.0.0.1/hook", "bot_url_internal"),
+        ("https://169.254.169.254/latest/meta-data/", "bot_url_internal"),
+        ("https://[::1]/hook", "bot_url_internal"),
+        ("https://224.0.0.1/hook", "bot_url_internal"),
+        ("https://240.0.0.1/hook", "bot_url_internal"),
+        ("https://0.0.0.0/hook", "bot_url_internal"),
+    ],
+)
+def test_urls_the_hub_must_not_call_are_refused(url, code, settings):
+    settings.DEBUG = False
+    with pytest.raises(ServiceError) as err:
+        bot_url_check(url)
+    assert (err.value.code, err.value.field) == (code, "url")
+
+
+def test_http_only_in_debug_and_internal_hosts_only_when_listed(settings):
+    settings.DEBUG = True
+    bot_url_check("http://bot.example/hook")
+    settings.BOT_ALLOWED_HOSTS = ["intranet.example", ".corp.example"]
+    bot_url_check("https://intranet.example/hook")
+    bot_url_check("https://bots.corp.example/hook")  # listed: not even resolved
+
+
+def test_a_bot_on_a_private_address_is_never_called(http_bot, receive, sandbox_account, mocked_http, make_agent,
+                                                    support_queue, django_capture_on_commit_callbacks):
+    http_bot.url = "https://intranet.example/hook"
+    http_bot.save()
+    agent = make_agent("ana", queues=[support_queue])
+    conversation = talk(receive, sandbox_account, "help me", django_capture_on_commit_callbacks)
+    conversation.refresh_from_db()
+    assert len(mocked_http.calls) == 0
+    assert conversation.agent == agent
+    assert "bot URL refused" in conversation.routing_diagnosis["escalated"]
+    assert "10.20.30.40" in conversation.routing_diagnosis["escalated"]
+
+
+def test_a_redirecting_bot_is_not_followed(http_bot, receive, sandbox_account, mocked_http, make_agent,
+                                           support_queue, django_capture_on_commit_callbacks):
+    mocked_http.post(BOT_URL, status=307, headers={"Location": "http://169.254.169.254/latest/meta-data/"})
+    mocked_http.post("http://169.254.169.254/latest/meta-data/", json={"reply": "leaked"})
+    make_agent("ana", queues=[support_queue])
+    conversation = talk(receive, sandbox_account, "help me", django_capture_on_commit_callbacks)
+    conversation.refresh_from_db()
+    assert [c.request.url for c in mocked_http.calls] == [BOT_URL]
+    assert not conversation.with_bot
+    assert "redirects are not followed" in conversation.routing_diagnosis["escalated"]
+    assert all(m["body"] != "leaked" for m in sandbox.outbox)
+
+
+def test_a_bot_answer_over_64_kib_escalates(http_bot, receive, sandbox_account, mocked_http, make_agent,
+                                           support_queue, django_capture_on_commit_callbacks):
+    mocked_http.post(BOT_URL, json={"reply": "x" * (64 * 1024)})
+    make_agent("ana", queues=[support_queue])
+    conversation = talk(receive, sandbox_account, "help me", django_capture_on_commit_callbacks)
+    conversation.refresh_from_db()
+    assert not conversation.with_bot
+    assert "larger than 64 KiB" in conversation.routing_diagnosis["escalated"]

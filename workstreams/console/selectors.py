@@ -3,7 +3,6 @@ page shows around the thread (window, contact, templates, quick replies, transfe
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,10 +27,9 @@ from workstreams.models import (
 )
 from workstreams.selectors import conversation_messages
 from workstreams.services.automated import conversation_languages, render
+from workstreams.services.conversations import template_variables
 
 LIST_LIMIT = 100
-#: Template variables as the send service fills them: ``{{1}}``, ``{{2}}`` …
-TEMPLATE_VARIABLE = re.compile(r"\{\{(\w+)\}\}")
 
 
 def _unread(user: Any) -> Coalesce:
@@ -184,15 +182,6 @@ def routing_lines(diagnosis: dict[str, Any] | None) -> list[str]:
     if d.get("closed"):
         lines.append(f"Closed: {d['closed']}")
     return lines
-
-
-def template_variables(text: str) -> list[str]:
-    """The variables a template's text uses, in order, each once."""
-    names: list[str] = []
-    for name in TEMPLATE_VARIABLE.findall(text):
-        if name not in names:
-            names.append(name)
-    return sorted(names, key=lambda n: (not n.isdigit(), int(n) if n.isdigit() else 0, n))
 
 
 def whatsapp_templates(conversation: Conversation) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any
 
@@ -261,6 +261,21 @@ def _message_payload(request: HttpRequest, conversation: Conversation, message: 
     }
 
 
+def _parse_cursor(value: str) -> tuple[datetime | None, str]:
+    """The poll's ``since`` cursor (empty: none), or what is wrong with it."""
+    if not value:
+        return None, ""
+    try:
+        parsed = parse_datetime(value)
+    except ValueError as exc:  # well formed but impossible, e.g. 2024-02-30
+        return None, f"since={value!r} is not a valid date and time: {exc}."
+    if parsed is None:
+        return None, f"since={value!r} is not an ISO 8601 date and time such as 2024-05-01T09:30:00+00:00."
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed)
+    return parsed, ""
+
+
 @console_view(json=True)
 @require_GET
 def conversation_updates(request: HttpRequest, pk: int) -> JsonResponse:
@@ -268,7 +283,9 @@ def conversation_updates(request: HttpRequest, pk: int) -> JsonResponse:
     item = _conversation(pk)
     now = timezone.now()
     after = int(request.GET["after"]) if request.GET.get("after", "").isdigit() else 0
-    since = parse_datetime(request.GET.get("since") or "")
+    since, problem = _parse_cursor(request.GET.get("since") or "")
+    if problem:
+        return JsonResponse({"error": "since_invalid", "detail": problem, "field": "since"}, status=400)
     watched = tuple(int(v) for v in request.GET.get("pending", "").split(",")[:50] if v.isdigit())
     changes = selectors.thread_changes(item, after=after, since=since - POLL_OVERLAP if since else None,
                                        watched=watched)

@@ -5,23 +5,33 @@ word (by default "agent") or a rule marked to escalate hands the conversation to
 and the agents. The HTTP bot POSTs each customer message, signed, to a configured URL and
 expects ``{"reply": "...", "escalate": false}``; a timeout, an error or an unreadable answer
 escalates, so a customer is never stranded with a bot that does not answer.
+
+The hub calls a bot URL only when it is https (http with DEBUG on) and its host resolves to
+public addresses alone, unless the host is listed in BOT_ALLOWED_HOSTS; redirects are not
+followed and at most 64 KiB of the answer is read.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import re
+import socket
+import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import requests
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from channels_app.models import Message, MessageKind
 from channels_app.services.delivery import message_queue
+from channels_app.services.media import host_allowed
 from config.exceptions import ServiceError
 from workstreams.models import Bot, BotKind, BotRuleMatch, Conversation, ConversationMessage, WorkstreamNumber
 
@@ -83,21 +93,97 @@ def http_bot_signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+#: The most of a bot's answer that is read; a longer answer escalates.
+BOT_MAX_ANSWER_BYTES = 64 * 1024
+
+
+def resolve_host(host: str, port: int) -> list[str]:
+    """The IP addresses ``host`` resolves to (raises OSError when it does not resolve)."""
+    return sorted({info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
+
+
+def _public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone ("fe80::1%eth0")
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
+                                 or ip.is_reserved or ip.is_unspecified)
+
+
+def bot_url_check(url: str) -> None:
+    """Refuse a URL the hub must not call, raising ServiceError on ``url`` saying why.
+
+    Allowed: https (http only with DEBUG on) to a host whose every address is public, or to a
+    host listed in BOT_ALLOWED_HOSTS (a leading dot allows its subdomains).
+    """
+    parts = urlsplit(url or "")
+    scheme = parts.scheme.lower()
+    if scheme != "https" and not (scheme == "http" and settings.DEBUG):
+        raise ServiceError("The bot URL must start with https:// (http:// only when DEBUG is on).",
+                           code="bot_url_scheme", field="url")
+    try:
+        host = (parts.hostname or "").lower()
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        raise ServiceError(f"'{url}' is not a valid URL.", code="bot_url_invalid", field="url") from None
+    if not host:
+        raise ServiceError(f"'{url}' has no host name.", code="bot_url_invalid", field="url")
+    if host_allowed(url, list(settings.BOT_ALLOWED_HOSTS)):
+        return
+    try:
+        addresses = resolve_host(host, port)
+    except (OSError, UnicodeError):
+        addresses = []
+    if not addresses:
+        raise ServiceError(f"The bot host {host} does not resolve to an address.", code="bot_url_unresolved",
+                           field="url")
+    internal = [a for a in addresses if not _public(a)]
+    if internal:
+        raise ServiceError(
+            f"The bot host {host} resolves to a private, loopback, link-local, multicast or reserved address "
+            f"({', '.join(internal)}); list it in BOT_ALLOWED_HOSTS to call it anyway.",
+            code="bot_url_internal", field="url")
+
+
+def _read_answer(response: requests.Response, deadline: float) -> bytes | None:
+    """The answer's body, or None when it is larger than BOT_MAX_ANSWER_BYTES or too slow to arrive."""
+    chunks, size = [], 0
+    for chunk in response.iter_content(chunk_size=8192):
+        size += len(chunk)
+        if size > BOT_MAX_ANSWER_BYTES or time.monotonic() > deadline:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def http_bot_decide(bot: Bot, conversation: Conversation, message: Message, languages: list[str]) -> BotDecision:
+    try:
+        bot_url_check(bot.url)
+    except ServiceError as exc:
+        return BotDecision(escalate=True, reason=f"bot URL refused: {exc.message}")
     body = http_bot_payload(conversation, message, languages)
     headers = {"Content-Type": "application/json"}
     if bot.secret:
         headers["X-Hub-Signature"] = http_bot_signature(bot.secret, body)
+    deadline = time.monotonic() + bot.timeout_seconds
     try:
-        response = requests.post(bot.url, data=body, headers=headers, timeout=bot.timeout_seconds)
+        with requests.post(bot.url, data=body, headers=headers, timeout=bot.timeout_seconds,
+                           allow_redirects=False, stream=True) as response:
+            if response.is_redirect:
+                return BotDecision(escalate=True, reason=f"bot answered HTTP {response.status_code} (a redirect; "
+                                                         "redirects are not followed)")
+            if response.status_code != 200:
+                return BotDecision(escalate=True, reason=f"bot answered HTTP {response.status_code}")
+            answer = _read_answer(response, deadline)
     except requests.Timeout:
         return BotDecision(escalate=True, reason=f"bot did not answer within {bot.timeout_seconds:g} s")
     except requests.RequestException as exc:
         return BotDecision(escalate=True, reason=f"bot unreachable: {exc.__class__.__name__}")
-    if response.status_code != 200:
-        return BotDecision(escalate=True, reason=f"bot answered HTTP {response.status_code}")
+    if answer is None:
+        return BotDecision(escalate=True, reason=f"bot answer is larger than {BOT_MAX_ANSWER_BYTES // 1024} KiB "
+                                                 f"or took longer than {bot.timeout_seconds:g} s")
     try:
-        data = response.json()
+        data = json.loads(answer)
     except ValueError:
         return BotDecision(escalate=True, reason="bot answer is not JSON")
     if not isinstance(data, dict):

@@ -1,4 +1,5 @@
-"""Re-encrypt every stored provider secret with the first key of FIELD_ENCRYPTION_KEYS."""
+"""Re-encrypt every encrypted column (provider credentials, bot secrets …) with the first key of
+FIELD_ENCRYPTION_KEYS."""
 
 from __future__ import annotations
 
@@ -12,15 +13,15 @@ from channels_app import services
 
 class Command(BaseCommand):
     help = (
-        "Re-encrypt every account's provider secrets with the first key of FIELD_ENCRYPTION_KEYS. To rotate: "
-        "put the new key first and keep the old one after it, run this command, then remove the old key. "
-        "Safe to run again."
+        "Re-encrypt every encrypted value stored by any installed app (provider credentials, HTTP bot secrets) "
+        "with the first key of FIELD_ENCRYPTION_KEYS. To rotate: put the new key first and keep the old one after "
+        "it, run this command, then remove the old key. All or nothing; safe to run again."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            count = services.encryption_keys_rotate()
+            counts = services.encryption_keys_rotate()
         except ImproperlyConfigured as exc:
             raise CommandError(f"FIELD_ENCRYPTION_KEYS: {exc}") from None
-        noun = "account" if count == 1 else "accounts"
-        self.stdout.write(f"Re-encrypted the secrets of {count} {noun} with the first key.")
+        done = ", ".join(f"{label} {count} {'row' if count == 1 else 'rows'}" for label, count in counts.items())
+        self.stdout.write(f"Re-encrypted with the first key: {done or 'nothing (no encrypted fields)'}.")

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
@@ -32,9 +33,9 @@ class Command(BaseCommand):
     help = (
         "Send an outbound configuration to the contacts of a CSV file (header row with the reference field names: "
         "tocontactid, channelid, optin, locale, contextitems or contextitems.<key>, entityrelationshipname, "
-        "CustomerName, CaseName). The list is checked whole, split into requests of 100 contacts that stay inside "
-        "the hourly limit (waiting when it is reached), and sent by the workers; progress bars show submitting "
-        "and sending."
+        "CustomerName, CaseName). The list is checked whole, split into requests of OUTBOUND_MAX_CONTACTS_PER_REQUEST "
+        "contacts (100 by default) that stay inside the hourly limit (waiting when it is reached), and sent by the "
+        "workers; progress bars show submitting and sending."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -82,7 +83,8 @@ class Command(BaseCommand):
         contacts = contacts_from_csv(data)
         if options["dry_run"]:
             contacts_validate(configuration=configuration, rows=contacts.rows, lines=contacts.lines)
-            requests = -(-len(contacts.rows) // 100)
+            size = settings.OUTBOUND_MAX_CONTACTS_PER_REQUEST
+            requests = -(-len(contacts.rows) // size)
             self.stdout.write(f"{len(contacts.rows)} contacts are valid for '{configuration.name}'; they would go in "
                               f"{requests} request(s). Nothing was sent.")
             return None

@@ -47,6 +47,13 @@ def test_a_dry_run_checks_and_sends_nothing(tmp_path, sandbox_config):
     assert not OutboundBatch.objects.exists()
 
 
+def test_a_dry_run_counts_requests_with_the_configured_size(tmp_path, sandbox_config, settings):
+    settings.OUTBOUND_MAX_CONTACTS_PER_REQUEST = 40
+    output = _run("--configuration", str(sandbox_config.configuration_id), "--csv", str(_csv(tmp_path, 150)),
+                  "--dry-run")
+    assert "150 contacts are valid" in output and "4 request(s)" in output
+
+
 @pytest.mark.parametrize(
     ("args", "words"),
     [

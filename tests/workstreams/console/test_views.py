@@ -384,6 +384,23 @@ def test_poll_returns_new_messages_and_status_changes(client, agent, sandbox_acc
     assert "Error 30008: Unknown error" in changed["status_html"] and "Retry" in changed["status_html"]
 
 
+@pytest.mark.parametrize(("since", "words"), [("2024-02-30T00:00", "not a valid date and time"),
+                                              ("yesterday", "not an ISO 8601 date and time")])
+def test_poll_with_a_bad_cursor_is_a_400_saying_why(client, agent, sandbox_account, receive, since, words):
+    conversation = receive(sandbox_account, "first")
+    response = client.get(url("conversation-updates", conversation.pk), {"after": "0", "since": since})
+    assert response.status_code == 400
+    body = response.json()
+    assert (body["error"], body["field"]) == ("since_invalid", "since")
+    assert words in body["detail"] and since in body["detail"]
+
+
+def test_poll_takes_a_cursor_without_a_time_zone(client, agent, sandbox_account, receive):
+    conversation = receive(sandbox_account, "first")
+    response = client.get(url("conversation-updates", conversation.pk), {"after": "0", "since": "2024-02-29T00:00"})
+    assert response.status_code == 200
+
+
 def test_poll_follows_attachments_the_page_shows_as_downloading(client, agent, sandbox_account, receive):
     conversation = receive(sandbox_account, "photo")
     message = Message.objects.get(direction=Direction.INBOUND)

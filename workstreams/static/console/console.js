@@ -465,11 +465,14 @@
       var renderPreview = function () {
         var fieldset = chosen();
         if (!fieldset) { preview.textContent = ""; return; }
-        var text = fieldset.getAttribute("data-text");
+        var values = Object.create(null);
         $all("input[data-var]", fieldset).forEach(function (input) {
-          text = text.split("{{" + input.getAttribute("data-var") + "}}").join(input.value || "{{" + input.getAttribute("data-var") + "}}");
+          values[input.getAttribute("data-var")] = input.value;
         });
-        preview.textContent = text;
+        // The send service's rule: {{1}} and {{ 1 }} are the same variable.
+        preview.textContent = fieldset.getAttribute("data-text").replace(/\{\{\s*(\w+)\s*\}\}/g, function (whole, name) {
+          return values[name] || whole;
+        });
       };
       templateForm.classList.add("enhanced");
       picker.addEventListener("change", showChosen);

@@ -4,7 +4,7 @@ again by the sweeps below."""
 from celery import shared_task
 
 from . import services
-from .services import delivery, inbound, media
+from .services import delivery, inbound, inbound_batch, media
 
 
 @shared_task
@@ -14,7 +14,13 @@ def channel_log_trim() -> int:
 
 @shared_task(acks_late=True)
 def inbound_event_process_task(event_id: int) -> str:
-    return inbound.inbound_event_process(event_id=event_id)
+    # The event, and other pending inbound events of its account with it.
+    return inbound_batch.inbound_events_process_batch(event_id=event_id)
+
+
+@shared_task(acks_late=True)
+def inbound_drain_task(account_id: int, slot: int) -> int:
+    return inbound.inbound_drain(account_id=account_id, slot=slot)
 
 
 @shared_task

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from channels_app.models import EventKind, MessagingAccount, Provider
 from channels_app.providers import WebhookPayloadError, WebhookRequest, get_provider
 from channels_app.providers.http import write_log
-from channels_app.services.inbound import webhook_accept
+from channels_app.services.inbound import account_for_webhook, webhook_accept
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class WebhookView(APIView):
     schema = None  # providers' endpoints, not part of the public API
 
     def _account(self, token: str) -> MessagingAccount | None:
-        return MessagingAccount.objects.filter(webhook_token=token, provider=self.provider, is_active=True).first()
+        return account_for_webhook(token=token, provider=self.provider)
 
     def _requests(self, request) -> list[WebhookRequest]:
         raw = request._request  # the Django request: DRF must not parse the body first

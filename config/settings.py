@@ -243,6 +243,13 @@ MESSAGE_SENDING_STALE_SECONDS = env.int("MESSAGE_SENDING_STALE_SECONDS", default
 # Webhooks: events stored but not processed after this long are queued again.
 INBOUND_EVENT_REQUEUE_AFTER_SECONDS = env.int("INBOUND_EVENT_REQUEUE_AFTER_SECONDS", default=60)
 INBOUND_EVENT_MAX_ATTEMPTS = env.int("INBOUND_EVENT_MAX_ATTEMPTS", default=10)
+INBOUND_EVENT_REQUEUE_LIMIT = env.int("INBOUND_EVENT_REQUEUE_LIMIT", default=5000)
+# A worker processes up to this many pending inbound events of one account in one batch.
+INBOUND_PROCESS_BATCH = env.int("INBOUND_PROCESS_BATCH", default=100)
+# With Redis, stored events wake at most this many drain tasks per account (0: one task per event).
+INBOUND_DRAIN_SLOTS = env.int("INBOUND_DRAIN_SLOTS", default=2)
+INBOUND_DRAIN_LEASE_SECONDS = env.int("INBOUND_DRAIN_LEASE_SECONDS", default=60)
+INBOUND_DRAIN_MAX_SECONDS = env.float("INBOUND_DRAIN_MAX_SECONDS", default=20.0)
 # Attachments: size limit, and the only hosts media is fetched from.
 ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=5 * 1024 * 1024)
 TWILIO_MEDIA_HOSTS = env.list("TWILIO_MEDIA_HOSTS", default=["api.twilio.com", ".twiliocdn.com"])
@@ -255,6 +262,8 @@ AUTO_CLOSE_OPEN_AFTER = timedelta(days=env.float("AUTO_CLOSE_OPEN_DAYS", default
 AUTO_CLOSE_ACTIVE_AFTER = timedelta(days=env.float("AUTO_CLOSE_ACTIVE_DAYS", default=30))
 AUTO_CLOSE_WRAP_UP_AFTER = timedelta(days=env.float("AUTO_CLOSE_WRAP_UP_DAYS", default=1))
 AUTO_CLOSE_WAITING_AFTER = timedelta(days=env.float("AUTO_CLOSE_WAITING_DAYS", default=7))
+# HTTP bots: hosts (or ".suffix" domains) called even though they resolve to internal addresses.
+BOT_ALLOWED_HOSTS = env.list("BOT_ALLOWED_HOSTS", default=[])
 # Seams to the higher apps (dotted paths).
 HUB_INBOUND_HANDLERS = env.list("HUB_INBOUND_HANDLERS", default=["workstreams.inbound.inbound_message_handle",
                                                                   "outbound.inbound.outbound_reply_link"])

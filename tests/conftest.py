@@ -30,6 +30,9 @@ def _eager_celery():
 def _fresh_provider_state():
     sandbox.outbox.clear()
     provider_http._sessions.clear()
+    from channels_app.services import inbound
+
+    inbound._webhook_accounts.clear()
     yield
     sandbox.outbox.clear()
 
@@ -80,3 +83,24 @@ def sandbox_account(db):
 def _fast_password_hashing(settings):
     # Test users only: PBKDF2's deliberate slowness buys nothing here.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def receive(db):
+    """Simulate channels_app handing an inbound message upward (as event processing does)."""
+    from channels_app.models import Direction, Message, MessageStatus
+    from channels_app.services.inbound import contact_for
+    from workstreams.inbound import inbound_message_handle
+
+    counter = {"n": 0}
+
+    def _receive(account, body="hello", sender="+15551234567", keyword=None, name=""):
+        counter["n"] += 1
+        phone = account.numbers.first()
+        message = Message.objects.create(
+            account=account, phone_number=phone, contact=contact_for(sender, display_name=name),
+            provider=account.provider, channel=phone.channel, direction=Direction.INBOUND, body=body,
+            status=MessageStatus.RECEIVED, provider_message_id=f"in-{counter['n']}")
+        return inbound_message_handle(message=message, keyword=keyword)
+
+    return _receive

@@ -54,7 +54,8 @@ def _open(message: Message) -> Conversation:
             conversation.save()
     except IntegrityError:  # another worker opened it a moment ago
         return _live_conversation(message)
-    conversation.required_skills.set(getattr(conversation, "_routing_skills", []))
+    if getattr(conversation, "_routing_skills", None):
+        conversation.required_skills.set(conversation._routing_skills)
     conversation._is_new = True
     return conversation
 
@@ -103,3 +104,36 @@ def _automated_for(conversation: Conversation, message: Message, keyword: str | 
     refused = getattr(message, "refused_attachments", None)  # known when channels_app just stored them
     if refused if refused is not None else message.attachments.filter(state=AttachmentState.REFUSED).exists():
         automated_send(conversation=conversation, kind=AutomatedMessageKind.ATTACHMENT_NOT_ALLOWED)
+
+
+def inbound_messages_handle(*, messages: list[Message]) -> None:
+    """Many messages at once (the batch path): those joining an open or active conversation are linked with
+    two statements; the rest — a new conversation, one in wrap-up, waiting or with a bot — go through
+    ``inbound_message_handle`` one by one, in order."""
+    if not messages:
+        return
+    pairs = {(m.contact_id, m.phone_number_id) for m in messages}
+    live = {
+        (c.contact_id, c.phone_number_id): c
+        for c in Conversation.objects.select_for_update(of=("self",))
+        .filter(contact_id__in={p[0] for p in pairs}, phone_number_id__in={p[1] for p in pairs})
+        .exclude(state=ConversationState.CLOSED).only("id", "contact_id", "phone_number_id", "state", "with_bot")
+    }
+    links: list[ConversationMessage] = []
+    for message in messages:
+        key = (message.contact_id, message.phone_number_id)
+        conversation = live.get(key)
+        if conversation is not None and conversation.state in (ConversationState.OPEN, ConversationState.ACTIVE) \
+                and not conversation.with_bot:
+            links.append(ConversationMessage(conversation_id=conversation.pk, message=message))
+            continue
+        conversation = inbound_message_handle(message=message)
+        live[key] = conversation
+    if links:
+        ConversationMessage.objects.bulk_create(links)
+        now = timezone.now()
+        Conversation.objects.filter(pk__in={link.conversation_id for link in links}).update(
+            last_message_at=now, last_inbound_at=now, updated_at=now)
+
+
+inbound_message_handle.many = inbound_messages_handle

@@ -7,6 +7,7 @@ from .services import autoclose, bots, distribution
 
 @shared_task
 def assignment_cycle_task() -> int:
+    distribution.assignment_cycle_started()
     return distribution.assignment_cycle()
 
 

@@ -86,11 +86,115 @@ def webhook_accept(*, account: MessagingAccount, request: WebhookRequest,
     return event, True
 
 
-def event_enqueue(event: InboundEvent) -> None:
-    from channels_app.tasks import inbound_event_process_task
+#: Decrypted accounts by webhook token (and when the row was last looked at): reused while the row's
+#: ``updated_at`` is unchanged, looked at again after WEBHOOK_ACCOUNT_RECHECK_SECONDS.
+_webhook_accounts: dict[str, tuple[MessagingAccount, float]] = {}
+WEBHOOK_ACCOUNT_RECHECK_SECONDS = 2.0
 
-    event_id = event.pk
-    transaction.on_commit(lambda: inbound_event_process_task.apply_async(args=[event_id], queue="default"))
+
+def account_for_webhook(*, token: str, provider: str) -> MessagingAccount | None:
+    """The active account behind a webhook URL.
+
+    Under load a web process looks at the row at most every two seconds (so a deactivation or a
+    credential change applies within that); the decrypted account is reused while its row has
+    not changed.
+    """
+    import time
+
+    cached, checked_at = _webhook_accounts.get(token, (None, 0.0))
+    now = time.monotonic()
+    if cached is not None and cached.provider == provider and now - checked_at < WEBHOOK_ACCOUNT_RECHECK_SECONDS:
+        return cached
+    row = (MessagingAccount.objects.filter(webhook_token=token, provider=provider, is_active=True)
+           .values("pk", "updated_at").first())
+    if row is None:
+        _webhook_accounts.pop(token, None)
+        return None
+    if cached is None or cached.pk != row["pk"] or cached.updated_at != row["updated_at"]:
+        cached = MessagingAccount.objects.get(pk=row["pk"])
+    if len(_webhook_accounts) > 1000:
+        _webhook_accounts.clear()
+    _webhook_accounts[token] = (cached, now)
+    return cached
+
+
+def _drain_key(account_id: int, slot: int) -> str:
+    from django.db import connection
+
+    return f"inbound-drain:{connection.settings_dict['NAME']}:{account_id}:{slot}"
+
+
+def drains_coalesce() -> bool:
+    """Shared locks need a shared cache: with Redis, events wake a few drains instead of one task each."""
+    return bool(settings.REDIS_URL) and settings.INBOUND_DRAIN_SLOTS > 0
+
+
+def event_enqueue(event: InboundEvent) -> None:
+    from channels_app.tasks import inbound_drain_task, inbound_event_process_task
+
+    event_id, account_id = event.pk, event.account_id
+    if not drains_coalesce():
+        transaction.on_commit(lambda: inbound_event_process_task.apply_async(args=[event_id], queue="default"))
+        return
+
+    def wake() -> None:
+        from django.core.cache import cache
+
+        # One slot per event (spread over the slots): one round trip. A drain holding it will find
+        # this event, since every drain looks at all of the account's pending events before it stops.
+        slot = event_id % settings.INBOUND_DRAIN_SLOTS
+        if cache.add(_drain_key(account_id, slot), 1, timeout=settings.INBOUND_DRAIN_LEASE_SECONDS):
+            inbound_drain_task.apply_async(args=[account_id, slot], queue="default")
+
+    transaction.on_commit(wake)
+
+
+def inbound_drain(*, account_id: int, slot: int) -> int:
+    """Process the account's pending events, batch after batch, until none is left; returns how many.
+
+    Holds drain slot ``slot`` while it works (refreshed as it goes); releases it, then looks
+    once more, so an event stored while it was finishing is never left waiting.
+    """
+    import time
+
+    from django.core.cache import cache
+
+    from .inbound_batch import inbound_events_process_batch
+
+    key = _drain_key(account_id, slot)
+    deadline = time.monotonic() + settings.INBOUND_DRAIN_MAX_SECONDS
+    processed = 0
+    try:
+        while True:
+            # Events that already failed an attempt wait for the sweep's delayed retry.
+            head = (InboundEvent.objects.filter(account_id=account_id, state=EventState.PENDING, attempts=0)
+                    .order_by("pk").values_list("pk", "kind").first())
+            if head is None:
+                cache.delete(key)
+                if not InboundEvent.objects.filter(account_id=account_id, state=EventState.PENDING,
+                                                   attempts=0).exists():
+                    return processed
+                if not cache.add(key, 1, timeout=settings.INBOUND_DRAIN_LEASE_SECONDS):
+                    return processed  # another drain has taken over
+                continue
+            if time.monotonic() > deadline:
+                # Let other tasks run: hand the slot to a fresh task.
+                from channels_app.tasks import inbound_drain_task
+
+                cache.touch(key, settings.INBOUND_DRAIN_LEASE_SECONDS)
+                inbound_drain_task.apply_async(args=[account_id, slot], queue="default")
+                key = None
+                return processed
+            cache.touch(key, settings.INBOUND_DRAIN_LEASE_SECONDS)
+            if head[1] == EventKind.INBOUND:
+                inbound_events_process_batch(event_id=head[0])
+            else:
+                inbound_event_process(event_id=head[0])
+            processed += 1
+    except Exception:
+        if key:
+            cache.delete(key)
+        raise
 
 
 def _request_of(event: InboundEvent) -> WebhookRequest:
@@ -230,12 +334,14 @@ def _attachments(message: Message, inbound: InboundMessage) -> int:
 
 def inbound_events_requeue() -> int:
     """Re-enqueue events stored but not processed within INBOUND_EVENT_REQUEUE_AFTER_SECONDS."""
+    from channels_app.tasks import inbound_event_process_task
+
     cutoff = timezone.now() - timedelta(seconds=settings.INBOUND_EVENT_REQUEUE_AFTER_SECONDS)
-    count = 0
-    for event in InboundEvent.objects.filter(state=EventState.PENDING, received_at__lt=cutoff).only("pk").iterator():
-        event_enqueue(event)
-        count += 1
-    return count
+    ids = list(InboundEvent.objects.filter(state=EventState.PENDING, received_at__lt=cutoff)
+               .order_by("pk").values_list("pk", flat=True)[: settings.INBOUND_EVENT_REQUEUE_LIMIT])
+    for event_id in ids:  # one task each: a retried event is processed even while drains run
+        transaction.on_commit(lambda e=event_id: inbound_event_process_task.apply_async(args=[e], queue="default"))
+    return len(ids)
 
 
 def status_events_settle(*, limit: int = 5000) -> int:
@@ -250,3 +356,18 @@ def status_events_settle(*, limit: int = 5000) -> int:
     for event_id in ids:
         inbound_event_process(event_id=event_id)
     return len(ids)
+
+
+def inbound_event_reprocess(*, event: InboundEvent) -> bool:
+    """Give a stored event a fresh start and queue it: pending, no attempts, no error.
+
+    A processed event is left alone (returns False). A failed event gets the full
+    INBOUND_EVENT_MAX_ATTEMPTS again, so it is not failed anew after a single try.
+    """
+    with transaction.atomic():
+        reset = (InboundEvent.objects.filter(pk=event.pk).exclude(state=EventState.PROCESSED)
+                 .update(state=EventState.PENDING, attempts=0, error="", processed_at=None))
+        if reset:
+            event_enqueue(event)  # runs once this transaction commits
+    event.refresh_from_db(fields=["state", "attempts", "error", "processed_at"])
+    return bool(reset)

@@ -149,3 +149,23 @@ def test_a_redirect_to_the_cdn_is_followed_without_credentials(client, twilio_sm
     assert Attachment.objects.get().state == "stored"
     assert "Authorization" in mocked_http.calls[0].request.headers
     assert "Authorization" not in mocked_http.calls[1].request.headers
+
+
+def test_reprocessing_gives_a_failed_event_a_fresh_start(twilio_sms_account, django_capture_on_commit_callbacks):
+    event = InboundEvent.objects.create(
+        account=twilio_sms_account, kind="status", event_key="SM404:delivered", url="https://hub.example/s",
+        state="failed", attempts=settings.INBOUND_EVENT_MAX_ATTEMPTS, error="no outgoing message with id SM404",
+        processed_at=timezone.now(), params={"MessageSid": ["SM404"], "MessageStatus": ["delivered"]})
+    with django_capture_on_commit_callbacks() as queued:
+        assert inbound.inbound_event_reprocess(event=event) is True
+    assert len(queued) == 1
+    assert (event.state, event.attempts, event.error, event.processed_at) == ("pending", 0, "", None)
+
+
+def test_reprocessing_leaves_a_processed_event_alone(twilio_sms_account, django_capture_on_commit_callbacks):
+    event = InboundEvent.objects.create(account=twilio_sms_account, kind="inbound", event_key="SM1",
+                                        url="https://hub.example/x", state="processed", attempts=1)
+    with django_capture_on_commit_callbacks() as queued:
+        assert inbound.inbound_event_reprocess(event=event) is False
+    assert queued == []
+    assert (event.state, event.attempts) == ("processed", 1)

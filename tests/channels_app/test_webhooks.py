@@ -267,3 +267,12 @@ def test_sandbox_inbound_and_refusal(client, sandbox_account, django_capture_on_
     with django_capture_on_commit_callbacks(execute=True):
         assert sandbox_post(client, sandbox_account, payload).status_code == 200
     assert Message.objects.get().body == "hi"
+
+
+def test_a_deactivated_account_stops_answering_once_rechecked(client, twilio_sms_account, monkeypatch):
+    from channels_app.services import inbound
+
+    assert twilio_post(client, twilio_sms_account, TWILIO_SMS).status_code == 200
+    MessagingAccount.objects.filter(pk=twilio_sms_account.pk).update(is_active=False)
+    monkeypatch.setattr(inbound, "WEBHOOK_ACCOUNT_RECHECK_SECONDS", 0)  # the recheck interval has passed
+    assert twilio_post(client, twilio_sms_account, {**TWILIO_SMS, "MessageSid": "SM2"}).status_code == 404

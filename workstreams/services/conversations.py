@@ -14,6 +14,7 @@ from channels_app.services.delivery import message_check, message_queue, message
 from config.exceptions import ConflictError, ServiceError
 from workstreams.models import (
     LIVE_STATES,
+    AutomatedMessage,
     AutomatedMessageKind,
     Conversation,
     ConversationMessage,
@@ -88,6 +89,12 @@ def _invited_since_last_inbound(conversation: Conversation) -> bool:
 
 
 TEMPLATE_VARIABLE = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+
+
+def template_variables(text: str) -> list[str]:
+    """The variables a template's text uses (``{{1}}``, ``{{ 2 }}`` …), each once: numbers in order, then names."""
+    names = list(dict.fromkeys(TEMPLATE_VARIABLE.findall(text or "")))
+    return sorted(names, key=lambda n: (not n.isdigit(), int(n) if n.isdigit() else 0, n))
 
 
 @transaction.atomic
@@ -199,6 +206,9 @@ def conversation_close(*, conversation: Conversation, reason: str = "") -> Conve
     return locked
 
 
+QUEUE_MESSAGES = (AutomatedMessageKind.OUT_OF_HOURS, AutomatedMessageKind.NO_AGENT, AutomatedMessageKind.IN_QUEUE)
+
+
 def after_queued(conversation: Conversation) -> None:
     """Tell the customer where they stand once the conversation is in a queue (inside the caller's transaction)."""
     from .distribution import agents_reachable
@@ -206,6 +216,9 @@ def after_queued(conversation: Conversation) -> None:
 
     if conversation.queue is None:
         return
+    if not AutomatedMessage.objects.filter(number__phone_number_id=conversation.phone_number_id, enabled=True,
+                                           kind__in=QUEUE_MESSAGES).exists():
+        return  # nothing to tell the customer: spare the look at hours and agents
     if not queue_is_open(conversation.queue):
         automated_send(conversation=conversation, kind=AutomatedMessageKind.OUT_OF_HOURS)
         return

@@ -198,11 +198,39 @@ def assignment_cycle(*, limit: int = 500) -> int:
     return assigned
 
 
+CYCLE_FLAG = "assignment-cycle-queued"
+
+
+def _cycle_flag() -> str:
+    from django.db import connection
+
+    return f"{CYCLE_FLAG}:{connection.settings_dict['NAME']}"
+
+
 def assignment_cycle_enqueue() -> None:
-    """Run a cycle in a worker once the current transaction commits."""
+    """Run a cycle in a worker once the current transaction commits.
+
+    With Redis, many triggers at once queue one cycle: a flag says one is queued, and the cycle
+    clears it before it starts looking, so whatever commits after that queues the next one.
+    """
     from workstreams.tasks import assignment_cycle_task
 
-    transaction.on_commit(lambda: assignment_cycle_task.apply_async(queue="replies"))
+    def wake() -> None:
+        if settings.REDIS_URL:
+            from django.core.cache import cache
+
+            if not cache.add(_cycle_flag(), 1, timeout=60):
+                return
+        assignment_cycle_task.apply_async(queue="replies")
+
+    transaction.on_commit(wake)
+
+
+def assignment_cycle_started() -> None:
+    if settings.REDIS_URL:
+        from django.core.cache import cache
+
+        cache.delete(_cycle_flag())
 
 
 def _require_profile(user: Any) -> AgentProfile:

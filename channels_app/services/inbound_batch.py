@@ -1,0 +1,144 @@
+"""Processing inbound events in batches: the fast path for busy accounts.
+
+A worker that picks up one event claims, in the same transaction, up to
+``INBOUND_PROCESS_BATCH`` pending inbound events of the same account (``SKIP LOCKED``, so
+workers never share one) and handles the plain ones — a text message from a customer to one
+of the account's numbers — with a few bulk queries: the duplicates it already has, the
+contacts, the messages, and each higher app's ``many`` handler. Anything unusual (a keyword,
+media, an unknown number or sender) goes through ``inbound_event_process``, one by one, as
+before. If the batch fails as a whole, every event is processed on its own, so one bad event
+never holds up the others and the per-event failure rules apply.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from channels_app.models import (
+    Contact,
+    Direction,
+    EventKind,
+    EventState,
+    InboundEvent,
+    Message,
+    MessageStatus,
+    MessagingAccount,
+)
+from channels_app.numbers import to_e164
+from channels_app.policy import inbound_handlers
+from channels_app.providers import InboundMessage, WebhookPayloadError, get_provider
+
+from . import consent
+from .inbound import _request_of, inbound_event_process
+
+logger = logging.getLogger(__name__)
+
+
+def inbound_events_process_batch(*, event_id: int) -> str:
+    """Process the event, and other pending inbound events of its account with it. Returns a summary."""
+    head = InboundEvent.objects.filter(pk=event_id).values("account_id", "kind", "state").first()
+    if head is None:
+        return "missing"
+    if head["state"] != EventState.PENDING:
+        return f"skipped: already {head['state']}"
+    if head["kind"] != EventKind.INBOUND:
+        return inbound_event_process(event_id=event_id)
+    slow: list[int] = []
+    try:
+        with transaction.atomic():
+            done, slow = _batch(head["account_id"], event_id)
+    except Exception:
+        logger.exception("batch of inbound events starting at %s failed; processing them one by one", event_id)
+        done, slow = 0, list(InboundEvent.objects.filter(
+            account_id=head["account_id"], kind=EventKind.INBOUND, state=EventState.PENDING, pk__gte=event_id)
+            .order_by("pk").values_list("pk", flat=True)[: settings.INBOUND_PROCESS_BATCH])
+    for pk in slow:
+        inbound_event_process(event_id=pk)
+    return f"processed {done} in a batch, {len(slow)} one by one"
+
+
+def _batch(account_id: int, event_id: int) -> tuple[int, list[int]]:
+    events = list(
+        InboundEvent.objects.select_for_update(skip_locked=True)
+        .filter(account_id=account_id, kind=EventKind.INBOUND, state=EventState.PENDING, pk__gte=event_id)
+        .order_by("pk")[: settings.INBOUND_PROCESS_BATCH]
+    )
+    if not events:
+        return 0, []
+    account = MessagingAccount.objects.get(pk=account_id)
+    provider = get_provider(account)
+    numbers = {}
+    for phone in account.numbers.all():
+        numbers[phone.e164] = numbers[phone.number] = phone
+
+    parsed: list[tuple[InboundEvent, InboundMessage]] = []
+    slow: list[int] = []
+    for event in events:
+        try:
+            inbound = provider.parse_inbound(_request_of(event))
+        except WebhookPayloadError:
+            slow.append(event.pk)  # the one-by-one path records why it failed
+            continue
+        plain = (not inbound.media and inbound.to_address in numbers and consent.keyword_action(inbound.body) is None
+                 and to_e164(inbound.from_address))
+        if plain:
+            parsed.append((event, inbound))
+        else:
+            slow.append(event.pk)
+
+    known = set(Message.objects.filter(provider=account.provider,
+                                       provider_message_id__in=[i.provider_message_id for _, i in parsed])
+                .values_list("provider_message_id", flat=True))
+    fresh: list[tuple[InboundEvent, InboundMessage]] = []
+    duplicates: list[int] = []
+    for event, inbound in parsed:
+        if inbound.provider_message_id in known:
+            duplicates.append(event.pk)
+        else:
+            known.add(inbound.provider_message_id)
+            fresh.append((event, inbound))
+
+    contacts = _contacts({to_e164(i.from_address): i.profile_name for _, i in fresh})
+    now = timezone.now()
+    messages = Message.objects.bulk_create([
+        Message(account=account, phone_number=numbers[i.to_address], contact=contacts[to_e164(i.from_address)],
+                provider=account.provider, channel=numbers[i.to_address].channel, direction=Direction.INBOUND,
+                body=i.body, status=MessageStatus.RECEIVED, provider_message_id=i.provider_message_id,
+                status_updated_at=now)
+        for _, i in fresh
+    ])
+    for message in messages:
+        message.refused_attachments = 0
+    for handler in inbound_handlers():
+        many = getattr(handler, "many", None)
+        if many is not None:
+            many(messages=messages)
+        else:
+            for message in messages:
+                handler(message=message, keyword=None)
+    handled = [e.pk for e, _ in fresh] + duplicates
+    InboundEvent.objects.filter(pk__in=handled).update(state=EventState.PROCESSED, processed_at=now, error="",
+                                                       attempts=F("attempts") + 1)
+    return len(handled), slow
+
+
+def _contacts(profiles: dict[str, str]) -> dict[str, Contact]:
+    """The contacts for these addresses, created where missing, with their WhatsApp profile names kept."""
+    found = {c.address: c for c in Contact.objects.filter(address__in=list(profiles))}
+    missing = [a for a in profiles if a not in found]
+    if missing:
+        Contact.objects.bulk_create([Contact(address=a, display_name=(profiles[a] or "")[:200]) for a in missing],
+                                    ignore_conflicts=True)
+        found.update({c.address: c for c in Contact.objects.filter(address__in=missing)})
+    renamed = [c for a, c in found.items() if profiles[a] and c.display_name != profiles[a][:200]]
+    for contact in renamed:
+        contact.display_name = profiles[contact.address][:200]
+        contact.updated_at = timezone.now()
+    if renamed:
+        Contact.objects.bulk_update(renamed, ["display_name", "updated_at"])
+    return found

@@ -1,0 +1,80 @@
+import pytest
+
+from channels_app.models import Attachment, ConsentRecord, InboundEvent, Message
+from channels_app.services.inbound_batch import inbound_events_process_batch
+from tests.conftest import TWILIO_ACCOUNT_SID
+from workstreams.models import Conversation
+
+MEDIA = f"https://api.twilio.com/2010-04-01/Accounts/{TWILIO_ACCOUNT_SID}/Messages/SMx/Media/ME1"
+
+
+def event(account, sid, body="hi", sender="+15551230001", to="+14155550100", **extra):
+    params = {"MessageSid": [sid], "AccountSid": [TWILIO_ACCOUNT_SID], "From": [sender], "To": [to],
+              "Body": [body], "NumMedia": ["0"], **{k: [v] for k, v in extra.items()}}
+    return InboundEvent.objects.create(account=account, kind="inbound", event_key=sid, url="https://hub/x",
+                                       params=params)
+
+
+def test_a_mixed_batch_is_handled_like_one_by_one(twilio_sms_account, receive_existing, mocked_http,
+                                                  django_capture_on_commit_callbacks):
+    mocked_http.get(MEDIA, body=b"img", content_type="image/jpeg")
+    existing = receive_existing
+    events = [
+        event(twilio_sms_account, "SM1", "first", sender="+15551230001"),
+        event(twilio_sms_account, "SM2", "second", sender="+15551230001"),
+        event(twilio_sms_account, "SM3", "new customer", sender="+15551230002"),
+        event(twilio_sms_account, "SM4", "again", sender=existing.contact.address),
+        event(twilio_sms_account, "SM5", "STOP", sender="+15551230003"),
+        event(twilio_sms_account, "SM6", "photo", sender="+15551230004", NumMedia="1", MediaUrl0=MEDIA,
+              MediaContentType0="image/jpeg"),
+        event(twilio_sms_account, "SM7", "wrong number", to="+14155550199"),
+        event(twilio_sms_account, existing.entries.get().message.provider_message_id, "a provider retry"),
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        summary = inbound_events_process_batch(event_id=events[0].pk)
+    assert summary == "processed 5 in a batch, 3 one by one"
+    states = dict(InboundEvent.objects.filter(pk__in=[e.pk for e in events]).values_list("event_key", "state"))
+    assert states.pop("SM7") == "failed"
+    assert set(states.values()) == {"processed"}
+    # One conversation per customer, messages in order, the existing conversation joined.
+    first = Conversation.objects.get(contact__address="+15551230001")
+    assert [e.message.body for e in first.entries.order_by("message__id")] == ["first", "second"]
+    assert existing.entries.count() == 2
+    assert Conversation.objects.filter(contact__address="+15551230002").count() == 1
+    assert ConsentRecord.objects.get().state == "opted_out"
+    assert Attachment.objects.get().state == "stored"
+    assert Message.objects.filter(body="a provider retry").count() == 0
+
+
+def test_a_failing_batch_falls_back_to_one_by_one(twilio_sms_account, monkeypatch):
+    from channels_app.services import inbound_batch
+
+    events = [event(twilio_sms_account, f"SM{i}", sender=f"+1555123000{i}") for i in range(3)]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(inbound_batch, "_contacts", broken)
+    assert inbound_events_process_batch(event_id=events[0].pk) == "processed 0 in a batch, 3 one by one"
+    assert Message.objects.count() == 3
+
+
+def test_an_already_processed_event_is_skipped(twilio_sms_account):
+    e = event(twilio_sms_account, "SM1")
+    inbound_events_process_batch(event_id=e.pk)
+    assert inbound_events_process_batch(event_id=e.pk) == "skipped: already processed"
+    assert Message.objects.count() == 1
+
+
+def test_status_events_take_the_one_by_one_path(twilio_sms_account):
+    e = InboundEvent.objects.create(account=twilio_sms_account, kind="status", event_key="SMz:delivered:",
+                                    url="https://hub/x", params={"MessageSid": ["SMz"],
+                                                                 "MessageStatus": ["delivered"]})
+    inbound_events_process_batch(event_id=e.pk)
+    e.refresh_from_db()
+    assert e.attempts == 1 and "no outgoing message" in e.error
+
+
+@pytest.fixture
+def receive_existing(twilio_sms_account, receive):
+    return receive(twilio_sms_account, "earlier", sender="+15559990000")

@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-dev lint migrate worker beat web bench clean
+.PHONY: run test install install-dev lint migrate worker beat web bench bench-inbound bench-outbound clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,18 @@ $(CHROMIUM):
 ## test: install what the tests need (Python packages, Debian's Chromium) and run the whole suite
 test: install-dev $(CHROMIUM)
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+## bench: every benchmark (PostgreSQL and Redis on 127.0.0.1, wrk from Debian); results in docs/benchmarks.md
+/usr/bin/wrk:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
+
+bench: bench-inbound bench-outbound
+
+bench-inbound: install-dev /usr/bin/wrk
+	$(PY) -m bench.inbound
+
+bench-outbound: install-dev /usr/bin/wrk
+	$(PY) -m bench.outbound
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

@@ -228,6 +228,8 @@ TELESIGN_API_URL = env.str("TELESIGN_API_URL", default="https://rest-ww.telesign
 TWILIO_API_URL = env.str("TWILIO_API_URL", default="https://api.twilio.com").rstrip("/")
 PROVIDER_CONNECT_TIMEOUT = env.float("PROVIDER_CONNECT_TIMEOUT", default=5.0)
 PROVIDER_READ_TIMEOUT = env.float("PROVIDER_READ_TIMEOUT", default=15.0)
+# Provider calls ignore HTTP(S)_PROXY variables; set this to send them through a proxy.
+PROVIDER_HTTPS_PROXY = env.str("PROVIDER_HTTPS_PROXY", default="")
 # Provider modules, by name; adding a provider is adding a module here.
 HUB_PROVIDERS = {
     "telesign": "channels_app.providers.telesign.TeleSignProvider",

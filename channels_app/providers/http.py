@@ -7,7 +7,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus, urlsplit
 
@@ -40,6 +41,10 @@ def session_for(account: MessagingAccount) -> requests.Session:
             cached[1].close()
         session = requests.Session()
         session.headers["User-Agent"] = "messaging-hub/1"
+        # No per-request look at proxy variables and ~/.netrc: a proxy is configured explicitly.
+        session.trust_env = False
+        if settings.PROVIDER_HTTPS_PROXY:
+            session.proxies = {"https": settings.PROVIDER_HTTPS_PROXY, "http": settings.PROVIDER_HTTPS_PROXY}
         _sessions[key] = (fingerprint, session)
         return session
 
@@ -73,6 +78,36 @@ def safe_headers(headers: Mapping[str, str], secrets: Iterable[str]) -> dict[str
     }
 
 
+_buffer_lock = threading.Lock()
+_buffer: list | None = None
+
+
+@contextmanager
+def channel_log_buffered() -> Iterator[None]:
+    """Collect the channel-log rows written inside (from any thread) and insert them at the end in bulk.
+
+    For bulk sends: one INSERT for a chunk instead of one per provider call.
+    """
+    global _buffer
+    with _buffer_lock:
+        outer = _buffer is not None
+        if not outer:
+            _buffer = []
+    try:
+        yield
+    finally:
+        if not outer:
+            with _buffer_lock:
+                rows, _buffer = _buffer, None
+            if rows:
+                from channels_app.models import ChannelLog
+
+                try:
+                    ChannelLog.objects.bulk_create(rows, batch_size=500)
+                except Exception:  # the log must never break a send
+                    logger.exception("could not write %s channel-log rows", len(rows))
+
+
 def write_log(account: MessagingAccount, *, kind: str, method: str, url: str, status_code: int | None = None,
               duration_ms: int | None = None, request_headers: Mapping[str, str] | None = None,
               request_body: Any = None, response_body: Any = None, error: str = "", is_error: bool = False) -> None:
@@ -81,7 +116,7 @@ def write_log(account: MessagingAccount, *, kind: str, method: str, url: str, st
 
     secrets = account.secret_values()
     try:
-        ChannelLog.objects.create(
+        row = ChannelLog(
             account=account,
             kind=kind,
             method=method,
@@ -94,6 +129,11 @@ def write_log(account: MessagingAccount, *, kind: str, method: str, url: str, st
             error=redact(error, secrets),
             is_error=is_error,
         )
+        with _buffer_lock:
+            if _buffer is not None:
+                _buffer.append(row)
+                return
+        row.save(force_insert=True)
     except Exception:  # the log must never break a send
         logger.exception("could not write channel log for account %s", account.pk)
 

@@ -46,7 +46,7 @@ from channels_app.models import (
     PhoneNumber,
 )
 from channels_app.providers import BaseProvider, OutgoingMessage, ProviderError, get_provider
-from channels_app.providers.http import redact, session_for
+from channels_app.providers.http import channel_log_buffered, redact, session_for
 from channels_app.services.consent import consent_record
 from channels_app.services.delivery import MAX_MESSAGE_LENGTH, OPT_OUT_ERROR_CODES, _backoff, _status_callback_url
 from outbound import selectors
@@ -135,6 +135,10 @@ def _session_ready(account: Any, size: int) -> None:
 
 # --- Claiming a request ------------------------------------------------------------------------------
 
+CLAIM_LOCKED = "skipped: the request is locked"
+CLAIM_RETRY_SECONDS = 2.0
+
+
 def _claim_request(request_id: int) -> tuple[OutboundRequest, int] | str:
     now = timezone.now()
     rate = settings.OUTBOUND_SEND_RATE_PER_NUMBER
@@ -144,7 +148,7 @@ def _claim_request(request_id: int) -> tuple[OutboundRequest, int] | str:
                    .filter(pk=request_id).first())
         if request is None:
             exists = OutboundRequest.objects.filter(pk=request_id).exists()
-            return "skipped: another worker is claiming it" if exists else "missing"
+            return CLAIM_LOCKED if exists else "missing"
         if request.state == RequestState.DONE:
             return "skipped: already done"
         if request.state == RequestState.SENDING and request.lease_until and request.lease_until > now:
@@ -486,6 +490,13 @@ def _record(attempts: dict[int, int], outcomes: list[_Outcome], *, phone: PhoneN
 def outbound_request_send(*, request_id: int) -> str:
     """Send what of the request is not sent yet; safe to run any number of times. Returns what happened."""
     claimed = _claim_request(request_id)
+    if claimed == CLAIM_LOCKED:
+        # Someone holds the row for a moment: look again shortly rather than leave the request to
+        # the sweep. If a worker is really sending it, the next look finds its lease and steps aside.
+        from .requests import outbound_request_enqueue
+
+        outbound_request_enqueue(request_id=request_id, countdown=CLAIM_RETRY_SECONDS)
+        return f"{claimed}; trying again in {CLAIM_RETRY_SECONDS:g} s"
     if isinstance(claimed, str):
         return claimed
     request, run = claimed
@@ -513,7 +524,8 @@ def outbound_request_send(*, request_id: int) -> str:
                     for key, value in _record(attempts, outcomes, phone=phone, throttle=chunk_throttle).items():
                         total[key] += value
 
-                throttle = _dispatch(jobs, provider=provider, phone=phone, record=record)
+                with channel_log_buffered():  # the chunk's channel-log rows go in with one INSERT
+                    throttle = _dispatch(jobs, provider=provider, phone=phone, record=record)
                 _extend_lease(request.pk, run)
                 if throttle.active:
                     break

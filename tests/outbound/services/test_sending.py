@@ -411,3 +411,22 @@ def test_provider_errors_are_stored_without_secrets(sms_config, mocked_http):
     _send(_request(sms_config, [contact(1)]))
     assert TWILIO_ACCOUNT_SID not in Message.objects.get().error_message
 
+
+
+def test_a_request_found_locked_is_tried_again_shortly_not_left_to_the_sweep(sms_config, mocked_http, monkeypatch,
+                                                                            django_capture_on_commit_callbacks):
+    twilio_ok(mocked_http)
+    request = _request(sms_config, [contact(1), contact(2)])
+    real_claim, calls = sending._claim_request, []
+
+    def claim_once_locked(request_id):
+        calls.append(request_id)
+        return sending.CLAIM_LOCKED if len(calls) == 1 else real_claim(request_id)
+
+    monkeypatch.setattr(sending, "_claim_request", claim_once_locked)
+    retried = []
+    monkeypatch.setattr("outbound.services.requests.outbound_request_enqueue",
+                        lambda request_id, countdown=None: retried.append((request_id, countdown)))
+    assert _send(request) == "skipped: the request is locked; trying again in 2 s"
+    assert retried == [(request.pk, sending.CLAIM_RETRY_SECONDS)]
+    assert _send(request).startswith("done: 2 sent")  # the retry

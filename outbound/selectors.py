@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet, Sum
 
-from channels_app.models import ConsentRecord, ConsentState, MessageStatus, PhoneNumber
+from channels_app.models import MessageStatus
 from outbound.models import OutboundBatch, OutboundRecipient, OutboundRequest, RecipientState
 
 #: Progress of a contact, from its message's delivery state.
@@ -28,23 +28,6 @@ RECIPIENT_PROGRESS = {
 }
 PROGRESS_STATUSES = ("pending", "sent", "delivered", "failed", "skipped")
 _UNFINISHED = [MessageStatus.QUEUED, MessageStatus.SENDING]
-
-
-def consent_opted_out(*, contact_ids: Iterable[int], phone_number: PhoneNumber) -> set[int]:
-    """The contacts whose consent in force on this number is "opted out", in one query.
-
-    Same rule as ``channels_app.services.consent.consent_state``: the latest record counts, and a
-    contact with no record is opted in.
-    """
-    ids = set(contact_ids)
-    if not ids:
-        return set()
-    latest: dict[int, str] = {}
-    rows = (ConsentRecord.objects.filter(phone_number=phone_number, contact_id__in=ids)
-            .order_by("contact_id", "-created_at", "-id").values_list("contact_id", "state"))
-    for contact_id, state in rows:
-        latest.setdefault(contact_id, state)
-    return {contact_id for contact_id, state in latest.items() if state == ConsentState.OPTED_OUT}
 
 
 def recipient_progress(recipient: OutboundRecipient) -> tuple[str, str, str]:

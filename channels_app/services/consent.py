@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from channels_app.models import ConsentRecord, ConsentState, Contact, PhoneNumber
 from config.exceptions import ServiceError
 
@@ -30,9 +32,25 @@ def keyword_action(body: str) -> str | None:
 
 def consent_state(*, contact: Contact, phone_number: PhoneNumber) -> str:
     """The consent in force: the latest record, or opted in when the contact never opted out."""
-    latest = (ConsentRecord.objects.filter(contact=contact, phone_number=phone_number)
-              .order_by("-created_at", "-id").values_list("state", flat=True).first())
-    return latest or ConsentState.OPTED_IN
+    if contact.pk in consent_opted_out_many(contact_ids=[contact.pk], phone_number=phone_number):
+        return ConsentState.OPTED_OUT
+    return ConsentState.OPTED_IN
+
+
+def consent_opted_out_many(*, contact_ids: Iterable[int], phone_number: PhoneNumber) -> set[int]:
+    """Of these contacts, those whose consent in force on this number is "opted out" (one query).
+
+    The latest record counts; a contact with no record is opted in.
+    """
+    ids = set(contact_ids)
+    if not ids:
+        return set()
+    latest: dict[int, str] = {}
+    rows = (ConsentRecord.objects.filter(phone_number=phone_number, contact_id__in=ids)
+            .order_by("contact_id", "-created_at", "-id").values_list("contact_id", "state"))
+    for contact_id, state in rows:
+        latest.setdefault(contact_id, state)
+    return {contact_id for contact_id, state in latest.items() if state == ConsentState.OPTED_OUT}
 
 
 def consent_record(*, contact: Contact, phone_number: PhoneNumber, state: str, source: str,

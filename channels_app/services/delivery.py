@@ -126,13 +126,14 @@ def message_enqueue(message: Message, *, countdown: float | None = None) -> None
     )
 
 
-def _status_callback_url(message: Message) -> str | None:
+def status_callback_url(message: Message) -> str | None:
     urls = message.account.callback_urls()
     base = urls.get("status") or urls.get("callback")
     return f"{base}?message={message.pk}" if base else None
 
 
-def _backoff(attempt: int, retry_after: float | None) -> float:
+def retry_delay(attempt: int, retry_after: float | None) -> float:
+    """Seconds before try ``attempt + 1``: exponential with jitter, never sooner than the provider asked."""
     base = settings.MESSAGE_RETRY_BASE_SECONDS
     delay = min(settings.MESSAGE_RETRY_MAX_SECONDS, base * 2 ** max(0, attempt - 1))
     delay = random.uniform(delay / 2, delay)  # jitter: retries from a burst spread out
@@ -171,7 +172,7 @@ def message_send(*, message_id: int) -> str:
     outgoing = OutgoingMessage(
         to=message.contact.address, from_=message.phone_number.number, channel=message.channel,
         body=message.body, media_urls=tuple(a.url for a in message.attachments.all()),
-        status_callback=_status_callback_url(message), content_sid=message.content_sid or None,
+        status_callback=status_callback_url(message), content_sid=message.content_sid or None,
         content_variables=message.content_variables or None, external_id=str(message.pk),
     )
     try:
@@ -212,7 +213,7 @@ def _send_failed(message: Message, exc: ProviderError) -> str:
         # Providers may quote a credential back (a URL holding the Account SID): never store it.
         text = redact(str(exc.message), fresh.account.secret_values())
         if exc.retryable and fresh.attempts < settings.MESSAGE_MAX_ATTEMPTS:
-            delay = _backoff(fresh.attempts, exc.retry_after)
+            delay = retry_delay(fresh.attempts, exc.retry_after)
             fresh.status = MessageStatus.QUEUED
             fresh.error_code, fresh.error_message = exc.code[:32], text
             fresh.next_attempt_at = timezone.now() + timedelta(seconds=delay)

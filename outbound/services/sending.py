@@ -47,9 +47,13 @@ from channels_app.models import (
 )
 from channels_app.providers import BaseProvider, OutgoingMessage, ProviderError, get_provider
 from channels_app.providers.http import channel_log_buffered, redact, session_for
-from channels_app.services.consent import consent_record
-from channels_app.services.delivery import MAX_MESSAGE_LENGTH, OPT_OUT_ERROR_CODES, _backoff, _status_callback_url
-from outbound import selectors
+from channels_app.services.consent import consent_opted_out_many, consent_record
+from channels_app.services.delivery import (
+    MAX_MESSAGE_LENGTH,
+    OPT_OUT_ERROR_CODES,
+    retry_delay,
+    status_callback_url,
+)
 from outbound.models import (
     OutboundBatch,
     OutboundConfiguration,
@@ -188,7 +192,7 @@ def _reject(recipient: OutboundRecipient, state: str, code: str, reason: str) ->
 def _outgoing(message: Message, phone: PhoneNumber) -> OutgoingMessage:
     return OutgoingMessage(
         to=message.contact.address, from_=phone.number, channel=message.channel, body=message.body,
-        status_callback=_status_callback_url(message), content_sid=message.content_sid or None,
+        status_callback=status_callback_url(message), content_sid=message.content_sid or None,
         content_variables=message.content_variables or None, external_id=str(message.pk),
     )
 
@@ -252,7 +256,7 @@ def _claim_chunk(request: OutboundRequest, configuration: OutboundConfiguration,
         recipients = recipients[:max(room, 0)]
         if not retries and not recipients:
             return [], True
-        opted_out = selectors.consent_opted_out(
+        opted_out = consent_opted_out_many(
             contact_ids={m.contact_id for m in retries} | {r.contact_id for r in recipients}, phone_number=phone)
 
         jobs: list[_Job] = []
@@ -461,7 +465,7 @@ def _record(attempts: dict[int, int], outcomes: list[_Outcome], *, phone: PhoneN
                 tally["retrying"] += 1
                 updates[outcome.message_id] = {
                     "status": MessageStatus.QUEUED, "error_code": exc.code[:32], "error_message": text,
-                    "next_attempt_at": now + timedelta(seconds=_backoff(tried, exc.retry_after)),
+                    "next_attempt_at": now + timedelta(seconds=retry_delay(tried, exc.retry_after)),
                 }
             else:
                 tally["failed"] += 1

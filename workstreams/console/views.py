@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any
@@ -133,6 +134,16 @@ def _done(request: HttpRequest, text: str, *, to: str, data: dict[str, Any] | No
         return JsonResponse({"ok": True, "detail": text, "redirect": to, **(data or {})})
     flash.success(request, text)
     return redirect(to)
+
+
+def _act(request: HttpRequest, operation: Callable[[], Any], *, done: str, to: str,
+         back: str | None = None) -> HttpResponse:
+    """Run one service call: its refusal is shown (going ``back``), its success confirmed (going ``to``)."""
+    try:
+        operation()
+    except ServiceError as exc:
+        return _refused(request, exc, back=back or to)
+    return _done(request, done, to=to)
 
 
 # --- Dashboard ---------------------------------------------------------------------------------
@@ -365,56 +376,42 @@ def send_template(request: HttpRequest, pk: int) -> HttpResponse:
 def retry(request: HttpRequest, pk: int, message_id: int) -> HttpResponse:
     item = _conversation(pk)
     message = get_object_or_404(Message, pk=message_id)
-    try:
-        services.conversation_message_retry(conversation=item, message=message)
-    except ServiceError as exc:
-        return _refused(request, exc, back=_conversation_url(item))
-    return _done(request, "The message is queued again.", to=_conversation_url(item))
+    return _act(request, lambda: services.conversation_message_retry(conversation=item, message=message),
+                done="The message is queued again.", to=_conversation_url(item))
 
 
 @console_view(permission=CHANGE_PERMISSION)
 @require_POST
 def take(request: HttpRequest, pk: int) -> HttpResponse:
     item = _conversation(pk)
-    try:
-        distribution.conversation_take(conversation=item, user=request.user)
-    except ServiceError as exc:
-        return _refused(request, exc, back=_safe_next(request, reverse("console:dashboard")))
-    return _done(request, f"You took conversation #{item.pk}.", to=_conversation_url(item))
+    return _act(request, lambda: distribution.conversation_take(conversation=item, user=request.user),
+                done=f"You took conversation #{item.pk}.", to=_conversation_url(item),
+                back=_safe_next(request, reverse("console:dashboard")))
 
 
 @console_view(permission=CHANGE_PERMISSION)
 @require_POST
 def end(request: HttpRequest, pk: int) -> HttpResponse:
     item = _conversation(pk)
-    try:
-        services.conversation_end(conversation=item, user=request.user)
-    except ServiceError as exc:
-        return _refused(request, exc, back=_conversation_url(item))
-    return _done(request, f"Conversation #{item.pk} ended and marked resolved.", to=_conversation_url(item))
+    return _act(request, lambda: services.conversation_end(conversation=item, user=request.user),
+                done=f"Conversation #{item.pk} ended and marked resolved.", to=_conversation_url(item))
 
 
 @console_view(permission=CHANGE_PERMISSION)
 @require_POST
 def wait(request: HttpRequest, pk: int) -> HttpResponse:
     item = _conversation(pk)
-    try:
-        services.conversation_wait(conversation=item, user=request.user)
-    except ServiceError as exc:
-        return _refused(request, exc, back=_conversation_url(item))
-    return _done(request, f"Conversation #{item.pk} is waiting; your capacity is free for other work.",
-                 to=_conversation_url(item))
+    return _act(request, lambda: services.conversation_wait(conversation=item, user=request.user),
+                done=f"Conversation #{item.pk} is waiting; your capacity is free for other work.",
+                to=_conversation_url(item))
 
 
 @console_view(permission=CHANGE_PERMISSION)
 @require_POST
 def resume(request: HttpRequest, pk: int) -> HttpResponse:
     item = _conversation(pk)
-    try:
-        services.conversation_resume(conversation=item, user=request.user)
-    except ServiceError as exc:
-        return _refused(request, exc, back=_conversation_url(item))
-    return _done(request, f"You resumed conversation #{item.pk}.", to=_conversation_url(item))
+    return _act(request, lambda: services.conversation_resume(conversation=item, user=request.user),
+                done=f"You resumed conversation #{item.pk}.", to=_conversation_url(item))
 
 
 @console_view(permission=CHANGE_PERMISSION)

@@ -97,7 +97,7 @@ def inbound_message_handle(*, message: Message, keyword: str | None = None) -> C
 def _automated_for(conversation: Conversation, message: Message, keyword: str | None) -> None:
     if getattr(conversation, "_is_new", False):
         automated_send(conversation=conversation, kind=AutomatedMessageKind.GREETING)
-    if keyword == OPT_OUT:
+    if keyword == OPT_OUT and getattr(message, "consent_changed", True):  # one confirmation, not one per STOP
         automated_send(conversation=conversation, kind=AutomatedMessageKind.OPTED_OUT)
     elif keyword == HELP:
         automated_send(conversation=conversation, kind=AutomatedMessageKind.HELP)

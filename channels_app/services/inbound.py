@@ -297,12 +297,13 @@ def _receive(account: MessagingAccount, inbound: InboundMessage) -> str:
     )
     message.refused_attachments = _attachments(message, inbound)
     keyword = consent.keyword_action(inbound.body)
-    if keyword == consent.OPT_OUT:
-        consent.consent_record(contact=contact, phone_number=phone, state=ConsentState.OPTED_OUT,
-                               source="keyword", detail=inbound.body.strip()[:40])
-    elif keyword == consent.OPT_IN:
-        consent.consent_record(contact=contact, phone_number=phone, state=ConsentState.OPTED_IN,
-                               source="keyword", detail=inbound.body.strip()[:40])
+    # Whether the keyword changed the consent in force (a second STOP changes nothing), for handlers.
+    message.consent_changed = False
+    if keyword in (consent.OPT_OUT, consent.OPT_IN):
+        state = ConsentState.OPTED_OUT if keyword == consent.OPT_OUT else ConsentState.OPTED_IN
+        message.consent_changed = consent.consent_record(
+            contact=contact, phone_number=phone, state=state, source="keyword",
+            detail=inbound.body.strip()[:40]) is not None
     elif keyword == consent.HELP and account.help_reply.strip() and not number_policy(phone).answers_help:
         try:
             message_queue(phone_number=phone, contact=contact, body=account.help_reply, kind=MessageKind.AUTOMATED)

@@ -169,3 +169,20 @@ def test_reprocessing_leaves_a_processed_event_alone(twilio_sms_account, django_
         assert inbound.inbound_event_reprocess(event=event) is False
     assert queued == []
     assert (event.state, event.attempts) == ("processed", 1)
+
+
+def test_a_second_stop_gets_no_second_confirmation(client, twilio_sms_account, mocked_http,
+                                                   django_capture_on_commit_callbacks):
+    from channels_app.models import Direction
+    from workstreams.models import AutomatedMessage, Workstream, WorkstreamNumber
+
+    ws = Workstream.objects.create(name="SMS", channel="sms")
+    number = WorkstreamNumber.objects.create(workstream=ws, phone_number=twilio_sms_account.numbers.get())
+    AutomatedMessage.objects.create(number=number, kind="opted_out", text="You will get no more messages.")
+    mocked_http.post(f"https://api.twilio.com/2010-04-01/Accounts/{TWILIO_ACCOUNT_SID}/Messages.json", status=201,
+                     json={"sid": "SM" + "5" * 32, "status": "queued"})
+    send(client, twilio_sms_account, "STOP", "SM1", capture=django_capture_on_commit_callbacks)
+    send(client, twilio_sms_account, "stop", "SM2", capture=django_capture_on_commit_callbacks)
+    confirmations = Message.objects.filter(direction=Direction.OUTBOUND, kind="opt_out_confirmation")
+    assert confirmations.count() == 1
+    assert ConsentRecord.objects.count() == 1

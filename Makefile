@@ -46,7 +46,7 @@ $(CHROMIUM):
 
 ## test: install what the tests need (Python packages, Debian's Chromium) and run the whole suite
 test: install-dev $(CHROMIUM)
-	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 ## bench: every benchmark (PostgreSQL and Redis on 127.0.0.1, wrk from Debian); results in docs/benchmarks.md
 /usr/bin/wrk:

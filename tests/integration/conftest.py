@@ -39,7 +39,7 @@ def _database_url() -> str:
 
 
 def pytest_collection_modifyitems(items):
-    # One worker process at a time: they share the broker's queues.
+    # One worker process at a time: they share the broker's queues (make test runs --dist loadgroup).
     for item in items:
         if "tests/integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)

@@ -44,9 +44,12 @@ $(CHROMIUM):
 	  echo "Chromium is missing: run 'sudo apt-get install chromium' (browser tests are skipped until then)"; \
 	fi
 
-## test: install what the tests need (Python packages, Debian's Chromium) and run the whole suite
+## test: install what the tests need (Python packages, Debian's Chromium) and run the whole suite:
+## unit and browser tests in two processes, then the tests with real worker processes one at a time
+## (they share the broker's queues)
 test: install-dev $(CHROMIUM)
-	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 -m "not integration and not e2e" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "integration or e2e" $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 ## bench: every benchmark (PostgreSQL and Redis on 127.0.0.1, wrk from Debian); results in docs/benchmarks.md
 /usr/bin/wrk:

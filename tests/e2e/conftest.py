@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import connection
 
 from channels_app.emulator.server import ProviderEmulator
-from tests.integration.conftest import _database_url
+from tests.integration.conftest import _database_url, broker_reset
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -114,6 +114,7 @@ def wait_for_text(process: Process, text: str, timeout: float) -> None:
 def stack(transactional_db, tmp_path, request):
     """Emulator + gunicorn + worker + beat against the test database and Redis."""
     needs_real_services()
+    broker_reset()
     emulator = ProviderEmulator(callback_delay_ms=20, seed=7)
     emulator_url = emulator.start_in_thread()
     port = free_port()

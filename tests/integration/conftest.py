@@ -39,11 +39,31 @@ def _database_url() -> str:
 
 
 def pytest_collection_modifyitems(items):
-    # One worker process at a time: they share the broker's queues (make test runs --dist loadgroup).
+    # One worker process at a time: they share the broker's queues (make test runs them in a serial pass).
     for item in items:
         if "tests/integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
             item.add_marker(pytest.mark.xdist_group("real-worker"))
+
+
+def broker_reset() -> None:
+    """Start a test with real workers from a clean broker: nothing left in the hub's queues by earlier tests
+    (their beat sweeps, a killed worker's tasks), and no coalescing flag of this test database still set.
+    Safe because these tests run one at a time (make test runs them in a serial pass)."""
+    with celery_app.connection_for_write() as conn:
+        for name in settings.CELERY_TASK_QUEUES_ALL:
+            try:
+                conn.default_channel.queue_purge(name)
+            except Exception:  # a queue that does not exist yet has nothing to purge
+                pass
+    if settings.REDIS_URL:
+        from django.core.cache import cache
+
+        client = cache._cache.get_client()
+        database = connection.settings_dict["NAME"]
+        for pattern in (f"*inbound-drain:{database}:*", f"*assignment-cycle-queued:{database}"):
+            for key in client.scan_iter(match=pattern):
+                client.delete(key)
 
 
 @pytest.fixture
@@ -64,6 +84,7 @@ def celery_worker_process(transactional_db, tmp_path, worker_env):
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("CELERY_TASK_ALWAYS_EAGER", None)
+    broker_reset()
     log_path = tmp_path / "worker.log"
     log = log_path.open("w")
     proc = subprocess.Popen(

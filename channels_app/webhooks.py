@@ -11,7 +11,9 @@ import logging
 
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
-from rest_framework.views import APIView
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
 
 from channels_app.models import EventKind, MessagingAccount, Provider
 from channels_app.providers import WebhookPayloadError, WebhookRequest, get_provider
@@ -35,20 +37,26 @@ def public_urls(request) -> list[str]:
     return urls
 
 
-class WebhookView(APIView):
-    """Base: no session or token auth (the provider's signature is the authentication)."""
+@method_decorator(csrf_exempt, name="dispatch")
+class WebhookView(View):
+    """Base: a plain Django view, no session or token auth (the provider's signature is the
+    authentication) and no API framework: this is the hottest path of the hub, and a provider
+    needs nothing from content negotiation."""
 
-    authentication_classes: list = []
-    permission_classes: list = []
+    http_method_names = ["post"]
     provider: str = ""
     route_kind: str | None = None
-    schema = None  # providers' endpoints, not part of the public API
 
     def _account(self, token: str) -> MessagingAccount | None:
         return account_for_webhook(token=token, provider=self.provider)
 
-    def _requests(self, request) -> list[WebhookRequest]:
-        raw = request._request  # the Django request: DRF must not parse the body first
+    def http_method_not_allowed(self, request, *args, **kwargs) -> HttpResponse:
+        response = JsonResponse({"error": "method_not_allowed",
+                                 "detail": f"Method {request.method} not allowed; providers POST here."}, status=405)
+        response["Allow"] = "POST"
+        return response
+
+    def _requests(self, raw) -> list[WebhookRequest]:
         body = raw.body
         params = {k: raw.POST.getlist(k) for k in raw.POST} if raw.content_type == "application/x-www-form-urlencoded" \
             else {}

@@ -367,13 +367,14 @@ class InboundEvent(models.Model):
     status for a callback); the unique constraint makes provider retries harmless.
     """
 
-    account = models.ForeignKey(MessagingAccount, on_delete=models.CASCADE, related_name="events")
+    # No index of its own: the unique constraint below starts with the account and serves its
+    # look-ups; one index fewer to maintain on every webhook.
+    account = models.ForeignKey(MessagingAccount, on_delete=models.CASCADE, related_name="events", db_index=False)
     kind = models.CharField(max_length=16, choices=EventKind.choices)
     event_key = models.CharField(max_length=128)
     url = models.TextField()
     headers = models.JSONField(default=dict)
-    body = models.TextField(blank=True, default="")
-    params = models.JSONField(default=dict)
+    body = models.TextField(blank=True, default="", help_text="The raw body; form fields are parsed from it.")
     state = models.CharField(max_length=16, choices=EventState.choices, default=EventState.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True, default="")

@@ -71,19 +71,36 @@ def webhook_accept(*, account: MessagingAccount, request: WebhookRequest,
         raise WebhookPayloadError("message id is longer than 128 characters")
     headers = {k: v for k, v in request.headers.items() if k in KEPT_HEADERS}
     event = InboundEvent(account=account, kind=kind, event_key=key, url=request.url, headers=headers,
-                         body=request.body.decode("utf-8", errors="replace"), params=request.params)
-    try:
-        # One INSERT: atomic on its own (and committed at once) outside a transaction; inside one,
-        # a savepoint keeps the caller's transaction usable when the id is a duplicate.
-        if transaction.get_connection().in_atomic_block:
-            with transaction.atomic():
-                event.save(force_insert=True)
-        else:
-            event.save(force_insert=True)
-    except IntegrityError:
+                         body=request.body.decode("utf-8", errors="replace"))
+    if not _insert_once(event):
         return InboundEvent.objects.get(account=account, kind=kind, event_key=key), False
     event_enqueue(event)  # runs after commit; at once when there is no transaction
     return event, True
+
+
+def _insert_once(event: InboundEvent) -> bool:
+    """INSERT the event unless its key is already stored; True when this call stored it.
+
+    One statement, ``INSERT … ON CONFLICT DO NOTHING RETURNING id`` (PostgreSQL and SQLite): no
+    exception and no savepoint for a provider's retry, atomic on its own and committed at once
+    outside a transaction. Values go through each field's own database preparation, as ``save()``
+    would do.
+    """
+    connection = transaction.get_connection()
+    fields = [f for f in InboundEvent._meta.concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(event, True), connection) for f in fields]
+    quote = connection.ops.quote_name
+    # Identifiers only, from the model's own metadata and quoted; every value is a parameter.
+    sql = (f"INSERT INTO {quote(InboundEvent._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
+           f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT DO NOTHING RETURNING {quote('id')}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    event.pk = row[0]
+    event._state.adding = False
+    return True
 
 
 #: Decrypted accounts by webhook token (and when the row was last looked at): reused while the row's
@@ -198,8 +215,12 @@ def inbound_drain(*, account_id: int, slot: int) -> int:
 
 
 def _request_of(event: InboundEvent) -> WebhookRequest:
+    """The webhook as it arrived. Form fields are parsed again from the stored body (as Django
+    parsed them in the web request), so they are not stored twice."""
+    form = event.headers.get("content-type", "").split(";")[0].strip() == "application/x-www-form-urlencoded"
+    params = parse_qs(event.body, keep_blank_values=True) if form else {}
     return WebhookRequest(method="POST", url=event.url, headers=event.headers, body=event.body.encode("utf-8"),
-                          params=event.params)
+                          params=params)
 
 
 def inbound_event_process(*, event_id: int) -> str:

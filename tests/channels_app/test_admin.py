@@ -11,6 +11,7 @@ from django.urls import reverse
 from channels_app.models import ChannelLog, Contact, Message, MessagingAccount, PhoneNumber, ValidationStatus
 from channels_app.providers import sandbox
 from channels_app.providers.http import write_log
+from tests.channels_app.events import form_post
 from tests.conftest import TELESIGN_API_KEY, TELESIGN_CUSTOMER_ID, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN
 
 SECRETS = (TELESIGN_API_KEY, TELESIGN_CUSTOMER_ID, TWILIO_AUTH_TOKEN, TWILIO_ACCOUNT_SID)
@@ -568,8 +569,8 @@ def test_event_admin_reprocesses_a_failed_event(admin_client, twilio_sms_account
 
     event = InboundEvent.objects.create(
         account=twilio_sms_account, kind="inbound", event_key="SM1", url="https://hub.example/x", state="failed",
-        error="boom", params={"MessageSid": ["SM1"], "From": ["+15551234567"], "To": ["+14155550100"],
-                              "Body": ["hello"]})
+        error="boom", **form_post({"MessageSid": ["SM1"], "From": ["+15551234567"], "To": ["+14155550100"],
+                              "Body": ["hello"]}))
     with django_capture_on_commit_callbacks(execute=True):
         admin_client.post(reverse("admin:channels_app_inboundevent_changelist"),
                           {"action": "reprocess", "_selected_action": [event.pk]}, follow=True)
@@ -587,7 +588,7 @@ def test_event_admin_gives_a_reprocessed_event_all_its_attempts_again(admin_clie
     event = InboundEvent.objects.create(
         account=twilio_sms_account, kind="status", event_key="SM404:delivered", url="https://hub.example/s",
         state="failed", attempts=3, error="no outgoing message with id SM404",
-        params={"MessageSid": ["SM404"], "MessageStatus": ["delivered"]})
+        **form_post({"MessageSid": ["SM404"], "MessageStatus": ["delivered"]}))
     with django_capture_on_commit_callbacks(execute=True):
         admin_client.post(reverse("admin:channels_app_inboundevent_changelist"),
                           {"action": "reprocess", "_selected_action": [event.pk]}, follow=True)

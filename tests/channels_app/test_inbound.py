@@ -10,6 +10,7 @@ from twilio.request_validator import RequestValidator
 from channels_app.models import Attachment, ConsentRecord, InboundEvent, Message
 from channels_app.providers import sandbox
 from channels_app.services import consent, inbound
+from tests.channels_app.events import form_post
 from tests.conftest import TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN
 from workstreams.models import Conversation, Workstream, WorkstreamNumber
 
@@ -155,7 +156,7 @@ def test_reprocessing_gives_a_failed_event_a_fresh_start(twilio_sms_account, dja
     event = InboundEvent.objects.create(
         account=twilio_sms_account, kind="status", event_key="SM404:delivered", url="https://hub.example/s",
         state="failed", attempts=settings.INBOUND_EVENT_MAX_ATTEMPTS, error="no outgoing message with id SM404",
-        processed_at=timezone.now(), params={"MessageSid": ["SM404"], "MessageStatus": ["delivered"]})
+        processed_at=timezone.now(), **form_post({"MessageSid": ["SM404"], "MessageStatus": ["delivered"]}))
     with django_capture_on_commit_callbacks() as queued:
         assert inbound.inbound_event_reprocess(event=event) is True
     assert len(queued) == 1

@@ -2,6 +2,7 @@ import pytest
 
 from channels_app.models import Attachment, ConsentRecord, InboundEvent, Message
 from channels_app.services.inbound_batch import inbound_events_process_batch
+from tests.channels_app.events import form_post
 from tests.conftest import TWILIO_ACCOUNT_SID
 from workstreams.models import Conversation
 
@@ -12,7 +13,7 @@ def event(account, sid, body="hi", sender="+15551230001", to="+14155550100", **e
     params = {"MessageSid": [sid], "AccountSid": [TWILIO_ACCOUNT_SID], "From": [sender], "To": [to],
               "Body": [body], "NumMedia": ["0"], **{k: [v] for k, v in extra.items()}}
     return InboundEvent.objects.create(account=account, kind="inbound", event_key=sid, url="https://hub/x",
-                                       params=params)
+                                       **form_post(params))
 
 
 def test_a_mixed_batch_is_handled_like_one_by_one(twilio_sms_account, receive_existing, mocked_http,
@@ -68,8 +69,8 @@ def test_an_already_processed_event_is_skipped(twilio_sms_account):
 
 def test_status_events_take_the_one_by_one_path(twilio_sms_account):
     e = InboundEvent.objects.create(account=twilio_sms_account, kind="status", event_key="SMz:delivered:",
-                                    url="https://hub/x", params={"MessageSid": ["SMz"],
-                                                                 "MessageStatus": ["delivered"]})
+                                    url="https://hub/x", **form_post({"MessageSid": ["SMz"],
+                                                                 "MessageStatus": ["delivered"]}))
     inbound_events_process_batch(event_id=e.pk)
     e.refresh_from_db()
     assert e.attempts == 1 and "no outgoing message" in e.error

@@ -6,6 +6,7 @@ from django.core.cache import cache
 
 from channels_app.models import InboundEvent, Message
 from channels_app.services import inbound
+from tests.channels_app.events import form_post
 
 pytestmark = pytest.mark.skipif(not django_settings.REDIS_URL, reason="drains coordinate through Redis")
 
@@ -19,8 +20,8 @@ def _free_slots(twilio_sms_account):
 
 def stored(account, n):
     return [InboundEvent.objects.create(account=account, kind="inbound", event_key=f"SM{i}", url="https://hub/x",
-                                        params={"MessageSid": [f"SM{i}"], "From": [f"+1555123{i:04d}"],
-                                                "To": ["+14155550100"], "Body": ["hi"]}) for i in range(n)]
+                                        **form_post({"MessageSid": [f"SM{i}"], "From": [f"+1555123{i:04d}"],
+                                                "To": ["+14155550100"], "Body": ["hi"]})) for i in range(n)]
 
 
 def test_events_wake_at_most_the_slots_and_a_drain_processes_them_all(

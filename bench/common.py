@@ -139,6 +139,32 @@ def wrk(url: str, *, script: Path, duration: int, connections: int, threads: int
     return result
 
 
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds (user + system) used so far, per process group and for all PostgreSQL and Redis
+    processes: ``{"pgid:<n>": s, "postgres": s, "redis": s}``. Differences over a phase divided by its
+    requests give the CPU each request cost, which drifts far less than throughput on a shared machine."""
+    tick = os.sysconf("SC_CLK_TCK")
+    totals: dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        used = (int(fields[11]) + int(fields[12])) / tick
+        key = "postgres" if comm.startswith("postgres") else "redis" if comm.startswith("redis") \
+            else f"pgid:{fields[2]}"
+        totals[key] = totals.get(key, 0.0) + used
+    return totals
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float], key: str) -> float:
+    return after.get(key, 0.0) - before.get(key, 0.0)
+
+
 def _cmd(*args: str) -> str:
     try:
         return subprocess.run(args, capture_output=True, text=True, timeout=10).stdout.strip()

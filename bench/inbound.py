@@ -24,6 +24,8 @@ from urllib.parse import urlencode
 from bench.common import (
     WORK,
     base_env,
+    cpu_seconds,
+    cpu_used,
     free_port,
     gunicorn,
     log,
@@ -88,6 +90,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=3, help="Prefork children per Celery worker (3).")
     parser.add_argument("--customers", type=int, default=2000, help="Distinct customers sending (2000).")
     parser.add_argument("--requests", type=int, default=80_000, help="Signed requests prepared per phase.")
+    parser.add_argument("--accept-only", action="store_true",
+                        help="Measure the floor and the hub's webhook only, print the ratio, write nothing.")
     args = parser.parse_args()
 
     port = free_port()
@@ -113,28 +117,41 @@ def main() -> None:
         write_requests(files[phase], public, webhook_path, phase[0].upper(), args.requests, args.customers)
     log(f"{args.requests} signed requests per phase prepared")
 
-    def load(phase: str, seconds: int) -> dict:
-        return wrk(public + "/", script=SCRIPT, duration=seconds, connections=args.connections,
-                   threads=args.threads, env={**env, "BENCH_REQUESTS": str(files[phase])})
+    def load(phase: str, seconds: int, server=None) -> dict:
+        before = cpu_seconds()
+        result = wrk(public + "/", script=SCRIPT, duration=seconds, connections=args.connections,
+                     threads=args.threads, env={**env, "BENCH_REQUESTS": str(files[phase])})
+        after = cpu_seconds()
+        if server is not None:
+            # CPU per accepted request: the web processes, and PostgreSQL + Redis.
+            result["web_cpu_ms"] = cpu_used(before, after, f"pgid:{server.pid}") * 1000 / result["requests"]
+            result["db_cpu_ms"] = (cpu_used(before, after, "postgres") + cpu_used(before, after, "redis")) \
+                * 1000 / result["requests"]
+        return result
 
     # 1. Floor.
-    with running(gunicorn("floor", "bench.floor.wsgi", port, env, args.web_workers)):
+    with running(gunicorn("floor", "bench.floor.wsgi", port, env, args.web_workers)) as (server,):
         load("warm", 3)
-        floor = load("floor", args.duration)
+        floor = load("floor", args.duration, server)
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM bench_floor_event")
         floor["stored"] = cursor.fetchone()[0]
-    log(f"floor: {floor['rps']:.0f} req/s, p99 {ms(floor['p99_us'])} ms")
+    log(f"floor: {floor['rps']:.0f} req/s, p99 {ms(floor['p99_us'])} ms, CPU per request: web "
+        f"{floor['web_cpu_ms']:.2f} ms, database + Redis {floor['db_cpu_ms']:.2f} ms")
 
     # 2. Hub, accepting only.
     InboundEvent.objects.all().delete()
-    with running(gunicorn("hub", "config.wsgi", port, env, args.web_workers)):
+    with running(gunicorn("hub", "config.wsgi", port, env, args.web_workers)) as (server,):
         load("warm", 3)
         InboundEvent.objects.all().delete()
         accepted_before = 0
-        hub = load("hub", args.duration)
+        hub = load("hub", args.duration, server)
         hub["stored"] = InboundEvent.objects.count() - accepted_before
-        log(f"hub: {hub['rps']:.0f} req/s, p99 {ms(hub['p99_us'])} ms")
+        log(f"hub: {hub['rps']:.0f} req/s, p99 {ms(hub['p99_us'])} ms, CPU per request: web "
+            f"{hub['web_cpu_ms']:.2f} ms, database + Redis {hub['db_cpu_ms']:.2f} ms")
+        if args.accept_only:
+            log(f"ratio to the floor: {hub['rps'] / floor['rps']:.2f}x")
+            return
 
         # 3. Processing the backlog.
         started = time.monotonic()

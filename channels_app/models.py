@@ -373,7 +373,8 @@ class InboundEvent(models.Model):
     kind = models.CharField(max_length=16, choices=EventKind.choices)
     event_key = models.CharField(max_length=128)
     url = models.TextField()
-    headers = models.JSONField(default=dict)
+    content_type = models.CharField(max_length=255, blank=True, default="",
+                                    help_text="The request's Content-Type header.")
     body = models.TextField(blank=True, default="", help_text="The raw body; form fields are parsed from it.")
     state = models.CharField(max_length=16, choices=EventState.choices, default=EventState.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)

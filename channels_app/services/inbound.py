@@ -43,7 +43,6 @@ from .delivery import message_queue, message_status_apply
 
 logger = logging.getLogger(__name__)
 
-KEPT_HEADERS = ("content-type",)
 
 
 def webhook_kind(account: MessagingAccount, request: WebhookRequest, route_kind: str | None) -> str:
@@ -69,13 +68,17 @@ def webhook_accept(*, account: MessagingAccount, request: WebhookRequest,
         key = f"{update.provider_message_id}:{update.status}:{update.error_code}"
     if len(key) > 128:
         raise WebhookPayloadError("message id is longer than 128 characters")
-    headers = {k: v for k, v in request.headers.items() if k in KEPT_HEADERS}
-    event = InboundEvent(account=account, kind=kind, event_key=key, url=request.url, headers=headers,
+    event = InboundEvent(account=account, kind=kind, event_key=key, url=request.url,
+                         content_type=request.headers.get("content-type", "")[:255],
                          body=request.body.decode("utf-8", errors="replace"))
     if not _insert_once(event):
         return InboundEvent.objects.get(account=account, kind=kind, event_key=key), False
     event_enqueue(event)  # runs after commit; at once when there is no transaction
     return event, True
+
+
+_INSERT_FIELDS = [f for f in InboundEvent._meta.concrete_fields if not f.primary_key]
+_insert_sql: dict[str, str] = {}
 
 
 def _insert_once(event: InboundEvent) -> bool:
@@ -87,12 +90,15 @@ def _insert_once(event: InboundEvent) -> bool:
     would do.
     """
     connection = transaction.get_connection()
-    fields = [f for f in InboundEvent._meta.concrete_fields if not f.primary_key]
-    values = [f.get_db_prep_save(f.pre_save(event, True), connection) for f in fields]
-    quote = connection.ops.quote_name
-    # Identifiers only, from the model's own metadata and quoted; every value is a parameter.
-    sql = (f"INSERT INTO {quote(InboundEvent._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
-           f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT DO NOTHING RETURNING {quote('id')}")
+    sql = _insert_sql.get(connection.vendor)
+    if sql is None:
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(f.column) for f in _INSERT_FIELDS)
+        # Identifiers only, from the model's own metadata and quoted; every value is a parameter.
+        sql = _insert_sql[connection.vendor] = (
+            f"INSERT INTO {quote(InboundEvent._meta.db_table)} ({columns}) "  # noqa: S608
+            f"VALUES ({', '.join(['%s'] * len(_INSERT_FIELDS))}) ON CONFLICT DO NOTHING RETURNING {quote('id')}")
+    values = [f.get_db_prep_save(f.pre_save(event, True), connection) for f in _INSERT_FIELDS]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         row = cursor.fetchone()
@@ -217,9 +223,10 @@ def inbound_drain(*, account_id: int, slot: int) -> int:
 def _request_of(event: InboundEvent) -> WebhookRequest:
     """The webhook as it arrived. Form fields are parsed again from the stored body (as Django
     parsed them in the web request), so they are not stored twice."""
-    form = event.headers.get("content-type", "").split(";")[0].strip() == "application/x-www-form-urlencoded"
+    form = event.content_type.split(";")[0].strip() == "application/x-www-form-urlencoded"
     params = parse_qs(event.body, keep_blank_values=True) if form else {}
-    return WebhookRequest(method="POST", url=event.url, headers=event.headers, body=event.body.encode("utf-8"),
+    headers = {"content-type": event.content_type} if event.content_type else {}
+    return WebhookRequest(method="POST", url=event.url, headers=headers, body=event.body.encode("utf-8"),
                           params=params)
 
 

@@ -19,8 +19,8 @@ def inbound_event_process_task(event_id: int) -> str:
 
 
 @shared_task(acks_late=True)
-def inbound_drain_task(account_id: int, slot: int) -> int:
-    return inbound.inbound_drain(account_id=account_id, slot=slot)
+def inbound_drain_task(account_id: int, slot: int, final: bool = False) -> int:
+    return inbound.inbound_drain(account_id=account_id, slot=slot, final=final)
 
 
 @shared_task

@@ -255,6 +255,9 @@ INBOUND_PROCESS_BATCH = env.int("INBOUND_PROCESS_BATCH", default=100)
 INBOUND_DRAIN_SLOTS = env.int("INBOUND_DRAIN_SLOTS", default=2)
 INBOUND_DRAIN_LEASE_SECONDS = env.int("INBOUND_DRAIN_LEASE_SECONDS", default=60)
 INBOUND_DRAIN_MAX_SECONDS = env.float("INBOUND_DRAIN_MAX_SECONDS", default=20.0)
+# A web process that saw an account's drain running skips the wake-up for this long (0: never);
+# drains look once more 2 × this after they stop, so no event waits for the sweep.
+INBOUND_WAKE_MEMO_SECONDS = env.float("INBOUND_WAKE_MEMO_SECONDS", default=0.1)
 # Attachments: size limit, and the only hosts media is fetched from.
 ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=5 * 1024 * 1024)
 TWILIO_MEDIA_HOSTS = env.list("TWILIO_MEDIA_HOSTS", default=["api.twilio.com", ".twiliocdn.com"])

@@ -19,9 +19,13 @@ TWILIO_AUTH_TOKEN = "twilio-auth-token-0123456789abcdef"
 
 
 @pytest.fixture(autouse=True)
-def _eager_celery():
+def _eager_celery(settings):
     previous = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = True
+    # Eager tasks run at once, countdown or not: a drain's delayed final check would run before the
+    # next webhook arrives, so the wake-up memo (which relies on that delay) is off here; its own
+    # tests switch it on.
+    settings.INBOUND_WAKE_MEMO_SECONDS = 0
     yield
     celery_app.conf.task_always_eager = previous
 
@@ -33,6 +37,7 @@ def _fresh_provider_state():
     from channels_app.services import inbound
 
     inbound._webhook_accounts.clear()
+    inbound._drain_seen.clear()
     yield
     sandbox.outbox.clear()
 

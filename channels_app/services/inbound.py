@@ -161,22 +161,52 @@ def event_enqueue(event: InboundEvent) -> None:
         return
 
     def wake() -> None:
+        import time
+
         from django.core.cache import cache
 
+        memo = settings.INBOUND_WAKE_MEMO_SECONDS
+        now = time.monotonic()
+        if memo and now - _drain_seen.get(account_id, -memo) < memo:
+            # This process saw a drain slot of the account taken less than `memo` seconds ago. That
+            # drain lets go of its slot later than that, and looks at the account's pending events
+            # once more 2 × `memo` after letting go (a delayed final check), so it sees this event,
+            # committed before. Under load this saves a Redis round trip per webhook.
+            return
         # One slot per event (spread over the slots): one round trip. A drain holding it will find
         # this event, since every drain looks at all of the account's pending events before it stops.
         slot = event_id % settings.INBOUND_DRAIN_SLOTS
         if cache.add(_drain_key(account_id, slot), 1, timeout=settings.INBOUND_DRAIN_LEASE_SECONDS):
             inbound_drain_task.apply_async(args=[account_id, slot], queue="default")
+        if memo:
+            if len(_drain_seen) > 10_000:
+                _drain_seen.clear()
+            _drain_seen[account_id] = now  # taken before the call: the slot was held after this instant
 
     transaction.on_commit(wake)
 
 
-def inbound_drain(*, account_id: int, slot: int) -> int:
+#: Account id → when (time.monotonic()) this process last saw one of the account's drain slots taken.
+_drain_seen: dict[int, float] = {}
+
+
+def _final_check_later(account_id: int, slot: int) -> None:
+    """After a drain lets go of its slot: look at the account's pending events once more, late enough
+    to see every event whose webhook skipped the wake-up (see ``event_enqueue``)."""
+    from channels_app.tasks import inbound_drain_task
+
+    memo = settings.INBOUND_WAKE_MEMO_SECONDS
+    if memo:
+        inbound_drain_task.apply_async(args=[account_id, slot], kwargs={"final": True}, countdown=2 * memo,
+                                       queue="default")
+
+
+def inbound_drain(*, account_id: int, slot: int, final: bool = False) -> int:
     """Process the account's pending events, batch after batch, until none is left; returns how many.
 
     Holds drain slot ``slot`` while it works (refreshed as it goes); releases it, then looks
-    once more, so an event stored while it was finishing is never left waiting.
+    once more, so an event stored while it was finishing is never left waiting, and schedules a
+    delayed final check (``final=True``: takes the slot only if events are waiting).
     """
     import time
 
@@ -185,17 +215,20 @@ def inbound_drain(*, account_id: int, slot: int) -> int:
     from .inbound_batch import inbound_events_process_batch
 
     key = _drain_key(account_id, slot)
+    waiting = InboundEvent.objects.filter(account_id=account_id, state=EventState.PENDING, attempts=0)
+    if final and (not waiting.exists()
+                  or not cache.add(key, 1, timeout=settings.INBOUND_DRAIN_LEASE_SECONDS)):
+        return 0  # nothing left, or a running drain has them (and will check again itself)
     deadline = time.monotonic() + settings.INBOUND_DRAIN_MAX_SECONDS
     processed = 0
     try:
         while True:
             # Events that already failed an attempt wait for the sweep's delayed retry.
-            head = (InboundEvent.objects.filter(account_id=account_id, state=EventState.PENDING, attempts=0)
-                    .order_by("pk").values_list("pk", "kind").first())
+            head = waiting.order_by("pk").values_list("pk", "kind").first()
             if head is None:
                 cache.delete(key)
-                if not InboundEvent.objects.filter(account_id=account_id, state=EventState.PENDING,
-                                                   attempts=0).exists():
+                _final_check_later(account_id, slot)
+                if not waiting.exists():
                     return processed
                 if not cache.add(key, 1, timeout=settings.INBOUND_DRAIN_LEASE_SECONDS):
                     return processed  # another drain has taken over
@@ -217,6 +250,7 @@ def inbound_drain(*, account_id: int, slot: int) -> int:
     except Exception:
         if key:
             cache.delete(key)
+            _final_check_later(account_id, slot)
         raise
 
 

@@ -18,10 +18,11 @@ def _free_slots(twilio_sms_account):
         cache.delete(inbound._drain_key(twilio_sms_account.pk, slot))
 
 
-def stored(account, n):
+def stored(account, n, start=0):
     return [InboundEvent.objects.create(account=account, kind="inbound", event_key=f"SM{i}", url="https://hub/x",
                                         **form_post({"MessageSid": [f"SM{i}"], "From": [f"+1555123{i:04d}"],
-                                                "To": ["+14155550100"], "Body": ["hi"]})) for i in range(n)]
+                                                     "To": ["+14155550100"], "Body": ["hi"]}))
+            for i in range(start, start + n)]
 
 
 def test_events_wake_at_most_the_slots_and_a_drain_processes_them_all(
@@ -47,3 +48,48 @@ def test_a_failed_event_is_left_to_the_sweep(twilio_sms_account):
     InboundEvent.objects.filter(pk=event.pk).update(attempts=1)
     assert inbound.inbound_drain(account_id=twilio_sms_account.pk, slot=0) == 0
     assert InboundEvent.objects.get(pk=event.pk).state == "pending"
+
+
+def test_a_burst_wakes_one_drain_while_the_memo_holds(twilio_sms_account, django_capture_on_commit_callbacks,
+                                                      monkeypatch, settings):
+    from channels_app import tasks
+
+    settings.INBOUND_DRAIN_SLOTS = 2
+    settings.INBOUND_WAKE_MEMO_SECONDS = 60
+    published = []
+    monkeypatch.setattr(tasks.inbound_drain_task, "apply_async", lambda args, **kw: published.append((args, kw)))
+    events = stored(twilio_sms_account, 5)
+    with django_capture_on_commit_callbacks(execute=True):
+        for event in events:
+            inbound.event_enqueue(event)
+    # One drain, woken by the first event; no Redis call for the other four.
+    assert published == [([twilio_sms_account.pk, events[0].pk % 2], {"queue": "default"})]
+
+
+def test_a_drain_looks_again_later_and_finds_an_event_whose_wake_up_was_skipped(
+        twilio_sms_account, django_capture_on_commit_callbacks, monkeypatch, settings):
+    from channels_app import tasks
+
+    settings.INBOUND_WAKE_MEMO_SECONDS = 0.5
+    published = []
+    monkeypatch.setattr(tasks.inbound_drain_task, "apply_async", lambda args, **kw: published.append((args, kw)))
+    [first] = stored(twilio_sms_account, 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        inbound.event_enqueue(first)  # takes slot first.pk % 2 and wakes a drain
+    slot = published[0][0][1]
+    assert inbound.inbound_drain(account_id=twilio_sms_account.pk, slot=slot) == 1
+    # The drain let go of its slot and scheduled a final check, 2 × the memo later.
+    assert published[1] == ([twilio_sms_account.pk, slot], {"kwargs": {"final": True}, "countdown": 1.0,
+                                                            "queue": "default"})
+    # Meanwhile a webhook in a process that had seen the slot taken skips the wake-up.
+    [late] = stored(twilio_sms_account, 1, start=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        inbound.event_enqueue(late)
+    assert len(published) == 2
+    # The final check processes it.
+    assert inbound.inbound_drain(account_id=twilio_sms_account.pk, slot=slot, final=True) == 1
+    assert InboundEvent.objects.get(pk=late.pk).state == "processed"
+    # With nothing left, a final check neither takes the slot nor schedules another one.
+    assert inbound.inbound_drain(account_id=twilio_sms_account.pk, slot=slot, final=True) == 0
+    assert len(published) == 3  # only the processing drain's own final check
+    assert cache.add(inbound._drain_key(twilio_sms_account.pk, slot), 1, timeout=1)

@@ -9,9 +9,9 @@ admin.site.site_title = "Messaging hub"
 admin.site.index_title = "Administration"
 
 urlpatterns = [
+    path("webhooks/", include("channels_app.urls")),  # first: the most requested URLs resolve soonest
     path("admin/", admin.site.urls),
     path("console/", include("workstreams.console.urls")),
-    path("webhooks/", include("channels_app.urls")),
     path("api/v1/", include("channels_app.api.urls")),
     path("api/v1/", include("workstreams.api.urls")),
     path("api/v1/", include("outbound.api.urls")),

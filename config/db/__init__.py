@@ -1,0 +1,1 @@
+"""PostgreSQL, as Django's backend, with one change to bulk inserts (see ``compiler``)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import os
 import statistics
 import sys
 import threading
@@ -29,6 +30,8 @@ import requests
 from bench.common import (
     WORK,
     base_env,
+    cpu_seconds,
+    cpu_used,
     free_port,
     gunicorn,
     log,
@@ -155,7 +158,7 @@ def main() -> None:
         log(f"floor: {floor_rate:.0f} sends/s ({threads} threads, {floor_count} sends)")
 
         base = emulator_sent(emulator_url)
-        with running(gunicorn("web", "config.wsgi", web_port, env, 2)):
+        with running(gunicorn("web", "config.wsgi", web_port, env, 2)) as (web,):
             workers = [start(f"worker-{i}", [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel",
                                              "WARNING", "--concurrency", str(args.concurrency), "-Q", "bulk,default",
                                              "--without-mingle", "--without-gossip", "--hostname",
@@ -183,6 +186,7 @@ def main() -> None:
 
             submitter = threading.Thread(target=lambda: list(
                 ThreadPoolExecutor(args.api_clients).map(submit, range(requests_count))))
+            cpu_before = cpu_seconds()
             started = time.monotonic()
             submitter.start()
             marks = {10_000: "10k", 100_000: "100k", 1_000_000: "1M"}
@@ -202,10 +206,19 @@ def main() -> None:
                     raise RuntimeError(f"only {sent} of {args.contacts} sends after 30 minutes")
                 time.sleep(0.2)
             submitter.join()
+            cpu_after = cpu_seconds()
+            cpu = {"workers": sum(cpu_used(cpu_before, cpu_after, f"pgid:{w.pid}") for w in workers),
+                   "web (API)": cpu_used(cpu_before, cpu_after, f"pgid:{web.pid}"),
+                   "emulator": cpu_used(cpu_before, cpu_after, f"pgid:{emulator.pid}"),
+                   "PostgreSQL": cpu_used(cpu_before, cpu_after, "postgres"),
+                   "Redis": cpu_used(cpu_before, cpu_after, "redis"),
+                   "load generator": cpu_used(cpu_before, cpu_after, f"pgid:{os.getpgid(0)}")}
+            log("CPU ms per message: " + ", ".join(f"{k} {v * 1000 / args.contacts:.2f}" for k, v in cpu.items()))
             memory["end"] = sum(rss_mb(w.pid) for w in workers)
             for w in workers:
                 stop(w)
     rate = args.contacts / (last - first_accept[0])
+    log(f"hub: {rate:.0f} messages/s ({rate / floor_rate:.2f}x the floor)")
     latencies = sorted((m.sent_at - m.created_at).total_seconds() * 1000
                        for m in Message.objects.filter(kind="outbound").exclude(sent_at=None).only(
                            "sent_at", "created_at").iterator())

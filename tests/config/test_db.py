@@ -27,7 +27,7 @@ def test_bulk_inserted_rows_keep_every_character(sandbox_account):
         assert (log.request_body, log.response_body, log.request_headers) == (text, text[::-1], {"k": text})
 
 
-def test_the_database_binds_parameters_server_side():
+def test_the_database_binds_parameters_server_side(db):
     assert connection.settings_dict["OPTIONS"].get("server_side_binding") is True
     with connection.cursor() as cursor:
         cursor.execute("SELECT %s::text, %s::int", ["it's", 7])

@@ -101,9 +101,10 @@ def channel_log_buffered() -> Iterator[None]:
                 rows, _buffer = _buffer, None
             if rows:
                 from channels_app.models import ChannelLog
+                from config.db.bulk import bulk_insert
 
                 try:
-                    ChannelLog.objects.bulk_create(rows, batch_size=500)
+                    bulk_insert(ChannelLog, rows)
                 except Exception:  # the log must never break a send
                     logger.exception("could not write %s channel-log rows", len(rows))
 

@@ -2,8 +2,8 @@
 
 Per chunk, in one short transaction: the contacts not sent yet (and messages due for a retry) are
 locked with ``select_for_update(skip_locked=True)``, consent is read for all of them in one query,
-each contact's text is rendered in its locale, and their ``Message`` rows are created with
-``bulk_create`` already claimed (status "sending"), with their timeline activities. Then, outside
+each contact's text is rendered in its locale, and their ``Message`` rows are inserted in bulk
+(``bulk_insert``: COPY on PostgreSQL) already claimed (status "sending"), with their timeline activities. Then, outside
 any transaction, a small thread pool calls the provider for each message through the account's
 keep-alive session, within the per-number rate, backing off on 429. Outcomes are written back in
 one UPDATE per WRITE_BACK_EVERY messages that only touches rows still "sending" (a fast status
@@ -54,6 +54,7 @@ from channels_app.services.delivery import (
     retry_delay,
     status_callback_url,
 )
+from config.db.bulk import bulk_insert
 from outbound.models import (
     OutboundBatch,
     OutboundConfiguration,
@@ -303,7 +304,7 @@ def _claim_chunk(request: OutboundRequest, configuration: OutboundConfiguration,
             recipient.state, recipient.language = RecipientState.MESSAGE, localization.language
             created.append((recipient, message))
         if created:
-            Message.objects.bulk_create([message for _, message in created])
+            bulk_insert(Message, [message for _, message in created], ids=True)
             for recipient, message in created:
                 recipient.message = message
                 jobs.append(_Job(message.pk, 1, _outgoing(message, phone)))
@@ -312,7 +313,7 @@ def _claim_chunk(request: OutboundRequest, configuration: OutboundConfiguration,
                                                    "language": r.language, "message": r.message_id}
                                             for r in recipients})
         if created and configuration.show_in_timeline:
-            TimelineActivity.objects.bulk_create([
+            bulk_insert(TimelineActivity, [
                 TimelineActivity(
                     contact_id=recipient.contact_id, case_id=recipient.case_id,
                     regarding=recipient.entity_relationship_name, configuration=configuration,

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from channels_app.models import Channel, Contact, Message, MessageStatus
 from channels_app.numbers import to_e164
+from config.db.bulk import bulk_insert
 from config.exceptions import ConflictError, ServiceError
 from outbound import selectors
 from outbound.models import (
@@ -193,7 +194,7 @@ def outbound_request_create(*, contacts: list[Any], source: str, configuration: 
                 state=RequestState.PENDING if pending else RequestState.DONE,
                 enqueued_at=now if pending else None, finished_at=None if pending else now,
             )
-            OutboundRecipient.objects.bulk_create([
+            bulk_insert(OutboundRecipient, [
                 OutboundRecipient(
                     request=request, index=item.index, to_address=item.tocontactid,
                     contact=by_address.get(address) if address else None, channel_id=item.channelid,

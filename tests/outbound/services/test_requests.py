@@ -29,7 +29,7 @@ def test_a_request_and_its_contacts_are_stored_and_sent_after_commit(sandbox_con
 
 
 def test_nothing_is_stored_when_the_transaction_fails(sandbox_config):
-    with mock.patch("outbound.models.OutboundRecipient.objects.bulk_create", side_effect=RuntimeError("disk full")), \
+    with mock.patch("outbound.services.requests.bulk_insert", side_effect=RuntimeError("disk full")), \
             pytest.raises(RuntimeError):
         _create(sandbox_config, [contact(1)])
     assert not OutboundRequest.objects.exists()

@@ -206,6 +206,9 @@ server, the database and the workers share its cores.
 {row("hub webhook with workers processing", {**mixed, "stored": InboundEvent.objects.count()})}
 
 - **Ratio to the floor: {ratio:.2f}×** (target ≥ 0.8×, with p99 < 50 ms).
+- CPU per accepted request (more stable than throughput on a shared machine): floor {floor['web_cpu_ms']:.2f} ms
+  in gunicorn + {floor['db_cpu_ms']:.2f} ms in PostgreSQL and Redis; hub {hub['web_cpu_ms']:.2f} ms +
+  {hub['db_cpu_ms']:.2f} ms.
 - **Processing**: {hub['stored']} accepted events became messages in conversations at
   **{processing_rate:.0f} events/s** ({args.celery_workers} worker × {args.concurrency} processes; target ≥ 500/s).
   Backlog over time (seconds since the workers started: events waiting): {backlog_curve}.

@@ -228,6 +228,7 @@ def main() -> None:
 
     curve = ", ".join(f"{t:g}s:{n}" for t, n in progress[:: max(1, len(progress) // 12)])
     mem = ", ".join(f"{k} {v:.0f} MB" for k, v in memory.items())
+    cpu_line = ", ".join(f"{k} {v * 1000 / args.contacts:.2f} ms" for k, v in cpu.items())
     write_section("outbound", f"""
 ## Outbound sends
 
@@ -246,6 +247,7 @@ Redis on this machine. Status callbacks are deferred past the run (this measures
 - **Ratio to the floor: {rate / floor_rate:.2f}×.**
 - Per-message latency, accepted → provider answered: p50 {pct(0.5):.0f} ms, p95 {pct(0.95):.0f} ms,
   p99 {pct(0.99):.0f} ms (queueing behind earlier requests included; mean {statistics.fmean(latencies):.0f} ms).
+- CPU per message, by process: {cpu_line}.
 - Worker memory (all worker processes): {mem}.
 - Sends over time (seconds: messages at the emulator): {curve}.
 

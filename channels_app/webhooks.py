@@ -37,6 +37,16 @@ def public_urls(request) -> list[str]:
     return urls
 
 
+def _headers(meta: dict) -> dict[str, str]:
+    """The request's headers, names in lower case (what ``request.headers`` gives, built directly
+    from the WSGI environ: this runs on every webhook)."""
+    headers = {key[5:].replace("_", "-").lower(): value for key, value in meta.items() if key.startswith("HTTP_")}
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if meta.get(key):
+            headers[key.replace("_", "-").lower()] = meta[key]
+    return headers
+
+
 @method_decorator(csrf_exempt, name="dispatch")
 class WebhookView(View):
     """Base: a plain Django view, no session or token auth (the provider's signature is the
@@ -60,7 +70,7 @@ class WebhookView(View):
         body = raw.body
         params = {k: raw.POST.getlist(k) for k in raw.POST} if raw.content_type == "application/x-www-form-urlencoded" \
             else {}
-        headers = {k.lower(): v for k, v in raw.headers.items()}
+        headers = _headers(raw.META)
         return [WebhookRequest(method=raw.method, url=url, headers=headers, body=body, params=params)
                 for url in public_urls(raw)]
 

@@ -34,7 +34,7 @@ def test_events_wake_at_most_the_slots_and_a_drain_processes_them_all(
     monkeypatch.setattr(tasks.inbound_drain_task, "apply_async", lambda args, **kw: published.append(args))
     with django_capture_on_commit_callbacks(execute=True):
         for event in stored(twilio_sms_account, 5):
-            inbound.event_enqueue(event)
+            inbound.event_enqueue(event_id=event.pk, account_id=event.account_id)
     assert sorted(published) == [[twilio_sms_account.pk, 0], [twilio_sms_account.pk, 1]]  # two drains, five events
     assert inbound.inbound_drain(account_id=twilio_sms_account.pk, slot=0) == 1  # one batch did it all
     assert inbound.inbound_drain(account_id=twilio_sms_account.pk, slot=1) == 0
@@ -61,7 +61,7 @@ def test_a_burst_wakes_one_drain_while_the_memo_holds(twilio_sms_account, django
     events = stored(twilio_sms_account, 5)
     with django_capture_on_commit_callbacks(execute=True):
         for event in events:
-            inbound.event_enqueue(event)
+            inbound.event_enqueue(event_id=event.pk, account_id=event.account_id)
     # One drain, woken by the first event; no Redis call for the other four.
     assert published == [([twilio_sms_account.pk, events[0].pk % 2], {"queue": "default"})]
 
@@ -75,7 +75,7 @@ def test_a_drain_looks_again_later_and_finds_an_event_whose_wake_up_was_skipped(
     monkeypatch.setattr(tasks.inbound_drain_task, "apply_async", lambda args, **kw: published.append((args, kw)))
     [first] = stored(twilio_sms_account, 1)
     with django_capture_on_commit_callbacks(execute=True):
-        inbound.event_enqueue(first)  # takes slot first.pk % 2 and wakes a drain
+        inbound.event_enqueue(event_id=first.pk, account_id=first.account_id)  # takes slot first.pk % 2 and wakes a drain
     slot = published[0][0][1]
     assert inbound.inbound_drain(account_id=twilio_sms_account.pk, slot=slot) == 1
     # The drain let go of its slot and scheduled a final check, 2 × the memo later.
@@ -84,7 +84,7 @@ def test_a_drain_looks_again_later_and_finds_an_event_whose_wake_up_was_skipped(
     # Meanwhile a webhook in a process that had seen the slot taken skips the wake-up.
     [late] = stored(twilio_sms_account, 1, start=1)
     with django_capture_on_commit_callbacks(execute=True):
-        inbound.event_enqueue(late)
+        inbound.event_enqueue(event_id=late.pk, account_id=late.account_id)
     assert len(published) == 2
     # The final check processes it.
     assert inbound.inbound_drain(account_id=twilio_sms_account.pk, slot=slot, final=True) == 1

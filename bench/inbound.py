@@ -5,7 +5,8 @@
 1. Floor: a minimal Django view on the same gunicorn configuration that checks the Twilio
    signature, inserts one row under a unique provider id and answers <Response/>.
 2. Hub: the real webhook endpoint (account lookup, signature, payload checks, the event stored
-   once, the processing task queued on Redis), with no worker running.
+   once, processing woken through Redis), with no worker running. Floor and hub alternate over
+   --rounds rounds, so that both see the machine at about the same speed.
 3. Processing: Celery workers turn the accepted backlog into messages in conversations; the
    backlog is sampled every half second.
 4. Sustained: hub and workers together under load — does the backlog grow?
@@ -80,6 +81,21 @@ def drain(total: int, started: float, timeout: float = 600) -> tuple[float, list
     return time.monotonic() - started, samples
 
 
+def combined(results: list[dict], *, stored: int) -> dict:
+    """Rounds of one phase as one: requests over the summed time, CPU per request weighted by requests,
+    and the worst of the latency figures."""
+    requests = sum(r["requests"] for r in results)
+    out = {key: max(r[key] for r in results) for key in ("p50_us", "p95_us", "p99_us", "max_us")}
+    out.update({key: sum(r[key] for r in results) for key in ("requests", "duration_us", "connect_errors",
+                                                             "read_errors", "write_errors", "status_errors",
+                                                             "timeouts")})
+    out["rps"] = requests / (out["duration_us"] / 1e6)
+    for key in ("web_cpu_ms", "db_cpu_ms"):
+        out[key] = sum(r[key] * r["requests"] for r in results) / requests
+    out["stored"] = stored
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=20, help="Seconds of load per phase (20).")
@@ -90,6 +106,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=3, help="Prefork children per Celery worker (3).")
     parser.add_argument("--customers", type=int, default=2000, help="Distinct customers sending (2000).")
     parser.add_argument("--requests", type=int, default=80_000, help="Signed requests prepared per phase.")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="Floor and hub phases alternate this many times, --duration split among them (2).")
     parser.add_argument("--accept-only", action="store_true",
                         help="Measure the floor and the hub's webhook only, print the ratio, write nothing.")
     args = parser.parse_args()
@@ -111,10 +129,13 @@ def main() -> None:
     with connection.cursor() as cursor:
         cursor.execute("CREATE TABLE bench_floor_event (id bigserial PRIMARY KEY, sid text UNIQUE NOT NULL, "
                        "body text NOT NULL, received_at timestamptz NOT NULL DEFAULT now())")
+    # One file per phase and round, each with its own MessageSids: a round never replays another's.
+    phases = ["warm", "mixed"] + [f"{kind}{r}" for r in range(1, args.rounds + 1) for kind in ("floor", "hub")]
     files = {}
-    for phase in ("warm", "floor", "hub", "mixed"):
+    for index, phase in enumerate(phases):
         files[phase] = WORK / f"inbound-{phase}.tsv"
-        write_requests(files[phase], public, webhook_path, phase[0].upper(), args.requests, args.customers)
+        write_requests(files[phase], public, webhook_path, "WMFHGIJKLNOPQRSTUVXYZ"[index], args.requests,
+                       args.customers)
     log(f"{args.requests} signed requests per phase prepared")
 
     def load(phase: str, seconds: int, server=None) -> dict:
@@ -129,30 +150,38 @@ def main() -> None:
                 * 1000 / result["requests"]
         return result
 
-    # 1. Floor.
-    with running(gunicorn("floor", "bench.floor.wsgi", port, env, args.web_workers)) as (server,):
-        load("warm", 3)
-        floor = load("floor", args.duration, server)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM bench_floor_event")
-        floor["stored"] = cursor.fetchone()[0]
-    log(f"floor: {floor['rps']:.0f} req/s, p99 {ms(floor['p99_us'])} ms, CPU per request: web "
-        f"{floor['web_cpu_ms']:.2f} ms, database + Redis {floor['db_cpu_ms']:.2f} ms")
-
-    # 2. Hub, accepting only.
+    # 1 and 2. Floor and hub (accepting only, no worker running), alternating: round after round, each
+    # compared with the other close in time, since this machine's speed drifts.
+    seconds = max(5, args.duration // args.rounds)
+    rounds: list[tuple[dict, dict]] = []
     InboundEvent.objects.all().delete()
-    with running(gunicorn("hub", "config.wsgi", port, env, args.web_workers)) as (server,):
-        load("warm", 3)
-        InboundEvent.objects.all().delete()
-        accepted_before = 0
-        hub = load("hub", args.duration, server)
-        hub["stored"] = InboundEvent.objects.count() - accepted_before
-        log(f"hub: {hub['rps']:.0f} req/s, p99 {ms(hub['p99_us'])} ms, CPU per request: web "
-            f"{hub['web_cpu_ms']:.2f} ms, database + Redis {hub['db_cpu_ms']:.2f} ms")
-        if args.accept_only:
-            log(f"ratio to the floor: {hub['rps'] / floor['rps']:.2f}x")
-            return
+    for r in range(1, args.rounds + 1):
+        with running(gunicorn("floor", "bench.floor.wsgi", port, env, args.web_workers)) as (server,):
+            load("warm", 3)
+            floor_round = load(f"floor{r}", seconds, server)
+        with running(gunicorn("hub", "config.wsgi", port, env, args.web_workers)) as (server,):
+            load("warm", 3)
+            hub_round = load(f"hub{r}", seconds, server)
+        rounds.append((floor_round, hub_round))
+        log(f"round {r}: floor {floor_round['rps']:.0f} req/s (p99 {ms(floor_round['p99_us'])} ms), hub "
+            f"{hub_round['rps']:.0f} req/s (p99 {ms(hub_round['p99_us'])} ms): "
+            f"{hub_round['rps'] / floor_round['rps']:.2f}x; CPU per request, web + database/Redis: floor "
+            f"{floor_round['web_cpu_ms']:.2f} + {floor_round['db_cpu_ms']:.2f} ms, hub {hub_round['web_cpu_ms']:.2f} + "
+            f"{hub_round['db_cpu_ms']:.2f} ms")
+    # Warm-up requests were stored too: count only the measured rounds' rows.
+    warm_sids = "SMW%"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM bench_floor_event WHERE sid NOT LIKE %s", [warm_sids])
+        floor_stored = cursor.fetchone()[0]
+    InboundEvent.objects.filter(event_key__startswith="SMW").delete()
+    floor = combined([f for f, _ in rounds], stored=floor_stored)
+    hub = combined([h for _, h in rounds], stored=InboundEvent.objects.count())
+    ratio = hub["rps"] / floor["rps"]
+    log(f"ratio to the floor: {ratio:.2f}x")
+    if args.accept_only:
+        return
 
+    with running(gunicorn("hub", "config.wsgi", port, env, args.web_workers)):
         # 3. Processing the backlog.
         started = time.monotonic()
         workers = celery_workers(env, args.celery_workers, args.concurrency)
@@ -179,7 +208,7 @@ def main() -> None:
             stop(w)
     log(f"sustained: {mixed['rps']:.0f} req/s accepted, backlog {mixed_end_backlog} at the end of the load")
 
-    ratio = hub["rps"] / floor["rps"]
+    round_line = "; ".join(f"{f['rps']:.0f} → {h['rps']:.0f} req/s ({h['rps'] / f['rps']:.2f}×)" for f, h in rounds)
     backlog_curve = ", ".join(f"{t:g}s:{n}" for t, n in samples[:: max(1, len(samples) // 12)])
     mixed_curve = ", ".join(f"{t:g}s:{n}" for t, n in mixed_samples[:: max(1, len(mixed_samples) // 12)])
     mixed_processing = InboundEvent.objects.count() / max(0.001, mixed_drain)
@@ -205,7 +234,8 @@ server, the database and the workers share its cores.
 {row("hub webhook (no worker running)", hub)}
 {row("hub webhook with workers processing", {**mixed, "stored": InboundEvent.objects.count()})}
 
-- **Ratio to the floor: {ratio:.2f}×** (target ≥ 0.8×, with p99 < 50 ms).
+- **Ratio to the floor: {ratio:.2f}×** (target ≥ 0.8×, with p99 < 50 ms): all requests of the hub's rounds over
+  all of the floor's. Rounds, floor then hub, {seconds} s each: {round_line}.
 - CPU per accepted request (more stable than throughput on a shared machine): floor {floor['web_cpu_ms']:.2f} ms
   in gunicorn + {floor['db_cpu_ms']:.2f} ms in PostgreSQL and Redis; hub {hub['web_cpu_ms']:.2f} ms +
   {hub['db_cpu_ms']:.2f} ms.

@@ -1,6 +1,6 @@
 """Inbound benchmark: signed Twilio webhooks into gunicorn, against the floor of our own stack.
 
-    python -m bench.inbound [--duration 20] [--connections 32] [--web-workers 4] [--celery-workers 2]
+    python -m bench.inbound [--duration 30] [--rounds 3] [--connections 32] [--web-workers 4] [--celery-workers 2]
 
 1. Floor: a minimal Django view on the same gunicorn configuration that checks the Twilio
    signature, inserts one row under a unique provider id and answers <Response/>.
@@ -98,7 +98,7 @@ def combined(results: list[dict], *, stored: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=int, default=20, help="Seconds of load per phase (20).")
+    parser.add_argument("--duration", type=int, default=30, help="Seconds of load per phase (30).")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (32).")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (2).")
     parser.add_argument("--web-workers", type=int, default=4, help="gunicorn sync workers (4).")
@@ -106,8 +106,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=3, help="Prefork children per Celery worker (3).")
     parser.add_argument("--customers", type=int, default=2000, help="Distinct customers sending (2000).")
     parser.add_argument("--requests", type=int, default=80_000, help="Signed requests prepared per phase.")
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="Floor and hub phases alternate this many times, --duration split among them (2).")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="Floor and hub phases alternate this many times, --duration split among them (3).")
     parser.add_argument("--accept-only", action="store_true",
                         help="Measure the floor and the hub's webhook only, print the ratio, write nothing.")
     args = parser.parse_args()
@@ -152,16 +152,16 @@ def main() -> None:
 
     # 1 and 2. Floor and hub (accepting only, no worker running), alternating: round after round, each
     # compared with the other close in time, since this machine's speed drifts.
-    seconds = max(5, args.duration // args.rounds)
+    round_seconds = max(5, args.duration // args.rounds)
     rounds: list[tuple[dict, dict]] = []
     InboundEvent.objects.all().delete()
     for r in range(1, args.rounds + 1):
         with running(gunicorn("floor", "bench.floor.wsgi", port, env, args.web_workers)) as (server,):
             load("warm", 3)
-            floor_round = load(f"floor{r}", seconds, server)
+            floor_round = load(f"floor{r}", round_seconds, server)
         with running(gunicorn("hub", "config.wsgi", port, env, args.web_workers)) as (server,):
             load("warm", 3)
-            hub_round = load(f"hub{r}", seconds, server)
+            hub_round = load(f"hub{r}", round_seconds, server)
         rounds.append((floor_round, hub_round))
         log(f"round {r}: floor {floor_round['rps']:.0f} req/s (p99 {ms(floor_round['p99_us'])} ms), hub "
             f"{hub_round['rps']:.0f} req/s (p99 {ms(hub_round['p99_us'])} ms): "
@@ -235,10 +235,10 @@ server, the database and the workers share its cores.
 {row("hub webhook with workers processing", {**mixed, "stored": InboundEvent.objects.count()})}
 
 - **Ratio to the floor: {ratio:.2f}×** (target ≥ 0.8×, with p99 < 50 ms): all requests of the hub's rounds over
-  all of the floor's. Rounds, floor then hub, {seconds} s each: {round_line}.
-- CPU per accepted request (more stable than throughput on a shared machine): floor {floor['web_cpu_ms']:.2f} ms
-  in gunicorn + {floor['db_cpu_ms']:.2f} ms in PostgreSQL and Redis; hub {hub['web_cpu_ms']:.2f} ms +
-  {hub['db_cpu_ms']:.2f} ms.
+  all of the floor's. Rounds, floor then hub, {round_seconds} s each: {round_line}.
+- CPU per accepted request (steadier than throughput on a shared machine): floor
+  {floor['web_cpu_ms']:.2f} ms in gunicorn + {floor['db_cpu_ms']:.2f} ms in PostgreSQL and Redis; hub
+  {hub['web_cpu_ms']:.2f} ms + {hub['db_cpu_ms']:.2f} ms.
 - **Processing**: {hub['stored']} accepted events became messages in conversations at
   **{processing_rate:.0f} events/s** ({args.celery_workers} worker × {args.concurrency} processes; target ≥ 500/s).
   Backlog over time (seconds since the workers started: events waiting): {backlog_curve}.

@@ -153,8 +153,11 @@ def drains_coalesce() -> bool:
 def event_enqueue(*, event_id: int, account_id: int) -> None:
     from channels_app.tasks import inbound_drain_task, inbound_event_process_task
 
+    # The event is stored either way: if the broker or Redis cannot be reached, the webhook is still
+    # answered (robust=True logs the error) and the sweep processes the event later.
     if not drains_coalesce():
-        transaction.on_commit(lambda: inbound_event_process_task.apply_async(args=[event_id], queue="default"))
+        transaction.on_commit(lambda: inbound_event_process_task.apply_async(args=[event_id], queue="default"),
+                              robust=True)
         return
 
     def wake() -> None:
@@ -180,7 +183,7 @@ def event_enqueue(*, event_id: int, account_id: int) -> None:
                 _drain_seen.clear()
             _drain_seen[account_id] = now  # taken before the call: the slot was held after this instant
 
-    transaction.on_commit(wake)
+    transaction.on_commit(wake, robust=True)
 
 
 #: Account id → when (time.monotonic()) this process last saw one of the account's drain slots taken.

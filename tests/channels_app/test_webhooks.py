@@ -276,3 +276,23 @@ def test_a_deactivated_account_stops_answering_once_rechecked(client, twilio_sms
     MessagingAccount.objects.filter(pk=twilio_sms_account.pk).update(is_active=False)
     monkeypatch.setattr(inbound, "WEBHOOK_ACCOUNT_RECHECK_SECONDS", 0)  # the recheck interval has passed
     assert twilio_post(client, twilio_sms_account, {**TWILIO_SMS, "MessageSid": "SM2"}).status_code == 404
+
+
+def test_a_webhook_is_accepted_and_kept_when_processing_cannot_be_queued(client, twilio_sms_account, monkeypatch,
+                                                                         django_capture_on_commit_callbacks):
+    from channels_app import tasks
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("broker unreachable")
+
+    from django.core.cache import cache
+
+    monkeypatch.setattr(tasks.inbound_event_process_task, "apply_async", broker_down)
+    monkeypatch.setattr(tasks.inbound_drain_task, "apply_async", broker_down)
+    monkeypatch.setattr(cache, "add", broker_down)  # with Redis, the drain slot is taken there first
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        response = twilio_post(client, twilio_sms_account, {"MessageSid": SID, "From": "+15551234567",
+                                                            "To": "+14155550100", "Body": "anyone there?"})
+    assert response.status_code == 200 and len(queued) == 1
+    event = InboundEvent.objects.get()
+    assert (event.event_key, event.state) == (SID, "pending")  # the sweep will process it

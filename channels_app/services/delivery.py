@@ -300,7 +300,13 @@ def messages_requeue_stuck() -> int:
     due = conversational.filter(status=MessageStatus.QUEUED).filter(
         Q(next_attempt_at__isnull=True, created_at__lt=now - grace) | Q(next_attempt_at__lt=now - grace)
     )
-    for message in due.only("pk", "kind").iterator():
+    # At most MESSAGE_REQUEUE_LIMIT per run, and each marked as queued again now: a backlog (workers
+    # down for a while) is re-enqueued once per grace period, a slice per run, instead of all of it
+    # on every run.
+    requeued = list(due.order_by("pk").only("pk", "kind")[:settings.MESSAGE_REQUEUE_LIMIT])
+    if requeued:
+        Message.objects.filter(pk__in=[m.pk for m in requeued], status=MessageStatus.QUEUED).update(next_attempt_at=now)
+    for message in requeued:
         message_enqueue(message)
         count += 1
     # A send that died mid-call: its outcome is unknown. Callbacks already received settle some of

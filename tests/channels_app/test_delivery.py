@@ -256,3 +256,19 @@ def test_a_stored_callback_settles_an_unknown_send_instead_of_a_resend(sandbox_a
     row = Message.objects.get(pk=message.pk)
     assert (row.status, row.provider_message_id) == ("delivered", "SB-accepted")
     assert sandbox.outbox == []  # not sent again
+
+
+def test_the_sweep_works_through_a_backlog_a_slice_per_run(sandbox_account, customer, settings, monkeypatch):
+    settings.MESSAGE_REQUEUE_LIMIT = 2
+    messages = [_queue(sandbox_account, customer, body=f"Reply {i}") for i in range(3)]  # tasks never delivered
+    enqueued = []
+    monkeypatch.setattr(delivery, "message_enqueue", lambda message, **kw: enqueued.append(message.pk))
+    start = timezone.now()
+    with time_machine.travel(start + timedelta(minutes=2), tick=False):
+        assert delivery.messages_requeue_stuck() == 2
+        assert delivery.messages_requeue_stuck() == 1  # the rest, not the first two again
+        assert delivery.messages_requeue_stuck() == 0
+    assert enqueued == [m.pk for m in messages]
+    # Still not sent a grace period later: queued again, oldest first.
+    with time_machine.travel(start + timedelta(minutes=4), tick=False):
+        assert delivery.messages_requeue_stuck() == 2

@@ -449,6 +449,7 @@ def test_send_test_message_action_sends_through_the_sandbox(admin_client, sandbo
     assert response.status_code == 302 and response.url == send_url
     page = admin_client.get(send_url).content.decode()
     assert '<option value="+15005550006">+15005550006 (Demo)</option>' in page
+    assert 'value="Send test message"' in page and "multipart" not in page
 
     response = admin_client.post(send_url, {"to": "+14155550199", "text": "Hello from the admin",
                                             "from_number": "+15005550006"})

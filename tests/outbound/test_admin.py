@@ -111,6 +111,10 @@ def test_uploading_a_contact_list_creates_a_batch_and_shows_its_progress(admin_c
     url = reverse("admin:outbound_outboundconfiguration_send", args=[sandbox_config.pk])
     assert "Send to a contact list" in admin_client.get(
         reverse("admin:outbound_outboundconfiguration_change", args=[sandbox_config.pk])).content.decode()
+    page = admin_client.get(url).content.decode()
+    assert 'enctype="multipart/form-data"' in page  # a browser can upload the file
+    assert f"&rsaquo; <a href=\"{reverse('admin:outbound_outboundconfiguration_change', args=[sandbox_config.pk])}\">" \
+        f"{sandbox_config}</a>\n&rsaquo; Send to a contact list" in page
     response = admin_client.post(url, {"csv_file": SimpleUploadedFile("march.csv", CSV, "text/csv")})
     batch = OutboundBatch.objects.get()
     assert response.status_code == 302 and response.url == reverse("admin:outbound_outboundbatch_change",

@@ -44,6 +44,8 @@ from bench.common import (
 SCRIPT = __import__("pathlib").Path(__file__).parent / "wrk" / "replay.lua"
 TWILIO_SID, TWILIO_TOKEN = "AC" + "b" * 32, "bench-twilio-auth-token"
 NUMBER = "+14155550100"
+#: The MessageSid prefix of each phase's requests file, in the order of ``phases`` (warm-up first).
+PREFIXES = "WMFHGIJKLNOPQRSTUVXYZ"
 
 
 def write_requests(path, public_url: str, webhook_path: str, prefix: str, count: int, customers: int) -> None:
@@ -134,8 +136,7 @@ def main() -> None:
     files = {}
     for index, phase in enumerate(phases):
         files[phase] = WORK / f"inbound-{phase}.tsv"
-        write_requests(files[phase], public, webhook_path, "WMFHGIJKLNOPQRSTUVXYZ"[index], args.requests,
-                       args.customers)
+        write_requests(files[phase], public, webhook_path, PREFIXES[index], args.requests, args.customers)
     log(f"{args.requests} signed requests per phase prepared")
 
     def load(phase: str, seconds: int, server=None) -> dict:
@@ -169,11 +170,11 @@ def main() -> None:
             f"{floor_round['web_cpu_ms']:.2f} + {floor_round['db_cpu_ms']:.2f} ms, hub {hub_round['web_cpu_ms']:.2f} + "
             f"{hub_round['db_cpu_ms']:.2f} ms")
     # Warm-up requests were stored too: count only the measured rounds' rows.
-    warm_sids = "SMW%"
+    warm = "SM" + PREFIXES[0]
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM bench_floor_event WHERE sid NOT LIKE %s", [warm_sids])
+        cursor.execute("SELECT count(*) FROM bench_floor_event WHERE sid NOT LIKE %s", [warm + "%"])
         floor_stored = cursor.fetchone()[0]
-    InboundEvent.objects.filter(event_key__startswith="SMW").delete()
+    InboundEvent.objects.filter(event_key__startswith=warm).delete()
     floor = combined([f for f, _ in rounds], stored=floor_stored)
     hub = combined([h for _, h in rounds], stored=InboundEvent.objects.count())
     ratio = hub["rps"] / floor["rps"]

@@ -9,7 +9,9 @@ were stored but never processed.
 
 from __future__ import annotations
 
+import functools
 import logging
+import time
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -77,9 +79,10 @@ def webhook_accept(*, account: MessagingAccount, request: WebhookRequest,
     return event_id, True
 
 
-#: Every column of InboundEvent but its id (a test holds this list to the model).
-_INSERT_COLUMNS = ("account_id", "kind", "event_key", "url", "content_type", "body", "state", "attempts", "error",
-                   "received_at", "processed_at")
+#: The columns a webhook gives values for, then those that start at the model's default; with the
+#: id, every column of InboundEvent (a test holds these lists to the model).
+_INSERT_COLUMNS = ("account_id", "kind", "event_key", "url", "content_type", "body", "received_at")
+_DEFAULT_COLUMNS = ("state", "attempts", "error", "processed_at")
 _insert_sql: dict[str, str] = {}
 
 
@@ -96,15 +99,22 @@ def _insert_once(*, account_id: int, kind: str, event_key: str, url: str, conten
     if sql is None:
         quote = connection.ops.quote_name
         # Identifiers only, from this module and quoted; every value is a parameter.
+        columns = _INSERT_COLUMNS + _DEFAULT_COLUMNS
         sql = _insert_sql[connection.vendor] = (
-            f"INSERT INTO {quote(InboundEvent._meta.db_table)} ({', '.join(map(quote, _INSERT_COLUMNS))}) "  # noqa: S608
-            f"VALUES ({', '.join(['%s'] * len(_INSERT_COLUMNS))}) ON CONFLICT DO NOTHING RETURNING {quote('id')}")
+            f"INSERT INTO {quote(InboundEvent._meta.db_table)} ({', '.join(map(quote, columns))}) "  # noqa: S608
+            f"VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT DO NOTHING RETURNING {quote('id')}")
     received_at = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
-        cursor.execute(sql, [account_id, kind, event_key, url, content_type, body, EventState.PENDING, 0, "",
-                             received_at, None])
+        cursor.execute(sql, [account_id, kind, event_key, url, content_type, body, received_at, *_defaults()])
         row = cursor.fetchone()
     return row[0] if row else None
+
+
+@functools.cache
+def _defaults() -> tuple:
+    """The model's defaults for _DEFAULT_COLUMNS (plain constants), read once."""
+    fields = {f.column: f for f in InboundEvent._meta.concrete_fields}
+    return tuple(fields[column].get_default() for column in _DEFAULT_COLUMNS)
 
 
 #: Decrypted accounts by webhook token (and when the row was last looked at): reused while the row's
@@ -120,8 +130,6 @@ def account_for_webhook(*, token: str, provider: str) -> MessagingAccount | None
     credential change applies within that); the decrypted account is reused while its row has
     not changed.
     """
-    import time
-
     cached, checked_at = _webhook_accounts.get(token, (None, 0.0))
     now = time.monotonic()
     if cached is not None and cached.provider == provider and now - checked_at < WEBHOOK_ACCOUNT_RECHECK_SECONDS:
@@ -161,8 +169,6 @@ def event_enqueue(*, event_id: int, account_id: int) -> None:
         return
 
     def wake() -> None:
-        import time
-
         from django.core.cache import cache
 
         memo = settings.INBOUND_WAKE_MEMO_SECONDS
@@ -208,8 +214,6 @@ def inbound_drain(*, account_id: int, slot: int, final: bool = False) -> int:
     once more, so an event stored while it was finishing is never left waiting, and schedules a
     delayed final check (``final=True``: takes the slot only if events are waiting).
     """
-    import time
-
     from django.core.cache import cache
 
     from .inbound_batch import inbound_events_process_batch

@@ -191,7 +191,7 @@ def test_a_second_stop_gets_no_second_confirmation(client, twilio_sms_account, m
 
 def test_the_webhook_insert_writes_every_column_with_the_model_defaults(twilio_sms_account):
     model = {f.column: f for f in InboundEvent._meta.concrete_fields if not f.primary_key}
-    assert set(inbound._INSERT_COLUMNS) == set(model)
+    assert set(inbound._INSERT_COLUMNS + inbound._DEFAULT_COLUMNS) == set(model)
     event_id = inbound._insert_once(account_id=twilio_sms_account.pk, kind="inbound", event_key="SMx",
                                     url="https://hub/x", content_type="text/plain", body="b")
     stored = InboundEvent.objects.get(pk=event_id)

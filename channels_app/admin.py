@@ -26,6 +26,7 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from config.exceptions import ServiceError
+from config.redaction import redact
 
 from . import services
 from .forms import (
@@ -52,7 +53,6 @@ from .models import (
     Provider,
     ValidationStatus,
 )
-from .providers.http import redact
 from .services import delivery, inbound
 
 CREDENTIALS_PERMISSION_NAME = "Can set or change provider credentials"

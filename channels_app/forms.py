@@ -6,7 +6,6 @@ field it names, or above the form when that field is not on it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from django import forms
@@ -16,6 +15,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from config.exceptions import ServiceError
+from config.forms import ServiceErrorMixin
 
 from . import services
 from .models import (
@@ -28,7 +28,6 @@ from .models import (
     Provider,
 )
 from .numbers import SMS_NUMBER_TYPES, check_number
-from .providers.http import redact
 
 CREDENTIAL_LABELS: dict[str, str] = {
     field: label for fields in PROVIDER_CREDENTIALS.values() for field, label in fields
@@ -47,13 +46,6 @@ class ServiceRefusal(Exception):
         self.prefix = prefix
 
 
-class ServiceErrorMixin:
-    """Shows a ServiceError on the field it names, or above the form."""
-
-    def add_service_error(self, exc: ServiceError, *, secrets: Iterable[str] = ()) -> None:
-        """``secrets`` are blanked out of the message (a provider's answer may quote one)."""
-        field = exc.field if exc.field in self.fields else None
-        self.add_error(field, redact(exc.message, secrets))
 
 
 def credential_status(account: MessagingAccount | None, field: str) -> str:

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "channels_app",
     "workstreams",
     "outbound",
+    "devtools",  # the provider emulator, the demo and the all-in-one runner (make run)
 ]
 
 MIDDLEWARE = [

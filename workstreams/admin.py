@@ -3,8 +3,8 @@ from django.contrib import admin, messages
 from django.db import models
 from django.utils.html import format_html, format_html_join
 
-from channels_app.forms import ServiceErrorMixin
 from config.exceptions import ServiceError
+from config.forms import ServiceErrorMixin
 
 from . import services
 from .cases import case_check, case_create

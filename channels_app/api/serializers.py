@@ -13,22 +13,6 @@ from rest_framework import serializers
 from channels_app.models import Channel, MessagingAccount, NumberType, PhoneNumber, Provider, ValidationStatus
 
 
-class ApiErrorSerializer(serializers.Serializer):
-    """Every 4xx/5xx answer carries ``detail``; refused requests also say which rule and which field."""
-
-    error = serializers.CharField(
-        required=False, help_text="Machine-readable code of the refused rule, e.g. number_format or required."
-    )
-    detail = serializers.CharField(help_text="What is wrong, in words for people.")
-    field = serializers.CharField(
-        required=False, help_text="The input at fault, e.g. api_key, channel or numbers[0].number."
-    )
-    errors = serializers.DictField(
-        required=False, child=serializers.JSONField(),
-        help_text="For malformed input: every field at fault with its messages.",
-    )
-
-
 class PhoneNumberSerializer(serializers.ModelSerializer):
     class Meta:
         model = PhoneNumber

@@ -15,19 +15,17 @@ from typing import Any
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import DjangoModelPermissions
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from channels_app import services
 from channels_app.models import CREDENTIAL_FIELDS, MessagingAccount, PhoneNumber
-from config.exceptions import validation_error
+from config.api import ApiErrorSerializer, ModelPermissions, validated
 
 from .serializers import (
     AccountFilterSerializer,
-    ApiErrorSerializer,
     MessagingAccountCreateSerializer,
     MessagingAccountSerializer,
     MessagingAccountUpdateSerializer,
@@ -54,35 +52,8 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
     return {code: OpenApiResponse(ApiErrorSerializer, description=_ERROR_TEXT[code]) for code in codes}
 
 
-class ModelPermissions(DjangoModelPermissions):
-    """DjangoModelPermissions that also guard reads, with per-action overrides.
-
-    A view may map an action name to the permissions it needs in ``action_permissions``.
-    """
-
-    perms_map = {
-        **DjangoModelPermissions.perms_map,
-        "GET": ["%(app_label)s.view_%(model_name)s"],
-        "HEAD": ["%(app_label)s.view_%(model_name)s"],
-    }
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        user = request.user
-        if not (user and user.is_authenticated):
-            return False
-        if not hasattr(view, request.method.lower()):
-            return True  # a method the view does not offer: the view answers 405
-        needed = getattr(view, "action_permissions", {}).get(getattr(view, "action", None))
-        if needed is None:
-            return super().has_permission(request, view)
-        return user.has_perms(needed)
 
 
-def validated(serializer: serializers.Serializer) -> dict[str, Any]:
-    """The serializer's validated data, or a ServiceError naming the first field at fault."""
-    if serializer.is_valid():
-        return serializer.validated_data
-    raise validation_error(serializer.errors)
 
 
 def _credentials(data: dict[str, Any]) -> dict[str, str]:

@@ -10,10 +10,12 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, quote_plus, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
+
+from config.redaction import REDACTED, redact
 
 from .base import ProviderError
 
@@ -22,7 +24,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-REDACTED = "[redacted]"
 _SENSITIVE_HEADERS = {"authorization", "x-ts-authorization", "x-twilio-signature", "proxy-authorization", "cookie"}
 
 _sessions: dict[int, tuple[Any, requests.Session]] = {}
@@ -49,13 +50,6 @@ def session_for(account: MessagingAccount) -> requests.Session:
         return session
 
 
-def redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if not secret:
-            continue
-        for variant in {secret, quote(secret, safe=""), quote_plus(secret)}:
-            text = text.replace(variant, REDACTED)
-    return text
 
 
 def _text(body: Any) -> str:

@@ -32,8 +32,8 @@ from channels_app.models import (
 )
 from channels_app.numbers import check_number, to_e164
 from channels_app.providers import OutgoingMessage, ProviderError, SendResult, ValidationResult, get_provider
-from channels_app.providers.http import redact
 from config.exceptions import ServiceError
+from config.redaction import redact
 
 from .consent import consent_require
 from .delivery import MAX_MESSAGE_LENGTH

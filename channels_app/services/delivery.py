@@ -36,8 +36,8 @@ from channels_app.models import (
 )
 from channels_app.policy import number_policy
 from channels_app.providers import OutgoingMessage, ProviderError, StatusUpdate, get_provider
-from channels_app.providers.http import redact
 from config.exceptions import ConflictError, ServiceError
+from config.redaction import redact
 
 from .consent import consent_record, consent_require
 

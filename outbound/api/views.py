@@ -16,8 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from channels_app.api.serializers import ApiErrorSerializer
-from channels_app.api.views import ModelPermissions
+from config.api import ApiErrorSerializer, ModelPermissions
 from outbound import selectors
 from outbound.models import OutboundRecipient, OutboundRequest, RecipientState
 from outbound.services.ratelimit import RateLimited

@@ -46,7 +46,7 @@ from channels_app.models import (
     PhoneNumber,
 )
 from channels_app.providers import BaseProvider, OutgoingMessage, ProviderError, get_provider
-from channels_app.providers.http import channel_log_buffered, redact, session_for
+from channels_app.providers.http import channel_log_buffered, session_for
 from channels_app.services.consent import consent_opted_out_many, consent_record
 from channels_app.services.delivery import (
     MAX_MESSAGE_LENGTH,
@@ -55,6 +55,7 @@ from channels_app.services.delivery import (
     status_callback_url,
 )
 from config.db.bulk import bulk_insert
+from config.redaction import redact
 from outbound.models import (
     OutboundBatch,
     OutboundConfiguration,

@@ -21,7 +21,7 @@ import requests
 from django.conf import settings
 from django.db import connection
 
-from channels_app.emulator.server import ProviderEmulator
+from devtools.emulator.server import ProviderEmulator
 from tests.integration.conftest import _database_url, broker_reset
 
 ROOT = Path(__file__).resolve().parents[2]

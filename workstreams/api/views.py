@@ -8,8 +8,8 @@ from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from channels_app.api.serializers import ApiErrorSerializer as ErrorSerializer
 from channels_app.models import Message
+from config.api import ApiErrorSerializer as ErrorSerializer
 from workstreams import selectors, services
 from workstreams.models import AgentProfile, Conversation, ConversationState, Queue
 from workstreams.services import distribution

@@ -11,7 +11,7 @@ from pathlib import Path
 import requests
 from django.core.management.base import BaseCommand, CommandError
 
-from channels_app.emulator.client import EmulatorClient, EmulatorClientError
+from devtools.emulator.client import EmulatorClient, EmulatorClientError
 
 DEFAULT_URL = "http://127.0.0.1:8025"
 

@@ -7,7 +7,7 @@ import binascii
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from channels_app.emulator import ConfigError, EmulatorConfig, ProviderEmulator
+from devtools.emulator import ConfigError, EmulatorConfig, ProviderEmulator
 
 
 def _pair(value: str, sep: str, what: str) -> tuple[str, str]:

@@ -7,9 +7,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from twilio.request_validator import RequestValidator
 
-from channels_app.emulator.server import PLACEHOLDER_PNG
-from tests.channels_app.emulator.conftest import MESSAGES_PATH, twilio_send
+from devtools.emulator.server import PLACEHOLDER_PNG
 from tests.conftest import TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN
+from tests.devtools.emulator.conftest import MESSAGES_PATH, twilio_send
 
 OURS, CUSTOMER = "+14155550100", "+15551234567"
 WA_OURS, WA_CUSTOMER = "whatsapp:+14155238886", "whatsapp:+15551234567"

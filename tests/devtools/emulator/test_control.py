@@ -5,9 +5,9 @@ import time
 import pytest
 import requests
 
-from channels_app.emulator import ConfigError, EmulatorConfig, ProviderEmulator
-from tests.channels_app.emulator.conftest import MESSAGES_PATH, telesign_send, twilio_send
+from devtools.emulator import ConfigError, EmulatorConfig, ProviderEmulator
 from tests.conftest import TELESIGN_API_KEY, TELESIGN_CUSTOMER_ID, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN
+from tests.devtools.emulator.conftest import MESSAGES_PATH, telesign_send, twilio_send
 
 OURS, CUSTOMER = "+14155550100", "+15551234567"
 

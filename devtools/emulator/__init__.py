@@ -2,7 +2,7 @@
 
 See docs/emulator.md. Typical use in tests::
 
-    from channels_app.emulator import ProviderEmulator
+    from devtools.emulator import ProviderEmulator
 
     with ProviderEmulator(twilio_accounts=[(sid, token)]) as emulator:
         settings.TWILIO_API_URL = emulator.url

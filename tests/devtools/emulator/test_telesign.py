@@ -10,9 +10,9 @@ from urllib.parse import urlencode
 import pytest
 from telesign.util import verify_telesign_callback_signature
 
-from channels_app.emulator.signing import basic_auth_header, telesign_sign_request
-from tests.channels_app.emulator.conftest import telesign_send
+from devtools.emulator.signing import basic_auth_header, telesign_sign_request
 from tests.conftest import TELESIGN_API_KEY, TELESIGN_CUSTOMER_ID
+from tests.devtools.emulator.conftest import telesign_send
 
 OTHER_KEY = base64.b64encode(b"another-key-entirely-0123456789").decode()
 

@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, urlencode
 import pytest
 import requests
 
-from channels_app.emulator import ProviderEmulator
-from channels_app.emulator.signing import telesign_sign_request
+from devtools.emulator import ProviderEmulator
+from devtools.emulator.signing import telesign_sign_request
 from tests.conftest import TELESIGN_API_KEY, TELESIGN_CUSTOMER_ID, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN
 
 MESSAGES_PATH = f"/2010-04-01/Accounts/{TWILIO_ACCOUNT_SID}/Messages.json"

@@ -5,7 +5,7 @@ from telesign.rest import RestClient
 from telesign.util import verify_telesign_callback_signature
 from twilio.request_validator import RequestValidator
 
-from channels_app.emulator.signing import (
+from devtools.emulator.signing import (
     basic_auth_header,
     telesign_callback_headers,
     telesign_callback_signature,

@@ -30,17 +30,16 @@ from config.redaction import redact
 
 from . import services
 from .forms import (
-    CREDENTIAL_LABELS,
+    ImportNumbersForm,
     MessagingAccountForm,
     PhoneNumberForm,
     PhoneNumberFormSet,
     SendTestMessageForm,
     ServiceRefusal,
+    credential_form_fields,
     credential_status,
 )
 from .models import (
-    CREDENTIAL_FIELDS,
-    PROVIDER_CREDENTIALS,
     Attachment,
     Channel,
     ChannelLog,
@@ -50,39 +49,14 @@ from .models import (
     Message,
     MessagingAccount,
     PhoneNumber,
-    Provider,
     ValidationStatus,
 )
+from .providers import credential_fields, provider_class, provider_classes
+from .providers.base import json_depth_exceeds
+from .providers.http import log_text
 from .services import delivery, inbound
 
 CREDENTIALS_PERMISSION_NAME = "Can set or change provider credentials"
-
-#: Where each provider wants each callback URL: (label, where to paste it).
-CALLBACK_HELP: dict[str, dict[str, tuple[str, str]]] = {
-    Provider.TELESIGN: {
-        "callback": (
-            "Callback URL (inbound messages and delivery reports)",
-            "Give this URL to TeleSign as the account's callback URL (TeleSign portal, or ask TeleSign support). "
-            "TeleSign POSTs both customers' inbound messages and delivery reports to it.",
-        ),
-    },
-    Provider.TWILIO: {
-        "inbound": (
-            "Inbound URL",
-            "In the Twilio Console, paste it into 'A message comes in' (HTTP POST) on the phone number, the "
-            "WhatsApp sender, or the WhatsApp sandbox settings.",
-        ),
-        "status": (
-            "Status callback URL",
-            "The hub sends it with every message, so Twilio reports delivery and read receipts to it; you "
-            "may also paste it into 'Status callback URL' on the WhatsApp sender or sandbox settings.",
-        ),
-    },
-    Provider.SANDBOX: {
-        "inbound": ("Inbound URL", "POST signed JSON here to simulate a customer's message."),
-        "status": ("Status URL", "POST signed JSON here to simulate a delivery report."),
-    },
-}
 
 REFUSAL_ATTRIBUTE = "channels_service_refusal"
 
@@ -119,13 +93,13 @@ class PhoneNumberInline(admin.TabularInline):
 @admin.register(MessagingAccount)
 class MessagingAccountAdmin(admin.ModelAdmin):
     form = MessagingAccountForm
-    # The secret inputs are the form's own write-only fields; the model's columns stay out of the form.
-    exclude = CREDENTIAL_FIELDS
+    # The secret inputs are the form's own write-only fields; the credentials column stays out of the form.
+    exclude = ("config",)
     inlines = [PhoneNumberInline]
     list_display = ("name", "channel", "provider", "is_active", "validation_badge", "validated_at", "number_count")
     list_filter = ("provider", "channel", "validation_status", "is_active")
     search_fields = ("name", "numbers__number")
-    actions = ["validate_credentials", "send_test_message"]
+    actions = ["validate_credentials", "send_test_message", "import_numbers"]
     change_form_template = "admin/channels_app/messagingaccount/change_form.html"
 
     class Media:
@@ -149,7 +123,7 @@ class MessagingAccountAdmin(admin.ModelAdmin):
 
     @admin.display(description="Validation message")
     def validation_details(self, obj: MessagingAccount) -> str:
-        # Provider messages may quote an identifier that is also a secret (a Twilio 404 names the SID).
+        # Provider messages may quote an identifier that is also a secret (an account id in a URL).
         return redact(obj.validation_message, obj.secret_values()) or "-"
 
     # --- Form layout -----------------------------------------------------------------------
@@ -162,17 +136,16 @@ class MessagingAccountAdmin(admin.ModelAdmin):
         if not self.can_manage_credentials(request):
             return ()
         if obj is None:
-            return CREDENTIAL_FIELDS
-        return tuple(field for field, _ in PROVIDER_CREDENTIALS[obj.provider])
+            return tuple(credential_fields())
+        return tuple(spec.name for spec in provider_class(obj.provider).credential_fields)
 
     def get_fieldsets(self, request: HttpRequest, obj: MessagingAccount | None = None) -> list[tuple[Any, dict]]:
         inputs = self.credential_inputs(request, obj)
         if obj is None:
             credentials = {
                 "fields": inputs or ("credentials_status",),
-                "description": "TeleSign accounts need a Customer ID and an API key; Twilio accounts an Account "
-                "SID and an Auth Token; Sandbox accounts need none. They are stored encrypted and never shown "
-                "again.",
+                "description": " ".join(cls.connect_help for cls in provider_classes().values() if cls.connect_help)
+                + " Credentials are stored encrypted and never shown again.",
             }
             return [
                 (None, {"fields": ("name", "provider", "channel", "is_active")}),
@@ -182,7 +155,9 @@ class MessagingAccountAdmin(admin.ModelAdmin):
             (None, {"fields": ("name", "provider", "channel", "is_active")}),
             ("Credentials", {
                 "fields": ("credentials_status", *inputs),
-                "description": "Credentials are write-only: they are stored encrypted and never shown.",
+                "description": (provider_class(obj.provider).connect_help + " " if provider_class(obj.provider)
+                                .connect_help else "") + "Credentials are write-only: they are stored encrypted "
+                "and never shown.",
             }),
             ("Validation", {
                 "fields": ("validation_badge", "validated_at", "validation_code", "validation_details"),
@@ -204,8 +179,10 @@ class MessagingAccountAdmin(admin.ModelAdmin):
 
     def get_form(self, request: HttpRequest, obj: MessagingAccount | None = None, change: bool = False,
                  **kwargs: Any) -> type[MessagingAccountForm]:
+        inputs = self.credential_inputs(request, obj)
         kwargs["form"] = type("MessagingAccountForm", (self.form,), {
-            "credential_fields": self.credential_inputs(request, obj),
+            **credential_form_fields(inputs, adding=obj is None),
+            "credential_fields": inputs,
             "refusal": _refusal(request),
         })
         return super().get_form(request, obj, change, **kwargs)
@@ -215,14 +192,14 @@ class MessagingAccountAdmin(admin.ModelAdmin):
         if obj is None or obj.pk is None:
             return format_html(
                 "Only users with the permission “{}” can set credentials; without credentials you can create "
-                "Sandbox accounts only.", CREDENTIALS_PERMISSION_NAME,
+                "accounts only of a provider that needs none.", CREDENTIALS_PERMISSION_NAME,
             )
-        fields = PROVIDER_CREDENTIALS[obj.provider]
-        if not fields:
-            return "Sandbox accounts need no credentials."
+        cls = provider_class(obj.provider)
+        if not cls.credential_fields:
+            return f"{cls.label} accounts need no credentials."
         items = format_html_join(
             "", "<li><strong>{}:</strong> {}</li>",
-            ((CREDENTIAL_LABELS[field], credential_status(obj, field)) for field, _ in fields),
+            ((spec.label, credential_status(obj, spec.name)) for spec in cls.credential_fields),
         )
         return format_html('<ul class="channels-credentials">{}</ul>', items)
 
@@ -230,11 +207,11 @@ class MessagingAccountAdmin(admin.ModelAdmin):
     def callback_urls(self, obj: MessagingAccount | None) -> str:
         if obj is None or obj.pk is None:
             return "Shown once the account is saved."
-        help_texts = CALLBACK_HELP.get(obj.provider, {})
+        routes = {route.name: route for route in provider_class(obj.provider).webhook_routes}
         rows = []
         for key, url in obj.callback_urls().items():
-            label, where = help_texts.get(key, (key.capitalize() + " URL", ""))
-            rows.append({"id": f"callback-url-{key}", "label": label, "url": url, "help": where})
+            route = routes[key]
+            rows.append({"id": f"callback-url-{key}", "label": route.label, "url": url, "help": route.help})
         return render_to_string("admin/channels_app/messagingaccount/callback_urls.html",
                                 {"rows": rows, "account": obj})
 
@@ -248,6 +225,15 @@ class MessagingAccountAdmin(admin.ModelAdmin):
                            "entry" if count == 1 else "entries")
 
     # --- Saving through the services ------------------------------------------------------
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        obj = self.get_object(request, unquote(object_id))
+        if obj is not None:
+            cls = provider_class(obj.provider)
+            extra_context = {**(extra_context or {}), "lists_numbers": cls.lists_numbers,
+                             "list_numbers_label": cls.list_numbers_label}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def changeform_view(self, request: HttpRequest, object_id: str | None = None, form_url: str = "",
                         extra_context: dict[str, Any] | None = None) -> HttpResponse:
@@ -322,6 +308,8 @@ class MessagingAccountAdmin(admin.ModelAdmin):
                  name="{}_{}_validate".format(*info)),
             path("<path:object_id>/send-test-message/", self.admin_site.admin_view(self.send_test_message_view),
                  name="{}_{}_send_test_message".format(*info)),
+            path("<path:object_id>/import-numbers/", self.admin_site.admin_view(self.import_numbers_view),
+                 name="{}_{}_import_numbers".format(*info)),
             *super().get_urls(),
         ]
 
@@ -348,6 +336,54 @@ class MessagingAccountAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(
             reverse("admin:channels_app_messagingaccount_send_test_message", args=[accounts[0].pk])
         )
+
+    @admin.action(description="Import numbers from the provider", permissions=["change"])
+    def import_numbers(self, request: HttpRequest, queryset: QuerySet[MessagingAccount]) -> HttpResponse | None:
+        accounts = list(queryset[:2])
+        if len(accounts) != 1:
+            self.message_user(request, "Select exactly one account to import numbers into.", messages.WARNING)
+            return None
+        if not provider_class(accounts[0].provider).lists_numbers:
+            self.message_user(request, f"{provider_class(accounts[0].provider).label} does not list an account's "
+                              "numbers; add them on the account's page.", messages.WARNING)
+            return None
+        return HttpResponseRedirect(
+            reverse("admin:channels_app_messagingaccount_import_numbers", args=[accounts[0].pk])
+        )
+
+    def import_numbers_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        account = self._account_for_change(request, object_id)
+        try:
+            remote = services.account_remote_numbers(account=account)
+        except ServiceError as exc:
+            self.message_user(request, f"{account.name}: {redact(exc.message, account.secret_values())}",
+                              messages.ERROR)
+            return HttpResponseRedirect(self._change_url(account))
+        form = ImportNumbersForm(request.POST or None, account=account, remote=remote)
+        if request.method == "POST" and form.is_valid():
+            try:
+                added = services.account_import_numbers(account=account, numbers=form.cleaned_data["numbers"])
+            except ServiceError as exc:
+                form.add_service_error(exc, secrets=account.secret_values())
+            else:
+                self.message_user(request, f"{len(added)} number(s) added to {account.name}: "
+                                  + ", ".join(p.number for p in added), messages.SUCCESS)
+                return HttpResponseRedirect(self._change_url(account))
+        cls = provider_class(account.provider)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{cls.list_numbers_label}: {account.name}",
+            "subtitle": None,
+            "opts": self.opts,
+            "account": account,
+            "form": form,
+            "remote": remote,
+            "provider_label": cls.label,
+            "action_label": cls.list_numbers_label,
+            "media": self.media + form.media,
+            "change_url": self._change_url(account),
+        }
+        return TemplateResponse(request, "admin/channels_app/messagingaccount/import_numbers.html", context)
 
     def _account_for_change(self, request: HttpRequest, object_id: str) -> MessagingAccount:
         account = self.get_object(request, unquote(object_id))
@@ -391,6 +427,8 @@ class MessagingAccountAdmin(admin.ModelAdmin):
             "subtitle": None,
             "opts": self.opts,
             "account": account,
+            "provider_label": provider_class(account.provider).label,
+            "sends_nothing": provider_class(account.provider).sends_nothing,
             "form": form,
             "media": self.media + form.media,
             "change_url": self._change_url(account),
@@ -441,7 +479,13 @@ class ChannelLogAdmin(admin.ModelAdmin):
 
     @admin.display(description="Request headers")
     def pretty_request_headers(self, obj: ChannelLog) -> str:
-        return _pre(json.dumps(obj.request_headers, indent=2, sort_keys=True, ensure_ascii=False))
+        headers = obj.request_headers
+        try:
+            text = json.dumps(headers, indent=2, sort_keys=isinstance(headers, dict), ensure_ascii=False,
+                              default=str)
+        except (TypeError, ValueError, RecursionError):
+            text = repr(headers)
+        return _pre(text)
 
     @admin.display(description="Request body")
     def pretty_request_body(self, obj: ChannelLog) -> str:
@@ -453,9 +497,12 @@ class ChannelLogAdmin(admin.ModelAdmin):
 
 
 def _pretty_body(body: str) -> str:
+    """A JSON body indented, anything else as it is (also JSON nested too deep to indent)."""
+    if not body or body.lstrip()[:1] not in ("{", "[") or json_depth_exceeds(body):
+        return body
     try:
         return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return body
 
 
@@ -535,8 +582,16 @@ class InboundEventAdmin(admin.ModelAdmin):
     list_filter = ["state", "kind", "account"]
     search_fields = ["event_key", "error"]
     date_hierarchy = "received_at"
-    readonly_fields = [f.name for f in InboundEvent._meta.fields]
+    readonly_fields = [f.name if f.name != "body" else "raw_body" for f in InboundEvent._meta.fields]
     actions = ["reprocess"]
+
+    class Media:
+        css = {"all": ["channels_app/admin.css"]}
+
+    @admin.display(description="Body")
+    def raw_body(self, obj: InboundEvent) -> str:
+        """The body as received: bytes that are not UTF-8 as \\xNN escapes, a NUL as \\x00."""
+        return _pre(log_text(bytes(obj.body or b"")))
 
     @admin.display(description="Error")
     def short_error(self, obj):

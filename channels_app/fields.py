@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.db import models
@@ -35,4 +36,38 @@ class EncryptedTextField(models.TextField):
     def to_python(self, value: Any) -> Any:
         if isinstance(value, str) and value.startswith(crypto.PREFIX):
             return crypto.decrypt(value)
+        return value
+
+
+class EncryptedJSONField(EncryptedTextField):
+    """A JSON object encrypted at rest as one Fernet token (``fernet:<token>``; empty: ``""``).
+
+    The Python value is a dict of plain values. Being an EncryptedTextField, it is found and
+    re-encrypted by ``rotate_encryption_keys`` like the others.
+    """
+
+    description = "JSON object encrypted at rest"
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("default", dict)
+        kwargs.setdefault("blank", True)
+        super().__init__(*args, **kwargs)
+
+    def get_prep_value(self, value: Any) -> Any:
+        if value in (None, "", {}):
+            return ""
+        if isinstance(value, str) and value.startswith(crypto.PREFIX):
+            return value  # already ciphertext (loaddata, rotation)
+        return crypto.encrypt(json.dumps(value, sort_keys=True, separators=(",", ":")))
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        if value in (None, ""):
+            return {}
+        return json.loads(crypto.decrypt(value))
+
+    def to_python(self, value: Any) -> Any:
+        if value in (None, ""):
+            return {}
+        if isinstance(value, str):
+            return json.loads(crypto.decrypt(value) if value.startswith(crypto.PREFIX) else value)
         return value

@@ -18,23 +18,9 @@ from config.exceptions import ServiceError
 from config.forms import ServiceErrorMixin
 
 from . import services
-from .models import (
-    CREDENTIAL_FIELDS,
-    PROVIDER_CREDENTIALS,
-    Channel,
-    MessagingAccount,
-    NumberType,
-    PhoneNumber,
-    Provider,
-)
-from .numbers import SMS_NUMBER_TYPES, check_number
-
-CREDENTIAL_LABELS: dict[str, str] = {
-    field: label for fields in PROVIDER_CREDENTIALS.values() for field, label in fields
-}
-CREDENTIAL_PROVIDER: dict[str, str] = {
-    field: Provider(provider).label for provider, fields in PROVIDER_CREDENTIALS.items() for field, _ in fields
-}
+from .models import Channel, MessagingAccount, PhoneNumber
+from .numbers import check_number
+from .providers import credential_fields, provider_class, provider_classes
 
 
 class ServiceRefusal(Exception):
@@ -50,7 +36,7 @@ class ServiceRefusal(Exception):
 
 def credential_status(account: MessagingAccount | None, field: str) -> str:
     """The state of one secret, 'Set on <date>' or 'Not set', never its value."""
-    if account is None or not getattr(account, field):
+    if account is None or not account.credential(field):
         return "Not set"
     if account.credentials_updated_at is None:
         return "Set"
@@ -62,20 +48,32 @@ def _secret_input() -> forms.PasswordInput:
     return forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
 
 
+def credential_form_fields(names: tuple[str, ...], *, adding: bool) -> dict[str, forms.Field]:
+    """Write-only inputs for the named credential fields, labelled and explained as their providers
+    declare them."""
+    declared = credential_fields()
+    result = {}
+    for name in names:
+        provider, spec = declared[name]
+        if adding:
+            hint = f"Only {provider_class(provider).label} accounts use it; leave it blank otherwise."
+        else:
+            hint = "Leave blank to keep the current value; a new value resets the validation state."
+        result[name] = forms.CharField(label=spec.label, required=False, strip=True, widget=_secret_input(),
+                                       help_text=f"{spec.help_text} {hint}")
+    return result
+
+
 class MessagingAccountForm(ServiceErrorMixin, forms.ModelForm):
     """Name, provider, channel and the write-only credential inputs.
 
-    Secrets are declared form fields, not model form fields (the admin excludes them), so a
-    posted value never lands on the instance; ``credentials()`` hands them to the service.
-    ``credential_fields`` (set per request by the admin) lists the inputs to show.
+    Secrets are declared form fields, not model form fields (the credentials column stays out of
+    the form), so a posted value never lands on the instance; ``credentials()`` hands them to the
+    service. The admin declares the inputs per request (``credential_form_fields``) and lists them
+    in ``credential_fields``.
     """
 
-    customer_id = forms.CharField(label="Customer ID", required=False, widget=_secret_input())
-    api_key = forms.CharField(label="API key", required=False, widget=_secret_input())
-    account_sid = forms.CharField(label="Account SID", required=False, widget=_secret_input())
-    auth_token = forms.CharField(label="Auth token", required=False, widget=_secret_input())
-
-    credential_fields: tuple[str, ...] = CREDENTIAL_FIELDS
+    credential_fields: tuple[str, ...] = ()
     #: Set per request when saving this same input was refused and the form is shown again.
     refusal: ServiceRefusal | None = None
 
@@ -85,17 +83,10 @@ class MessagingAccountForm(ServiceErrorMixin, forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        adding = self.instance.pk is None
-        for field in CREDENTIAL_FIELDS:
-            if field not in self.credential_fields:
-                del self.fields[field]
-                continue
-            model_help = MessagingAccount._meta.get_field(field).help_text
-            if adding:
-                hint = f"Only {CREDENTIAL_PROVIDER[field]} accounts use it; leave it blank otherwise."
-            else:
-                hint = "Leave blank to keep the current value; a new value resets the validation state."
-            self.fields[field].help_text = f"{model_help} {hint}"
+        if "provider" in self.fields:
+            self.fields["provider"].help_text = " ".join(
+                [cls.description for cls in provider_classes().values() if cls.description]
+                + ["Cannot be changed once the account exists."])
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -112,16 +103,6 @@ class MessagingAccountForm(ServiceErrorMixin, forms.ModelForm):
     def credentials(self) -> dict[str, str]:
         """The secrets typed into this form (blank inputs keep the current values)."""
         return {f: self.cleaned_data[f] for f in self.credential_fields if self.cleaned_data.get(f)}
-
-
-def _number_format(provider: str, channel: str) -> tuple[str, str]:
-    """(help text, example) for the numbers of an account of ``provider`` and ``channel``."""
-    if channel == Channel.WHATSAPP:
-        return "E.164 with the leading +, e.g. +14252306549 (no spaces or symbols).", "+14252306549"
-    if provider == Provider.TELESIGN:
-        return ("Digits only, country code first, e.g. 14252306549 (no +, spaces or symbols); "
-                "or a 5–6 digit short code."), "14252306549"
-    return "E.164 with the leading +, e.g. +14252306549; or a 5–6 digit short code.", "+14252306549"
 
 
 class PhoneNumberForm(ServiceErrorMixin, forms.ModelForm):
@@ -142,13 +123,12 @@ class PhoneNumberForm(ServiceErrorMixin, forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.provider is None or self.channel is None:
             return
-        help_text, example = _number_format(self.provider, self.channel)
+        cls = provider_class(self.provider)
+        help_text, example = cls.number_help(self.channel)
         self.fields["number"].help_text = help_text
         self.fields["number"].widget.attrs["placeholder"] = example
         if self.channel == Channel.SMS and "number_type" in self.fields:
-            self.fields["number_type"].choices = [("", "---------")] + [
-                (t, NumberType(t).label) for t in SMS_NUMBER_TYPES[self.provider]
-            ]
+            self.fields["number_type"].choices = [("", "---------"), *cls.number_types]
 
     def _account(self) -> MessagingAccount | None:
         try:
@@ -160,7 +140,8 @@ class PhoneNumberForm(ServiceErrorMixin, forms.ModelForm):
         cleaned = super().clean()
         account = self._account()
         # With the account's provider or channel still invalid, the account form reports that instead.
-        known = account is not None and account.provider in Provider.values and account.channel in Channel.values
+        known = (account is not None and account.provider in provider_classes()
+                 and account.channel in Channel.values)
         if known and cleaned.get("number"):
             try:
                 check_number(provider=account.provider, channel=account.channel, number=cleaned["number"],
@@ -209,3 +190,31 @@ class SendTestMessageForm(ServiceErrorMixin, forms.Form):
         self.fields["from_number"].choices = [("", "First number of the account")] + [
             (n.number, str(n)) for n in account.numbers.all()
         ]
+
+
+class ImportNumbersForm(ServiceErrorMixin, forms.Form):
+    """The numbers found on the provider's side of an account, to add without typing them."""
+
+    numbers = forms.MultipleChoiceField(
+        label="Numbers", widget=forms.CheckboxSelectMultiple,
+        help_text="Each is added with the type the provider reports. Numbers already on the account, and numbers "
+        "that cannot carry the account's channel, are listed but cannot be chosen.",
+    )
+
+    def __init__(self, *args: Any, account: MessagingAccount, remote: list, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.account = account
+        existing = set(account.numbers.values_list("number", flat=True))
+        cls = provider_class(account.provider)
+        choices, self.unavailable = [], []
+        for found in remote:
+            label = f"{found.number} — {cls.number_type_label(found.number_type)}"
+            if found.description:
+                label += f" ({found.description})"
+            if found.number in existing:
+                self.unavailable.append(f"{label}: already on this account")
+            elif not found.usable:
+                self.unavailable.append(f"{label}: {found.note}")
+            else:
+                choices.append((found.number, label))
+        self.fields["numbers"].choices = choices

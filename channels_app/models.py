@@ -7,34 +7,13 @@ import secrets
 from django.conf import settings
 from django.db import models
 
-from .fields import EncryptedTextField
+from .fields import EncryptedJSONField
+from .providers import number_type_choices, provider_choices, provider_class
 
 
 class Channel(models.TextChoices):
     SMS = "sms", "SMS"
     WHATSAPP = "whatsapp", "WhatsApp"
-
-
-class Provider(models.TextChoices):
-    TELESIGN = "telesign", "TeleSign"
-    TWILIO = "twilio", "Twilio"
-    SANDBOX = "sandbox", "Sandbox (sends nothing)"
-
-
-#: Which channels each provider carries.
-PROVIDER_CHANNELS: dict[str, tuple[str, ...]] = {
-    Provider.TELESIGN: (Channel.SMS,),
-    Provider.TWILIO: (Channel.SMS, Channel.WHATSAPP),
-    Provider.SANDBOX: (Channel.SMS, Channel.WHATSAPP),
-}
-
-#: The credential fields each provider needs, with their labels.
-PROVIDER_CREDENTIALS: dict[str, tuple[tuple[str, str], ...]] = {
-    Provider.TELESIGN: (("customer_id", "Customer ID"), ("api_key", "API key")),
-    Provider.TWILIO: (("account_sid", "Account SID"), ("auth_token", "Auth token")),
-    Provider.SANDBOX: (),
-}
-CREDENTIAL_FIELDS = ("customer_id", "api_key", "account_sid", "auth_token")
 
 
 class ValidationStatus(models.TextChoices):
@@ -56,15 +35,16 @@ class MessagingAccount(models.Model):
     channel = models.CharField(max_length=16, choices=Channel.choices, help_text="SMS or WhatsApp.")
     provider = models.CharField(
         max_length=16,
-        choices=Provider.choices,
-        help_text="TeleSign carries SMS; Twilio carries SMS and WhatsApp; Sandbox sends nothing and records "
-        "what it would send. Cannot be changed once the account exists.",
+        choices=provider_choices,
+        help_text="The service that carries the account's messages; which channels each carries is shown when "
+        "you choose. Cannot be changed once the account exists.",
     )
-    # Secrets ("secure columns"): encrypted at rest, write-only in every form and API.
-    customer_id = EncryptedTextField(blank=True, default="", help_text="TeleSign Customer ID.")
-    api_key = EncryptedTextField(blank=True, default="", help_text="TeleSign API key (base64).")
-    account_sid = EncryptedTextField(blank=True, default="", help_text="Twilio Account SID (AC…).")
-    auth_token = EncryptedTextField(blank=True, default="", help_text="Twilio Auth Token.")
+    # Secrets ("secure columns"): the provider's credential fields, one encrypted object, write-only in
+    # every form and API.
+    config = EncryptedJSONField(
+        "credentials", editable=False,
+        help_text="The provider's credentials, encrypted at rest; set through the forms, never shown.",
+    )
     credentials_updated_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     is_active = models.BooleanField(
@@ -91,20 +71,20 @@ class MessagingAccount(models.Model):
     class Meta:
         ordering = ["name"]
         permissions = [("manage_credentials", "Can set or change provider credentials")]
-        constraints = [
-            models.CheckConstraint(
-                condition=~models.Q(provider="telesign", channel="whatsapp"),
-                name="channels_account_provider_carries_channel",
-                violation_error_message="TeleSign carries SMS only, not WhatsApp.",
-            )
-        ]
 
     def __str__(self) -> str:
         return self.name
 
+    def provider_class(self):
+        return provider_class(self.provider)
+
     def credentials(self) -> dict[str, str]:
         """The provider's credential values, decrypted (never render these)."""
-        return {field: getattr(self, field) for field, _ in PROVIDER_CREDENTIALS[self.provider]}
+        return {spec.name: self.credential(spec.name) for spec in self.provider_class().credential_fields}
+
+    def credential(self, name: str) -> str:
+        value = (self.config or {}).get(name, "")
+        return value if isinstance(value, str) else ""
 
     @property
     def has_credentials(self) -> bool:
@@ -112,47 +92,31 @@ class MessagingAccount(models.Model):
 
     def secret_values(self) -> list[str]:
         """Every secret this account holds, for redaction."""
-        return [v for v in (getattr(self, f) for f in CREDENTIAL_FIELDS) if v]
+        return [v for v in (self.config or {}).values() if isinstance(v, str) and v]
 
     def callback_urls(self) -> dict[str, str]:
-        base = f"{settings.PUBLIC_BASE_URL}/webhooks"
-        if self.provider == Provider.TELESIGN:
-            return {"callback": f"{base}/telesign/{self.webhook_token}/"}
-        if self.provider == Provider.TWILIO:
-            return {
-                "inbound": f"{base}/twilio/{self.webhook_token}/inbound/",
-                "status": f"{base}/twilio/{self.webhook_token}/status/",
-            }
-        return {
-            "inbound": f"{base}/sandbox/{self.webhook_token}/inbound/",
-            "status": f"{base}/sandbox/{self.webhook_token}/status/",
-        }
-
-
-class NumberType(models.TextChoices):
-    GEOGRAPHIC = "geographic", "Geographic"
-    LONG_CODE = "long_code", "Long code"
-    SHORT_CODE = "short_code", "Short code"
-    TOLL_FREE = "toll_free", "Toll-free"
+        """The URLs to give the provider, by route name (built from the provider's route declarations)."""
+        cls = self.provider_class()
+        base = f"{settings.PUBLIC_BASE_URL}/webhooks/{cls.url_prefix or cls.name}/{self.webhook_token}/"
+        return {route.name: base + route.path for route in cls.webhook_routes}
 
 
 class PhoneNumber(models.Model):
     account = models.ForeignKey(MessagingAccount, on_delete=models.CASCADE, related_name="numbers")
     # Copied from the account so the database can enforce uniqueness per provider.
-    provider = models.CharField(max_length=16, choices=Provider.choices, editable=False)
+    provider = models.CharField(max_length=16, choices=provider_choices, editable=False)
     channel = models.CharField(max_length=16, choices=Channel.choices, editable=False)
     number = models.CharField(
         max_length=24,
-        help_text="TeleSign: digits only, country code first (14252306549). Twilio SMS: E.164 (+14252306549) "
-        "or a 5–6 digit short code. WhatsApp: E.164 with the leading + (+14252306549).",
+        help_text="As the account's provider writes it (the form shows the format once the account exists). "
+        "WhatsApp: E.164 with the leading + (+14252306549).",
     )
     e164 = models.CharField(
         "normalized address", max_length=24, editable=False, help_text="E.164, or the digits of a short code."
     )
     number_type = models.CharField(
-        "type", max_length=16, choices=NumberType.choices, blank=True, default="",
-        help_text="TeleSign: geographic, short code or toll-free. Twilio SMS: long code, short code or toll-free. "
-        "Not used for WhatsApp.",
+        "type", max_length=16, choices=number_type_choices, blank=True, default="",
+        help_text="SMS only: the kinds of number the account's provider offers. Not used for WhatsApp.",
     )
     name = models.CharField(max_length=100, blank=True, default="", help_text="Required for WhatsApp numbers.")
     description = models.CharField(max_length=255, blank=True, default="")
@@ -161,8 +125,8 @@ class PhoneNumber(models.Model):
     class Meta:
         ordering = ["account", "number"]
         constraints = [
-            # A Twilio number can carry SMS and WhatsApp at once (``+1…`` and ``whatsapp:+1…``
-            # are distinct addresses), so uniqueness is per provider and channel.
+            # A number can carry SMS and WhatsApp at once on one provider (distinct addresses there),
+            # so uniqueness is per provider and channel.
             models.UniqueConstraint(fields=["provider", "channel", "e164"], name="channels_number_unique_per_provider"),
         ]
 
@@ -287,7 +251,7 @@ class Message(models.Model):
     account = models.ForeignKey(MessagingAccount, on_delete=models.PROTECT, related_name="messages")
     phone_number = models.ForeignKey(PhoneNumber, on_delete=models.PROTECT, related_name="messages")
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="messages")
-    provider = models.CharField(max_length=16, choices=Provider.choices, editable=False)
+    provider = models.CharField(max_length=16, choices=provider_choices, editable=False)
     channel = models.CharField(max_length=16, choices=Channel.choices)
     direction = models.CharField(max_length=8, choices=Direction.choices)
     kind = models.CharField(max_length=24, choices=MessageKind.choices, default=MessageKind.REGULAR)
@@ -375,7 +339,8 @@ class InboundEvent(models.Model):
     url = models.TextField()
     content_type = models.CharField(max_length=255, blank=True, default="",
                                     help_text="The request's Content-Type header.")
-    body = models.TextField(blank=True, default="", help_text="The raw body; form fields are parsed from it.")
+    # Bytes, exactly as received (a provider may send NUL bytes or text that is not UTF-8).
+    body = models.BinaryField(blank=True, default=b"", help_text="The raw body; form fields are parsed from it.")
     state = models.CharField(max_length=16, choices=EventState.choices, default=EventState.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True, default="")

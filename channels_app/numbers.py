@@ -1,33 +1,33 @@
-"""Number formats per provider and channel, checked with ``phonenumbers``."""
+"""Number formats, checked with ``phonenumbers``: the building blocks provider modules compose
+their number rules from, and the entry point the services call."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import phonenumbers
 
 from config.exceptions import ServiceError
 
-from .models import Channel, NumberType, Provider
+from .providers import CheckedNumber, provider_class
+
+if TYPE_CHECKING:
+    from .providers import BaseProvider
 
 _DIGITS = re.compile(r"^[1-9]\d{5,14}$")
 _E164 = re.compile(r"^\+[1-9]\d{5,14}$")
 _SHORT_CODE = re.compile(r"^\d{5,6}$")
 
-#: Number types each provider offers for SMS.
-SMS_NUMBER_TYPES: dict[str, tuple[str, ...]] = {
-    Provider.TELESIGN: (NumberType.GEOGRAPHIC, NumberType.SHORT_CODE, NumberType.TOLL_FREE),
-    Provider.TWILIO: (NumberType.LONG_CODE, NumberType.SHORT_CODE, NumberType.TOLL_FREE),
-    Provider.SANDBOX: (NumberType.LONG_CODE, NumberType.SHORT_CODE, NumberType.TOLL_FREE),
-}
+E164_EXAMPLE = "+14252306549"
+WHATSAPP_HELP = "E.164 with the leading +, e.g. +14252306549 (no spaces or symbols)."
+
+__all__ = ["CheckedNumber", "check_number", "to_e164"]
 
 
-@dataclass(frozen=True)
-class CheckedNumber:
-    number: str  # as the provider wants it
-    e164: str  # normalized address used to match inbound traffic
-    number_type: str
+def check_number(*, provider: str, channel: str, number: str, number_type: str = "") -> CheckedNumber:
+    """Validate ``number`` for an account of ``provider``/``channel``; raise ServiceError naming the field."""
+    return provider_class(provider).check_number(channel=channel, number=number, number_type=number_type)
 
 
 def _is_valid(e164: str) -> bool:
@@ -38,61 +38,66 @@ def _is_valid(e164: str) -> bool:
     return phonenumbers.is_valid_number(parsed)
 
 
-def check_number(*, provider: str, channel: str, number: str, number_type: str = "") -> CheckedNumber:
-    """Validate ``number`` for an account of ``provider``/``channel``; raise ServiceError naming the field."""
+def required(number: str) -> str:
     raw = (number or "").strip()
     if not raw:
         raise ServiceError("Enter a number.", code="number_required", field="number")
+    return raw
 
-    if channel == Channel.WHATSAPP:
-        if not _E164.match(raw):
-            raise ServiceError(
-                f"'{raw}' is not accepted: WhatsApp numbers are written in E.164 with a leading +, "
-                "e.g. +14252306549 (no spaces or symbols).",
-                code="number_format", field="number",
-            )
-        if not _is_valid(raw):
-            raise ServiceError(f"{raw} is not a valid phone number.", code="number_invalid", field="number")
-        return CheckedNumber(raw, raw, "")
 
-    allowed = SMS_NUMBER_TYPES[provider]
+def check_type(provider: type[BaseProvider], number_type: str) -> str:
+    """``number_type`` when the provider offers it for SMS; ServiceError listing its types otherwise."""
+    labels = ", ".join(label for _, label in provider.number_types)
     if not number_type:
-        raise ServiceError(
-            "Choose the number's type: " + ", ".join(NumberType(t).label for t in allowed) + ".",
-            code="number_type_required", field="number_type",
-        )
-    if number_type not in allowed:
-        raise ServiceError(
-            f"{Provider(provider).label} SMS numbers are "
-            + ", ".join(NumberType(t).label for t in allowed)
-            + f"; '{number_type}' is not one of them.",
-            code="number_type_invalid", field="number_type",
-        )
+        raise ServiceError(f"Choose the number's type: {labels}.", code="number_type_required",
+                           field="number_type")
+    if number_type not in dict(provider.number_types):
+        raise ServiceError(f"{provider.label} SMS numbers are {labels}; '{number_type}' is not one of them.",
+                           code="number_type_invalid", field="number_type")
+    return number_type
 
-    if number_type == NumberType.SHORT_CODE:
-        if not _SHORT_CODE.match(raw):
-            raise ServiceError(
-                f"'{raw}' is not accepted: a short code is 5 or 6 digits, e.g. 44222.",
-                code="number_format", field="number",
-            )
-        return CheckedNumber(raw, raw, number_type)
 
-    if provider == Provider.TELESIGN:
-        if not _DIGITS.match(raw):
-            raise ServiceError(
-                f"'{raw}' is not accepted: TeleSign numbers are digits only, country code first, "
-                "e.g. 14252306549 (no +, spaces or symbols).",
-                code="number_format", field="number",
-            )
-        e164 = "+" + raw
-    else:
-        if not _E164.match(raw):
-            raise ServiceError(
-                f"'{raw}' is not accepted: Twilio numbers are written in E.164, e.g. +14252306549 "
-                "(a leading +, no spaces or symbols).",
-                code="number_format", field="number",
-            )
-        e164 = raw
+def whatsapp_number(raw: str) -> CheckedNumber:
+    if not _E164.match(raw):
+        raise ServiceError(
+            f"'{raw}' is not accepted: WhatsApp numbers are written in E.164 with a leading +, "
+            "e.g. +14252306549 (no spaces or symbols).",
+            code="number_format", field="number",
+        )
+    if not _is_valid(raw):
+        raise ServiceError(f"{raw} is not a valid phone number.", code="number_invalid", field="number")
+    return CheckedNumber(raw, raw, "")
+
+
+def short_code(raw: str, number_type: str) -> CheckedNumber:
+    if not _SHORT_CODE.match(raw):
+        raise ServiceError(f"'{raw}' is not accepted: a short code is 5 or 6 digits, e.g. 44222.",
+                           code="number_format", field="number")
+    return CheckedNumber(raw, raw, number_type)
+
+
+def e164_number(raw: str, number_type: str, *, provider_label: str) -> CheckedNumber:
+    """A number written in E.164 (``+14252306549``), as most providers want it."""
+    if not _E164.match(raw):
+        raise ServiceError(
+            f"'{raw}' is not accepted: {provider_label} numbers are written in E.164, e.g. +14252306549 "
+            "(a leading +, no spaces or symbols).",
+            code="number_format", field="number",
+        )
+    if not _is_valid(raw):
+        raise ServiceError(f"{raw} is not a valid phone number.", code="number_invalid", field="number")
+    return CheckedNumber(raw, raw, number_type)
+
+
+def digits_number(raw: str, number_type: str, *, provider_label: str) -> CheckedNumber:
+    """A number written as digits only, country code first (``14252306549``)."""
+    if not _DIGITS.match(raw):
+        raise ServiceError(
+            f"'{raw}' is not accepted: {provider_label} numbers are digits only, country code first, "
+            "e.g. 14252306549 (no +, spaces or symbols).",
+            code="number_format", field="number",
+        )
+    e164 = "+" + raw
     if not _is_valid(e164):
         raise ServiceError(f"{raw} is not a valid phone number.", code="number_invalid", field="number")
     return CheckedNumber(raw, e164, number_type)

@@ -6,7 +6,7 @@ send attachments on a number. Without a configured policy, both may.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -25,10 +25,15 @@ class NumberPolicy:
 
 
 def number_policy(phone_number: PhoneNumber) -> NumberPolicy:
+    """The higher app's answer, narrowed by what the number's provider carries: where messages carry no
+    attachments, neither customers nor agents may send them, whatever is configured."""
     path = getattr(settings, "HUB_NUMBER_POLICY", "")
-    if not path:
-        return NumberPolicy()
-    return import_string(path)(phone_number)
+    policy = import_string(path)(phone_number) if path else NumberPolicy()
+    from channels_app.providers import provider_class
+
+    if phone_number.channel not in provider_class(phone_number.provider).attachment_channels:
+        policy = replace(policy, customers_may_send_attachments=False, agents_may_send_attachments=False)
+    return policy
 
 
 def inbound_handlers() -> list:

@@ -1,11 +1,14 @@
+"""Webhook URLs, one set per configured provider, built from the routes its module declares:
+``<url_prefix>/<token>/<route path>``, named ``webhook-<provider>-<route>``."""
+
 from django.urls import path
 
-from . import webhooks
+from .providers import provider_classes
+from .webhooks import WebhookView
 
 urlpatterns = [
-    path("telesign/<str:token>/", webhooks.TeleSignCallbackView.as_view(), name="webhook-telesign"),
-    path("twilio/<str:token>/inbound/", webhooks.TwilioInboundView.as_view(), name="webhook-twilio-inbound"),
-    path("twilio/<str:token>/status/", webhooks.TwilioStatusView.as_view(), name="webhook-twilio-status"),
-    path("sandbox/<str:token>/inbound/", webhooks.SandboxInboundView.as_view(), name="webhook-sandbox-inbound"),
-    path("sandbox/<str:token>/status/", webhooks.SandboxStatusView.as_view(), name="webhook-sandbox-status"),
+    path(f"{cls.url_prefix or name}/<str:token>/{route.path}",
+         WebhookView.as_view(provider=name, route=route.name), name=f"webhook-{name}-{route.name}")
+    for name, cls in provider_classes().items()
+    for route in cls.webhook_routes
 ]

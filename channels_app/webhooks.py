@@ -1,12 +1,14 @@
-"""Webhook endpoints providers call, one set per account, found by the account's token.
+"""The one webhook view every provider's URLs lead to, found by the account's token.
 
-Order of work: find the account (unknown or inactive token → 404), check the signature in
-constant time (→ 403 and a channel-log row), validate the payload (→ 400 saying what is
-wrong), store the raw event once, commit, enqueue, answer 200.
+Order of work: the route must allow the method (→ 405), find the account (unknown or inactive
+token → 404), check the signature in constant time (→ 403 and a channel-log row), let the
+provider read the webhook into its events (→ 400 saying what is wrong, and a channel-log row),
+store each event once, commit, enqueue, answer as the provider expects (200).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 
 from django.conf import settings
@@ -15,14 +17,11 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from channels_app.models import EventKind, MessagingAccount, Provider
-from channels_app.providers import WebhookPayloadError, WebhookRequest, get_provider
+from channels_app.providers import WebhookAnswer, WebhookPayloadError, WebhookRequest, get_provider, provider_class
 from channels_app.providers.http import write_log
-from channels_app.services.inbound import account_for_webhook, webhook_accept
+from channels_app.services.inbound import account_for_webhook, form_params, webhook_accept
 
 logger = logging.getLogger(__name__)
-
-EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
 def public_urls(request) -> list[str]:
@@ -47,90 +46,79 @@ def _headers(meta: dict) -> dict[str, str]:
     return headers
 
 
+def _error(status: int, error: str, detail: str) -> JsonResponse:
+    return JsonResponse({"error": error, "detail": detail}, status=status)
+
+
+def _render(answer: WebhookAnswer) -> HttpResponse:
+    response = HttpResponse(answer.body, status=answer.status, content_type=answer.content_type)
+    for name, value in answer.headers:
+        response[name] = value
+    return response
+
+
 @method_decorator(csrf_exempt, name="dispatch")
 class WebhookView(View):
-    """Base: a plain Django view, no session or token auth (the provider's signature is the
-    authentication) and no API framework: this is the hottest path of the hub, and a provider
-    needs nothing from content negotiation."""
+    """A plain Django view, no session or token auth (the provider's signature, or the unguessable
+    token in the URL, is the authentication) and no API framework: this is the hottest path of the
+    hub, and a provider needs nothing from content negotiation.
 
-    http_method_names = ["post"]
+    ``provider`` and ``route`` name the provider and the route its module declares.
+    """
+
     provider: str = ""
-    route_kind: str | None = None
+    route: str = ""
 
-    def _account(self, token: str) -> MessagingAccount | None:
-        return account_for_webhook(token=token, provider=self.provider)
-
-    def http_method_not_allowed(self, request, *args, **kwargs) -> HttpResponse:
-        response = JsonResponse({"error": "method_not_allowed",
-                                 "detail": f"Method {request.method} not allowed; providers POST here."}, status=405)
-        response["Allow"] = "POST"
-        return response
-
-    def _requests(self, raw) -> list[WebhookRequest]:
-        body = raw.body
-        params = {k: raw.POST.getlist(k) for k in raw.POST} if raw.content_type == "application/x-www-form-urlencoded" \
-            else {}
-        headers = _headers(raw.META)
-        return [WebhookRequest(method=raw.method, url=url, headers=headers, body=body, params=params)
-                for url in public_urls(raw)]
-
-    def ok(self) -> HttpResponse:
-        return JsonResponse({"status": "accepted"})
-
-    def post(self, request, token: str):
-        account = self._account(token)
+    def dispatch(self, request, token: str):
+        route = provider_class(self.provider).route(self.route)
+        if request.method not in route.methods:
+            allowed = ", ".join(route.methods)
+            response = _error(405, "method_not_allowed",
+                              f"Method {request.method} not allowed; providers use {allowed} here.")
+            response["Allow"] = allowed
+            return response
+        account = account_for_webhook(token=token, provider=self.provider)
         if account is None:
-            return JsonResponse({"error": "not_found", "detail": "No active account has this callback URL."},
-                                status=404)
+            return _error(404, "not_found", "No active account has this callback URL.")
         provider = get_provider(account)
         candidates = self._requests(request)
+        if request.method == "OPTIONS":
+            answer = provider.webhook_options(candidates[0], route)
+            self._log(account, candidates[0], answer.status, note="handshake (OPTIONS)", is_error=answer.status >= 400)
+            return _render(answer)
         verified = next((c for c in candidates if provider.verify_webhook(c)), None)
         if verified is None:
             first = candidates[0]
-            reason = "missing signature" if not (first.headers.get("authorization")
-                                                 or first.headers.get("x-twilio-signature")
-                                                 or first.headers.get("x-sandbox-signature")) else "bad signature"
-            write_log(account, kind="webhook", method="POST", url=first.url, status_code=403,
-                      request_headers=first.headers, request_body=first.body,
-                      error=f"webhook refused: {reason}", is_error=True)
+            reason = "bad signature" if provider.signature_present(first) else "missing signature"
+            self._log(account, first, 403, note=f"webhook refused: {reason}", is_error=True)
             logger.warning("webhook for account %s refused: %s", account.pk, reason)
-            return JsonResponse({"error": "forbidden", "detail": f"Webhook refused: {reason}."}, status=403)
+            return _error(403, "forbidden", f"Webhook refused: {reason}.")
         try:
-            webhook_accept(account=account, request=verified, route_kind=self.route_kind)
+            accepted = webhook_accept(account=account, request=verified, route=route)
         except WebhookPayloadError as exc:
-            return JsonResponse({"error": "invalid_payload", "detail": str(exc)}, status=400)
-        return self.ok()
+            self._log(account, verified, 400, note=f"webhook refused: {exc}", is_error=True)
+            return _error(400, "invalid_payload", str(exc))
+        if accepted.refused:
+            stored = len(accepted.events)
+            detail = "; ".join(accepted.refused)
+            if stored:
+                detail += f" ({stored} other event{'s' if stored != 1 else ''} of the request stored)"
+            self._log(account, verified, 400, note=f"webhook refused in part: {detail}", is_error=True)
+            return _error(400, "invalid_payload", detail)
+        if accepted.note:
+            self._log(account, verified, accepted.answer.status, note=accepted.note)
+        return _render(accepted.answer)
 
+    @staticmethod
+    def _requests(raw) -> list[WebhookRequest]:
+        body = raw.body
+        headers = _headers(raw.META)
+        params = form_params(body, headers.get("content-type", ""))
+        return [WebhookRequest(method=raw.method, url=url, headers=headers, body=body, params=params)
+                for url in public_urls(raw)]
 
-class TeleSignCallbackView(WebhookView):
-    """Inbound SMS (``sub_resource`` mo_sms) and delivery reports (``sms``) on one URL."""
-
-    provider = Provider.TELESIGN
-
-
-class TwilioInboundView(WebhookView):
-    provider = Provider.TWILIO
-    route_kind = EventKind.INBOUND
-
-    def ok(self) -> HttpResponse:
-        return HttpResponse(EMPTY_TWIML, content_type="text/xml")
-
-
-class TwilioStatusView(WebhookView):
-    provider = Provider.TWILIO
-    route_kind = EventKind.STATUS
-
-    def ok(self) -> HttpResponse:
-        return HttpResponse(status=200)
-
-
-class SandboxInboundView(WebhookView):
-    provider = Provider.SANDBOX
-    route_kind = EventKind.INBOUND
-
-
-class SandboxStatusView(WebhookView):
-    provider = Provider.SANDBOX
-    route_kind = EventKind.STATUS
-
-
+    @staticmethod
+    def _log(account, request: WebhookRequest, status: int, *, note: str, is_error: bool = False) -> None:
+        write_log(account, kind="webhook", method=request.method, url=request.url, status_code=status,
+                  request_headers=request.headers, request_body=request.body, error=note if is_error else "",
+                  response_body="" if is_error else json.dumps({"note": note}), is_error=is_error)

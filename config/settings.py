@@ -240,12 +240,16 @@ PROVIDER_CONNECT_TIMEOUT = env.float("PROVIDER_CONNECT_TIMEOUT", default=5.0)
 PROVIDER_READ_TIMEOUT = env.float("PROVIDER_READ_TIMEOUT", default=15.0)
 # Provider calls ignore HTTP(S)_PROXY variables; set this to send them through a proxy.
 PROVIDER_HTTPS_PROXY = env.str("PROVIDER_HTTPS_PROXY", default="")
+# Certificates trusted for provider HTTPS (a CA bundle file), e.g. the provider emulator's own; empty: the
+# system's trust store as requests (certifi) knows it.
+PROVIDER_CA_BUNDLE = env.str("PROVIDER_CA_BUNDLE", default="")
 # Provider modules, by name; adding a provider is adding a module here.
 HUB_PROVIDERS = {
     "telesign": "channels_app.providers.telesign.TeleSignProvider",
     "twilio": "channels_app.providers.twilio.TwilioProvider",
     "sandbox": "channels_app.providers.sandbox.SandboxProvider",
 }
+
 # Sending: bounded retries with exponential backoff and jitter for retryable provider errors.
 MESSAGE_MAX_ATTEMPTS = env.int("MESSAGE_MAX_ATTEMPTS", default=5)
 MESSAGE_RETRY_BASE_SECONDS = env.float("MESSAGE_RETRY_BASE_SECONDS", default=10.0)

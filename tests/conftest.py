@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import responses as responses_lib
 
-from channels_app.models import Channel, Provider
+from channels_app.models import Channel
 from channels_app.providers import http as provider_http
 from channels_app.providers import sandbox
 from channels_app.services import NumberSpec, account_create
@@ -52,7 +52,7 @@ def mocked_http():
 @pytest.fixture
 def telesign_account(db):
     return account_create(
-        name="TeleSign SMS", channel=Channel.SMS, provider=Provider.TELESIGN,
+        name="TeleSign SMS", channel=Channel.SMS, provider="telesign",
         credentials={"customer_id": TELESIGN_CUSTOMER_ID, "api_key": TELESIGN_API_KEY},
         numbers=[NumberSpec(number="14252306549", number_type="geographic", description="Support line")],
     )
@@ -61,7 +61,7 @@ def telesign_account(db):
 @pytest.fixture
 def twilio_sms_account(db):
     return account_create(
-        name="Twilio SMS", channel=Channel.SMS, provider=Provider.TWILIO,
+        name="Twilio SMS", channel=Channel.SMS, provider="twilio",
         credentials={"account_sid": TWILIO_ACCOUNT_SID, "auth_token": TWILIO_AUTH_TOKEN},
         numbers=[NumberSpec(number="+14155550100", number_type="long_code")],
     )
@@ -70,7 +70,7 @@ def twilio_sms_account(db):
 @pytest.fixture
 def twilio_whatsapp_account(db):
     return account_create(
-        name="Twilio WhatsApp", channel=Channel.WHATSAPP, provider=Provider.TWILIO,
+        name="Twilio WhatsApp", channel=Channel.WHATSAPP, provider="twilio",
         credentials={"account_sid": TWILIO_ACCOUNT_SID, "auth_token": TWILIO_AUTH_TOKEN},
         numbers=[NumberSpec(number="+14155238886", name="Support WhatsApp")],
     )
@@ -79,7 +79,7 @@ def twilio_whatsapp_account(db):
 @pytest.fixture
 def sandbox_account(db):
     return account_create(
-        name="Sandbox SMS", channel=Channel.SMS, provider=Provider.SANDBOX,
+        name="Sandbox SMS", channel=Channel.SMS, provider="sandbox",
         numbers=[NumberSpec(number="+15005550006", number_type="long_code", description="Demo")],
     )
 

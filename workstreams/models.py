@@ -14,6 +14,7 @@ from django.db.models import Q
 
 from channels_app.fields import EncryptedTextField
 from channels_app.models import Channel, Contact, Message, PhoneNumber
+from channels_app.services.accounts import phone_number_carries_attachments, phone_number_provider_label
 
 
 def _validate_time_zone(value: str) -> None:
@@ -287,6 +288,14 @@ class WorkstreamNumber(models.Model):
     def clean(self):
         if self.phone_number_id and self.workstream_id and self.phone_number.channel != self.workstream.channel:
             raise ValidationError({"phone_number": "The number's channel does not match the workstream's."})
+        if self.phone_number_id and not phone_number_carries_attachments(phone_number=self.phone_number):
+            label = phone_number_provider_label(phone_number=self.phone_number)
+            message = (f"{label} {self.phone_number.get_channel_display()} messages carry no attachments: switch "
+                       "this off for this number.")
+            errors = {name: message for name in ("customers_may_send_attachments", "agents_may_send_attachments")
+                      if getattr(self, name)}
+            if errors:
+                raise ValidationError(errors)
         if self.survey_enabled and not self.survey_url:
             raise ValidationError({"survey_url": "Enter the survey link, or switch the survey off."})
 

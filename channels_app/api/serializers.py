@@ -10,7 +10,8 @@ from typing import Any
 
 from rest_framework import serializers
 
-from channels_app.models import Channel, MessagingAccount, NumberType, PhoneNumber, Provider, ValidationStatus
+from channels_app.models import Channel, MessagingAccount, PhoneNumber, ValidationStatus
+from channels_app.providers import credential_fields, number_type_choices, provider_choices, provider_classes
 
 
 class PhoneNumberSerializer(serializers.ModelSerializer):
@@ -23,13 +24,13 @@ class PhoneNumberSerializer(serializers.ModelSerializer):
 class PhoneNumberWriteSerializer(serializers.Serializer):
     number = serializers.CharField(
         max_length=24, trim_whitespace=True,
-        help_text="TeleSign: digits only, country code first (14252306549). Twilio SMS: E.164 (+14252306549) "
-        "or a 5–6 digit short code. WhatsApp: E.164 with the leading + (+14252306549).",
+        help_text="SMS: " + " ".join(f"{cls.label}: {cls.number_help('sms')[0]}" for cls in provider_classes().values())
+        + " WhatsApp: E.164 with the leading + (+14252306549).",
     )
     number_type = serializers.ChoiceField(
-        choices=NumberType.choices, required=False, allow_blank=True, default="",
-        help_text="SMS only. TeleSign: geographic, short_code or toll_free. Twilio and Sandbox: long_code, "
-        "short_code or toll_free.",
+        choices=number_type_choices(), required=False, allow_blank=True, default="",
+        help_text="SMS only. " + " ".join(f"{cls.label}: {', '.join(value for value, _ in cls.number_types)}."
+                                          for cls in provider_classes().values()),
     )
     name = serializers.CharField(
         max_length=100, required=False, allow_blank=True, default="", help_text="Required for WhatsApp numbers."
@@ -68,31 +69,37 @@ def _secret(label: str) -> serializers.CharField:
     )
 
 
-class MessagingAccountCreateSerializer(serializers.Serializer):
+def _credential_inputs(*, adding: bool) -> dict[str, serializers.Field]:
+    """A write-only input per credential field any provider declares, explained as it declares it."""
+    inputs = {}
+    for name, (provider, spec) in credential_fields().items():
+        label = provider_classes()[provider].label
+        inputs[name] = _secret(f"{spec.help_text} ({label} accounts)" if adding else spec.help_text)
+    return inputs
+
+
+class _AccountCreate(serializers.Serializer):
     name = serializers.CharField(max_length=100, help_text="A name your team recognises, e.g. 'Support SMS (US)'.")
     provider = serializers.ChoiceField(
-        choices=Provider.choices, help_text="telesign carries SMS; twilio and sandbox carry SMS and WhatsApp."
+        choices=provider_choices(), help_text=" ".join(cls.description for cls in provider_classes().values())
     )
     channel = serializers.ChoiceField(choices=Channel.choices)
     is_active = serializers.BooleanField(required=False, default=True)
-    customer_id = _secret("TeleSign Customer ID (TeleSign accounts)")
-    api_key = _secret("TeleSign API key, base64 (TeleSign accounts)")
-    account_sid = _secret("Twilio Account SID, AC… (Twilio accounts)")
-    auth_token = _secret("Twilio Auth Token (Twilio accounts)")
     numbers = PhoneNumberWriteSerializer(many=True, required=False, help_text="Numbers to add with the account.")
 
 
-class MessagingAccountUpdateSerializer(serializers.Serializer):
+#: The create shape: the fields above and every provider's credential inputs.
+MessagingAccountCreateSerializer = type("MessagingAccountCreateSerializer", (_AccountCreate,),
+                                        {**_credential_inputs(adding=True), "__module__": __name__})
+
+
+class _AccountUpdate(serializers.Serializer):
     """PATCH: any of name, is_active and credentials; provider and channel never change."""
 
     name = serializers.CharField(max_length=100, required=False)
     is_active = serializers.BooleanField(
         required=False, help_text="false deactivates the account: it sends nothing and its callback URLs answer 404."
     )
-    customer_id = _secret("TeleSign Customer ID")
-    api_key = _secret("TeleSign API key, base64")
-    account_sid = _secret("Twilio Account SID, AC…")
-    auth_token = _secret("Twilio Auth Token")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         fixed = [f for f in ("provider", "channel") if f in self.initial_data]
@@ -103,10 +110,15 @@ class MessagingAccountUpdateSerializer(serializers.Serializer):
         return attrs
 
 
+MessagingAccountUpdateSerializer = type("MessagingAccountUpdateSerializer", (_AccountUpdate,),
+                                        {**_credential_inputs(adding=False), "__module__": __name__,
+                                         "__doc__": _AccountUpdate.__doc__})
+
+
 class AccountFilterSerializer(serializers.Serializer):
     """Query parameters of the account list."""
 
-    provider = serializers.ChoiceField(choices=Provider.choices, required=False)
+    provider = serializers.ChoiceField(choices=provider_choices(), required=False)
     channel = serializers.ChoiceField(choices=Channel.choices, required=False)
     validation_status = serializers.ChoiceField(choices=ValidationStatus.choices, required=False)
     is_active = serializers.BooleanField(required=False)

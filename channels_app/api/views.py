@@ -21,7 +21,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from channels_app import services
-from channels_app.models import CREDENTIAL_FIELDS, MessagingAccount, PhoneNumber
+from channels_app.models import MessagingAccount, PhoneNumber
+from channels_app.providers import credential_fields
 from config.api import ApiErrorSerializer, ModelPermissions, validated
 
 from .serializers import (
@@ -57,7 +58,7 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
 
 
 def _credentials(data: dict[str, Any]) -> dict[str, str]:
-    return {f: data[f] for f in CREDENTIAL_FIELDS if data.get(f)}
+    return {f: data[f] for f in credential_fields() if data.get(f)}
 
 
 @extend_schema(tags=["accounts"])

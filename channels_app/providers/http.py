@@ -17,7 +17,7 @@ from django.conf import settings
 
 from config.redaction import REDACTED, redact
 
-from .base import ProviderError
+from .base import ErrorCode, ProviderError
 
 if TYPE_CHECKING:
     from channels_app.models import MessagingAccount
@@ -46,18 +46,26 @@ def session_for(account: MessagingAccount) -> requests.Session:
         session.trust_env = False
         if settings.PROVIDER_HTTPS_PROXY:
             session.proxies = {"https": settings.PROVIDER_HTTPS_PROXY, "http": settings.PROVIDER_HTTPS_PROXY}
+        if settings.PROVIDER_CA_BUNDLE:
+            session.verify = settings.PROVIDER_CA_BUNDLE
         _sessions[key] = (fingerprint, session)
         return session
 
 
 
 
-def _text(body: Any) -> str:
-    if body is None:
+def log_text(value: Any) -> str:
+    """Text a channel-log column can hold, whatever arrived: bytes that are not UTF-8 are shown as
+    ``\\xNN`` escapes and NUL characters as ``\\x00`` (PostgreSQL text holds no NUL)."""
+    if value is None:
         return ""
-    if isinstance(body, bytes):
-        return body.decode("utf-8", errors="replace")
-    return str(body)
+    if isinstance(value, bytes | bytearray | memoryview):
+        value = bytes(value).decode("utf-8", errors="backslashreplace")
+    text = str(value)
+    return text.replace("\x00", "\\x00") if "\x00" in text else text
+
+
+_text = log_text
 
 
 def _clip(text: str) -> str:
@@ -68,7 +76,8 @@ def _clip(text: str) -> str:
 def safe_headers(headers: Mapping[str, str], secrets: Iterable[str]) -> dict[str, str]:
     secrets = list(secrets)
     return {
-        k: (REDACTED if k.lower() in _SENSITIVE_HEADERS else redact(str(v), secrets)) for k, v in headers.items()
+        log_text(k): (REDACTED if k.lower() in _SENSITIVE_HEADERS else redact(log_text(v), secrets))
+        for k, v in headers.items()
     }
 
 
@@ -115,13 +124,13 @@ def write_log(account: MessagingAccount, *, kind: str, method: str, url: str, st
             account=account,
             kind=kind,
             method=method,
-            url=redact(url, secrets),
+            url=redact(log_text(url), secrets),
             status_code=status_code,
             duration_ms=duration_ms,
             request_headers=safe_headers(request_headers or {}, secrets),
             request_body=_clip(redact(_text(request_body), secrets)),
             response_body=_clip(redact(_text(response_body), secrets)),
-            error=redact(error, secrets),
+            error=redact(log_text(error), secrets),
             is_error=is_error,
         )
         with _buffer_lock:
@@ -229,11 +238,15 @@ def retry_after_seconds(response: requests.Response) -> float | None:
         return None
 
 
-def error_from_response(response: requests.Response, *, code: Any, message: str) -> ProviderError:
-    """Classify an HTTP error answer: 5xx and 429 are retryable, other 4xx are permanent."""
+def error_from_response(response: requests.Response, *, code: Any, message: str,
+                        table: Mapping[str, ErrorCode] | None = None) -> ProviderError:
+    """Classify an HTTP error answer: 5xx and 429 are retryable, other 4xx are permanent, unless the
+    provider's error table (``table``, by code) says the code is retryable or an opt-out."""
     status = response.status_code
-    retryable = status >= 500 or status == 429
+    meaning = (table or {}).get(str(code)) if code not in (None, "") else None
+    retryable = status >= 500 or status == 429 or bool(meaning and meaning.retryable)
     return ProviderError(
-        message or f"HTTP {status}", retryable=retryable, code=code, http_status=status,
-        retry_after=retry_after_seconds(response) if retryable else None,
+        message or (meaning.meaning if meaning else "") or f"HTTP {status}", retryable=retryable, code=code,
+        http_status=status, retry_after=retry_after_seconds(response) if retryable else None,
+        opt_out=bool(meaning and meaning.opt_out),
     )

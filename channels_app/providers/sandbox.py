@@ -15,9 +15,13 @@ import logging
 import uuid
 from typing import Any
 
+from django.conf import settings
+
 from channels_app.models import Channel, ValidationStatus
 
 from .base import (
+    INBOUND,
+    STATUS,
     BaseProvider,
     InboundMedia,
     InboundMessage,
@@ -27,6 +31,8 @@ from .base import (
     ValidationResult,
     WebhookPayloadError,
     WebhookRequest,
+    WebhookRoute,
+    load_json_object,
 )
 from .http import write_log
 
@@ -45,6 +51,21 @@ def sign(token: str, body: bytes) -> str:
 
 class SandboxProvider(BaseProvider):
     name = "sandbox"
+    label = "Sandbox"
+    choice_label = "Sandbox (sends nothing)"
+    description = "Sandbox carries SMS and WhatsApp, sends nothing and records what it would send."
+    channels = (Channel.SMS, Channel.WHATSAPP)
+    webhook_routes = (
+        WebhookRoute("inbound", "inbound/", "Inbound URL", "POST signed JSON here to simulate a customer's message.",
+                     kind=INBOUND),
+        WebhookRoute("status", "status/", "Status URL", "POST signed JSON here to simulate a delivery report.",
+                     kind=STATUS),
+    )
+    sends_nothing = True
+    connect_help = "Sandbox accounts need no credentials: they send nothing and record what they would send."
+
+    def media_hosts(self) -> list[str]:
+        return list(settings.SANDBOX_MEDIA_HOSTS)
 
     def send(self, message: OutgoingMessage) -> SendResult:
         message_id = "SB" + uuid.uuid4().hex
@@ -71,6 +92,9 @@ class SandboxProvider(BaseProvider):
     def validate_credentials(self) -> ValidationResult:
         return ValidationResult(ValidationStatus.VALID, "", "Sandbox accounts need no credentials.")
 
+    def signature_present(self, request: WebhookRequest) -> bool:
+        return bool(request.headers.get("x-sandbox-signature"))
+
     def verify_webhook(self, request: WebhookRequest) -> bool:
         signature = request.headers.get("x-sandbox-signature", "")
         expected = sign(self.account.webhook_token, request.body)
@@ -78,13 +102,7 @@ class SandboxProvider(BaseProvider):
 
     @staticmethod
     def _payload(request: WebhookRequest) -> dict[str, Any]:
-        try:
-            data = json.loads(request.body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise WebhookPayloadError(f"body is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise WebhookPayloadError("body must be a JSON object")
-        return data
+        return load_json_object(request.body)
 
     def parse_inbound(self, request: WebhookRequest) -> InboundMessage:
         data = self._payload(request)

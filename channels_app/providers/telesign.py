@@ -6,7 +6,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import uuid
 from email.utils import formatdate
 from typing import Any
@@ -17,7 +16,12 @@ from requests.models import RequestEncodingMixin
 from channels_app.models import Channel, ValidationStatus
 
 from .base import (
+    INBOUND,
+    STATUS,
     BaseProvider,
+    CheckedNumber,
+    CredentialField,
+    ErrorCode,
     InboundMessage,
     OutgoingMessage,
     ProviderError,
@@ -26,6 +30,9 @@ from .base import (
     ValidationResult,
     WebhookPayloadError,
     WebhookRequest,
+    WebhookRoute,
+    load_json_object,
+    strict_base64,
 )
 from .http import error_from_response, json_or_empty, provider_request
 
@@ -36,6 +43,22 @@ PROBE_REFERENCE_ID = "0" * 32
 #: Delivery-report codes that mean the message is on its way (not final).
 IN_PROGRESS_CODES = {290, 292, 295, 203, 250, 251, 599}
 DELIVERED_CODES = {200, 201}
+
+#: TeleSign's codes (API status codes and delivery-report codes) that mean more than "refused".
+ERROR_CODES = {
+    "10000": ErrorCode(retryable=True, meaning="System unavailable, please try again later."),
+    "10019": ErrorCode(retryable=True, meaning="Rate limit exceeded."),
+    "10020": ErrorCode(meaning="Transaction hard cap reached."),
+    "210": ErrorCode(meaning="Temporary phone error."),
+    "503": ErrorCode(meaning="Temporary carrier rejection."),
+    "505": ErrorCode(meaning="Temporary gateway rejection."),
+    "510": ErrorCode(opt_out=True, meaning="Blocked by the subscriber."),
+}
+
+
+def _check_api_key(value: str) -> str:
+    strict_base64(value, "API key")
+    return value
 
 
 def _decode_key(api_key: str) -> bytes:
@@ -85,21 +108,55 @@ def _address(digits: str) -> str:
 
 class TeleSignProvider(BaseProvider):
     name = "telesign"
+    label = "TeleSign"
+    description = "TeleSign carries SMS."
+    channels = (Channel.SMS,)
+    credential_fields = (
+        CredentialField("customer_id", "Customer ID", "TeleSign Customer ID, from the TeleSign portal.",
+                        env="TELESIGN_CUSTOMER_ID"),
+        CredentialField("api_key", "API key", "TeleSign API key (base64), from the TeleSign portal.",
+                        env="TELESIGN_API_KEY", check=_check_api_key),
+    )
+    number_types = (("geographic", "Geographic"), ("short_code", "Short code"), ("toll_free", "Toll-free"))
+    webhook_routes = (
+        WebhookRoute(
+            "callback", "", "Callback URL (inbound messages and delivery reports)",
+            "Give this URL to TeleSign as the account's callback URL (TeleSign portal, or ask TeleSign support). "
+            "TeleSign POSTs both customers' inbound messages and delivery reports to it.",
+        ),
+    )
+    error_codes = ERROR_CODES
+    connect_help = ("TeleSign accounts need the Customer ID and API key from the TeleSign portal. Once the "
+                    "account is saved, give TeleSign its callback URL for inbound messages and delivery reports.")
+
+    @classmethod
+    def number_help(cls, channel: str) -> tuple[str, str]:
+        return ("Digits only, country code first, e.g. 14252306549 (no +, spaces or symbols); "
+                "or a 5–6 digit short code."), "14252306549"
+
+    @classmethod
+    def check_long_number(cls, raw: str, number_type: str) -> CheckedNumber:
+        from channels_app import numbers
+
+        return numbers.digits_number(raw, number_type, provider_label=cls.label)
+
+    def _key(self) -> str:
+        return self.credential("api_key")
 
     @property
     def base_url(self) -> str:
         return settings.TELESIGN_API_URL
 
     def _signed(self, method: str, resource: str, body: str = "") -> dict[str, str]:
-        return sign_request(customer_id=self.account.customer_id, api_key=self.account.api_key,
+        return sign_request(customer_id=self.credential("customer_id"), api_key=self._key(),
                             method=method, resource=resource, body=body)
 
     def _require_credentials(self) -> None:
-        if not (self.account.customer_id and self.account.api_key):
+        if not (self.credential("customer_id") and self._key()):
             raise ProviderError("The account has no TeleSign Customer ID and API key.", retryable=False,
                                 code="missing_credentials")
         try:
-            _decode_key(self.account.api_key)
+            _decode_key(self._key())
         except (binascii.Error, ValueError):
             raise ProviderError("The TeleSign API key is not valid base64.", retryable=False,
                                 code="invalid_api_key") from None
@@ -124,13 +181,15 @@ class TeleSignProvider(BaseProvider):
         data = json_or_empty(response)
         code, description = _status_of(data)
         if response.status_code >= 400:
-            raise error_from_response(response, code=code or response.status_code, message=description)
+            raise error_from_response(response, code=code or response.status_code, message=description,
+                                      table=ERROR_CODES)
         if not data.get("reference_id"):
             raise ProviderError("TeleSign answered without a reference_id.", retryable=True,
                                 http_status=response.status_code)
         if code is not None and code not in IN_PROGRESS_CODES and code not in DELIVERED_CODES:
-            raise ProviderError(description or f"TeleSign status {code}", retryable=False, code=code,
-                                http_status=response.status_code)
+            meaning = self.error_meaning(code)
+            raise ProviderError(description or f"TeleSign status {code}", retryable=bool(meaning and meaning.retryable),
+                                code=code, http_status=response.status_code, opt_out=bool(meaning and meaning.opt_out))
         return SendResult(provider_message_id=str(data["reference_id"]), status="sent", raw=data)
 
     def validate_credentials(self) -> ValidationResult:
@@ -153,40 +212,47 @@ class TeleSignProvider(BaseProvider):
         return ValidationResult(ValidationStatus.ERROR, str(code or response.status_code),
                                 description or f"TeleSign answered HTTP {response.status_code}.")
 
+    def signature_present(self, request: WebhookRequest) -> bool:
+        return bool(request.headers.get("authorization") or request.headers.get("x-ts-authorization"))
+
     def verify_webhook(self, request: WebhookRequest) -> bool:
         header = request.headers.get("authorization", "")
         scheme, _, credentials = header.partition(" ")
         customer_id, sep, signature = credentials.partition(":")
-        if scheme != "TSA" or not sep or not self.account.api_key:
+        if scheme != "TSA" or not sep or not self._key():
             return False
         try:
-            expected = callback_signature(self.account.api_key, request.body)
+            expected = callback_signature(self._key(), request.body)
         except (binascii.Error, ValueError):
             return False
         same_customer = hmac.compare_digest(customer_id.strip().lower().encode(),
-                                            self.account.customer_id.strip().lower().encode())
+                                            self.credential("customer_id").strip().lower().encode())
         same_signature = hmac.compare_digest(signature.strip().encode(), expected.encode())
         return same_customer and same_signature
 
     @staticmethod
     def payload(request: WebhookRequest) -> dict[str, Any]:
-        try:
-            data = json.loads(request.body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise WebhookPayloadError(f"body is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise WebhookPayloadError("body must be a JSON object")
-        return data
+        return load_json_object(request.body)
 
-    @staticmethod
-    def event_kind(data: dict[str, Any]) -> str:
-        """``inbound`` for ``mo_sms``, ``status`` for ``sms`` delivery reports."""
-        sub = data.get("sub_resource")
+    def event_kind(self, request: WebhookRequest) -> str:
+        """``inbound`` for ``mo_sms``, ``status`` for ``sms`` delivery reports (both arrive on one URL)."""
+        sub = self.payload(request).get("sub_resource")
         if sub == "mo_sms":
-            return "inbound"
+            return INBOUND
         if sub == "sms":
-            return "status"
+            return STATUS
         raise WebhookPayloadError(f"sub_resource must be 'mo_sms' or 'sms', got {sub!r}")
+
+    def status_message_hint(self, request: WebhookRequest) -> str | None:
+        """Our message id: the callback URL's ``message`` parameter, or the ``external_id`` we sent."""
+        hint = super().status_message_hint(request)
+        if hint:
+            return hint
+        try:
+            external_id = self.payload(request).get("external_id")
+        except WebhookPayloadError:
+            return None
+        return str(external_id) if external_id not in (None, "") else None
 
     def parse_inbound(self, request: WebhookRequest) -> InboundMessage:
         data = self.payload(request)
@@ -221,9 +287,9 @@ class TeleSignProvider(BaseProvider):
         except (TypeError, ValueError):
             raise WebhookPayloadError(f"status.code must be a number, got {code!r}") from None
         if code in DELIVERED_CODES:
-            status, error_code, error_message = "delivered", "", ""
-        elif code in IN_PROGRESS_CODES:
-            status, error_code, error_message = "sent", "", ""
-        else:
-            status, error_code, error_message = "failed", str(code), description
-        return StatusUpdate(str(data["reference_id"]), status, error_code, error_message, raw=data)
+            return StatusUpdate(str(data["reference_id"]), "delivered", raw=data)
+        if code in IN_PROGRESS_CODES:
+            return StatusUpdate(str(data["reference_id"]), "sent", raw=data)
+        meaning = self.error_meaning(code)
+        return StatusUpdate(str(data["reference_id"]), "failed", str(code), description, raw=data,
+                            opt_out=bool(meaning and meaning.opt_out))

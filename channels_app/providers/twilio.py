@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -14,7 +15,11 @@ from django.conf import settings
 from channels_app.models import Channel, ValidationStatus
 
 from .base import (
+    INBOUND,
+    STATUS,
     BaseProvider,
+    CredentialField,
+    ErrorCode,
     InboundMedia,
     InboundMessage,
     OutgoingMessage,
@@ -22,8 +27,11 @@ from .base import (
     SendResult,
     StatusUpdate,
     ValidationResult,
+    WebhookAnswer,
     WebhookPayloadError,
     WebhookRequest,
+    WebhookRoute,
+    first_values,
 )
 from .http import error_from_response, json_or_empty, provider_request
 
@@ -43,6 +51,25 @@ STATUS_MAP = {
     "failed": "failed",
     "canceled": "failed",
 }
+
+
+#: Twilio error codes that mean more than "refused" (https://www.twilio.com/docs/api/errors).
+ERROR_CODES = {
+    "21610": ErrorCode(opt_out=True, meaning="The recipient replied STOP: Twilio blocks messages to them."),
+    "20429": ErrorCode(retryable=True, meaning="Too many requests."),
+    "30001": ErrorCode(retryable=True, meaning="Queue overflow."),
+    "63018": ErrorCode(retryable=True, meaning="Rate limit exceeded for the channel."),
+}
+
+EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
+SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
+
+
+def _check_sid(value: str) -> str:
+    if not SID.match(value):
+        raise ValueError("Account SID is AC followed by 32 hexadecimal characters, e.g. "
+                         "AC0123456789abcdef0123456789abcdef (Twilio Console, Account Info).")
+    return value
 
 
 def compute_signature(auth_token: str, url: str, params: dict[str, list[str]]) -> str:
@@ -80,16 +107,59 @@ def _address(value: str) -> str:
 
 class TwilioProvider(BaseProvider):
     name = "twilio"
+    label = "Twilio"
+    description = "Twilio carries SMS and WhatsApp."
+    channels = (Channel.SMS, Channel.WHATSAPP)
+    credential_fields = (
+        CredentialField("account_sid", "Account SID", "Twilio Account SID (AC…), from the Twilio Console.",
+                        env="TWILIO_ACCOUNT_SID", check=_check_sid),
+        CredentialField("auth_token", "Auth token", "Twilio Auth Token, from the Twilio Console.",
+                        env="TWILIO_AUTH_TOKEN"),
+    )
+    webhook_routes = (
+        WebhookRoute(
+            "inbound", "inbound/", "Inbound URL",
+            "In the Twilio Console, paste it into 'A message comes in' (HTTP POST) on the phone number, the "
+            "WhatsApp sender, or the WhatsApp sandbox settings.",
+            kind=INBOUND, answer=WebhookAnswer(body=EMPTY_TWIML, content_type="text/xml"),
+        ),
+        WebhookRoute(
+            "status", "status/", "Status callback URL",
+            "The hub sends it with every message, so Twilio reports delivery and read receipts to it; you "
+            "may also paste it into 'Status callback URL' on the WhatsApp sender or sandbox settings.",
+            kind=STATUS, answer=WebhookAnswer(body=b"", content_type="text/html; charset=utf-8"),
+        ),
+    )
+    error_codes = ERROR_CODES
+    connect_help = ("Twilio accounts need the Account SID and Auth Token from the Twilio Console. Once the "
+                    "account is saved, paste its inbound URL into the number's (or WhatsApp sender's) messaging "
+                    "settings.")
+
+    @classmethod
+    def check_long_number(cls, raw: str, number_type: str):
+        from channels_app import numbers
+
+        return numbers.e164_number(raw, number_type, provider_label=cls.label)
 
     @property
     def base_url(self) -> str:
         return settings.TWILIO_API_URL
 
     def _auth(self) -> tuple[str, str]:
-        if not (self.account.account_sid and self.account.auth_token):
+        sid, token = self.credential("account_sid"), self.credential("auth_token")
+        if not (sid and token):
             raise ProviderError("The account has no Twilio Account SID and Auth Token.", retryable=False,
                                 code="missing_credentials")
-        return self.account.account_sid, self.account.auth_token
+        return sid, token
+
+    def media_hosts(self) -> list[str]:
+        api_host = urlsplit(settings.TWILIO_API_URL).hostname or ""
+        return [api_host, *settings.TWILIO_MEDIA_HOSTS]
+
+    def media_auth(self) -> tuple[str, str] | None:
+        # New Twilio accounts protect media URLs with HTTP Basic auth (Account SID and Auth Token).
+        sid, token = self.credential("account_sid"), self.credential("auth_token")
+        return (sid, token) if sid and token else None
 
     @staticmethod
     def _error(data: dict[str, Any]) -> tuple[Any, str]:
@@ -115,13 +185,15 @@ class TwilioProvider(BaseProvider):
         data = json_or_empty(response)
         if response.status_code >= 400:
             code, text = self._error(data)
-            raise error_from_response(response, code=code or response.status_code, message=text)
+            raise error_from_response(response, code=code or response.status_code, message=text, table=ERROR_CODES)
         if not data.get("sid"):
             raise ProviderError("Twilio answered without a message sid.", retryable=True,
                                 http_status=response.status_code)
         if data.get("status") in ("failed", "undelivered", "canceled"):
+            meaning = self.error_meaning(data.get("error_code"))
             raise ProviderError(str(data.get("error_message") or f"Twilio status {data['status']}"),
-                                retryable=False, code=data.get("error_code") or "")
+                                retryable=bool(meaning and meaning.retryable), code=data.get("error_code") or "",
+                                opt_out=bool(meaning and meaning.opt_out))
         return SendResult(provider_message_id=str(data["sid"]), status="sent", raw=data)
 
     def validate_credentials(self) -> ValidationResult:
@@ -149,13 +221,17 @@ class TwilioProvider(BaseProvider):
         return ValidationResult(ValidationStatus.ERROR, str(code or response.status_code),
                                 text or f"Twilio answered HTTP {response.status_code}.")
 
+    def signature_present(self, request: WebhookRequest) -> bool:
+        return bool(request.headers.get("x-twilio-signature"))
+
     def verify_webhook(self, request: WebhookRequest) -> bool:
         signature = request.headers.get("x-twilio-signature", "")
-        if not signature or not self.account.auth_token:
+        token = self.credential("auth_token")
+        if not signature or not token:
             return False
         params = request.params if request.method == "POST" else {}
         for candidate in url_variants(request.url):
-            expected = compute_signature(self.account.auth_token, candidate, params)
+            expected = compute_signature(token, candidate, params)
             if hmac.compare_digest(expected.encode(), signature.encode()):
                 return True
         return False
@@ -193,7 +269,7 @@ class TwilioProvider(BaseProvider):
             body=self._one(p, "Body"),
             profile_name=self._one(p, "ProfileName"),
             media=tuple(media),
-            raw={k: v if len(v) > 1 else v[0] for k, v in p.items()},
+            raw=first_values(p),
         )
 
     def parse_status(self, request: WebhookRequest) -> StatusUpdate:
@@ -204,10 +280,13 @@ class TwilioProvider(BaseProvider):
             raise WebhookPayloadError("missing fields: MessageStatus")
         if twilio_status not in STATUS_MAP:
             raise WebhookPayloadError(f"unknown MessageStatus {twilio_status!r}")
+        error_code = self._one(p, "ErrorCode")
+        meaning = self.error_meaning(error_code)
         return StatusUpdate(
             provider_message_id=self._one(p, "MessageSid"),
             status=STATUS_MAP[twilio_status],
-            error_code=self._one(p, "ErrorCode"),
+            error_code=error_code,
             error_message=self._one(p, "ErrorMessage"),
-            raw={k: v if len(v) > 1 else v[0] for k, v in p.items()},
+            raw=first_values(p),
+            opt_out=bool(meaning and meaning.opt_out),
         )

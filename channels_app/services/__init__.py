@@ -9,6 +9,8 @@ from .accounts import (
     NumberSpec,
     account_check_provider_channel,
     account_create,
+    account_import_numbers,
+    account_remote_numbers,
     account_send_test_message,
     account_set_credentials,
     account_update,
@@ -18,6 +20,8 @@ from .accounts import (
     number_add,
     number_delete,
     number_update,
+    phone_number_carries_attachments,
+    phone_number_provider_label,
 )
 from .delivery import MAX_MESSAGE_LENGTH  # the one limit every send obeys
 
@@ -27,6 +31,8 @@ __all__ = [
     "NumberSpec",
     "account_check_provider_channel",
     "account_create",
+    "account_import_numbers",
+    "account_remote_numbers",
     "account_send_test_message",
     "account_set_credentials",
     "account_update",
@@ -36,5 +42,7 @@ __all__ = [
     "number_add",
     "number_delete",
     "number_update",
+    "phone_number_carries_attachments",
+    "phone_number_provider_label",
 ]
 

@@ -20,18 +20,26 @@ from django.utils import timezone
 
 from channels_app.fields import EncryptedTextField
 from channels_app.models import (
-    PROVIDER_CHANNELS,
-    PROVIDER_CREDENTIALS,
     Channel,
     ChannelLog,
     Contact,
     MessagingAccount,
     PhoneNumber,
-    Provider,
     ValidationStatus,
 )
 from channels_app.numbers import check_number, to_e164
-from channels_app.providers import OutgoingMessage, ProviderError, SendResult, ValidationResult, get_provider
+from channels_app.providers import (
+    OutgoingMessage,
+    ProviderError,
+    RemoteNumber,
+    SendResult,
+    ValidationResult,
+    credential_fields,
+    get_provider,
+    provider_class,
+    provider_classes,
+    provider_label,
+)
 from config.exceptions import ServiceError
 from config.redaction import redact
 
@@ -51,10 +59,26 @@ class NumberSpec:
     description: str = ""
 
 
+NAME_MAX_LENGTH = MessagingAccount._meta.get_field("name").max_length
+
+
+def _check_name(name: str | None) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise ServiceError("Enter a name for the account.", code="name_required", field="name")
+    if len(name) > NAME_MAX_LENGTH:
+        raise ServiceError(f"The name is {len(name)} characters; the limit is {NAME_MAX_LENGTH}.",
+                           code="name_too_long", field="name", extra={"limit": NAME_MAX_LENGTH})
+    if "\x00" in name:
+        raise ServiceError("The name holds a NUL character; remove it.", code="name_invalid", field="name")
+    return name
+
+
 def _check_provider_channel(provider: str, channel: str) -> None:
-    if provider not in Provider.values:
+    classes = provider_classes()
+    if provider not in classes:
         raise ServiceError(
-            f"Unknown provider {provider!r}; choose one of: {', '.join(Provider.values)}.",
+            f"Unknown provider {provider!r}; choose one of: {', '.join(classes)}.",
             code="provider_invalid", field="provider",
         )
     if channel not in Channel.values:
@@ -62,31 +86,47 @@ def _check_provider_channel(provider: str, channel: str) -> None:
             f"Unknown channel {channel!r}; choose one of: {', '.join(Channel.values)}.",
             code="channel_invalid", field="channel",
         )
-    if channel not in PROVIDER_CHANNELS[provider]:
-        carried = " and ".join(Channel(c).label for c in PROVIDER_CHANNELS[provider])
+    cls = classes[provider]
+    if channel not in cls.channels:
+        carried = " and ".join(Channel(c).label for c in cls.channels)
         raise ServiceError(
-            f"{Provider(provider).label} carries {carried} only, not {Channel(channel).label}.",
+            f"{cls.label} carries {carried} only, not {Channel(channel).label}.",
             code="provider_channel_invalid", field="channel",
         )
 
 
-def _check_credentials(provider: str, credentials: Mapping[str, str]) -> dict[str, str]:
-    """The provider's credential values from ``credentials``; every one is required."""
-    labels = {field: label for fields in PROVIDER_CREDENTIALS.values() for field, label in fields}
-    unknown = [k for k, v in credentials.items() if v and k not in dict(PROVIDER_CREDENTIALS[provider])]
+def _check_credentials(provider: str, credentials: Mapping[str, str],
+                       checked: Iterable[str] | None = None) -> dict[str, str]:
+    """The provider's credential values from ``credentials``; every one is required, and each of
+    ``checked`` (default: all) must pass the field's rules."""
+    cls = provider_class(provider)
+    own = {spec.name: spec for spec in cls.credential_fields}
+    everyone = credential_fields()
+    unknown = [k for k, v in credentials.items() if v and k not in own]
     if unknown:
-        raise ServiceError(
-            f"{Provider(provider).label} accounts do not use {', '.join(labels.get(k, k) for k in unknown)}.",
-            code="credentials_invalid", field=unknown[0],
-        )
+        labels = ", ".join(everyone[k][1].label if k in everyone else k for k in unknown)
+        raise ServiceError(f"{cls.label} accounts do not use {labels}.", code="credentials_invalid",
+                           field=unknown[0])
     values = {}
-    for field, label in PROVIDER_CREDENTIALS[provider]:
-        value = (credentials.get(field) or "").strip()
+    for name, spec in own.items():
+        value = (credentials.get(name) or "").strip()
         if not value:
-            raise ServiceError(f"{label} is required for {Provider(provider).label} accounts.",
-                               code="credentials_required", field=field)
-        values[field] = value
+            raise ServiceError(f"{spec.label} is required for {cls.label} accounts.",
+                               code="credentials_required", field=name)
+        if checked is not None and name not in checked:
+            values[name] = value
+            continue
+        try:
+            values[name] = spec.clean(value)
+        except ValueError as exc:
+            raise ServiceError(str(exc), code="credentials_invalid", field=name) from None
     return values
+
+
+def _prepared(provider: str, credentials: Mapping[str, str]) -> dict[str, str]:
+    """Non-empty input values, passed through the provider's own input forms (e.g. a connection string)."""
+    values = {k: v for k, v in credentials.items() if isinstance(v, str) and v.strip()}
+    return provider_class(provider).normalize_credentials(values) if provider in provider_classes() else values
 
 
 def _can_manage_credentials(user: Any) -> bool:
@@ -110,17 +150,15 @@ def account_create(*, name: str, channel: str, provider: str, credentials: Mappi
     ``user`` (None for trusted callers such as management commands) must hold the
     credentials permission to set credentials.
     """
-    name = (name or "").strip()
-    if not name:
-        raise ServiceError("Enter a name for the account.", code="name_required", field="name")
+    name = _check_name(name)
     _check_provider_channel(provider, channel)
-    credentials = {k: v for k, v in (credentials or {}).items() if v}
+    credentials = _prepared(provider, credentials or {})
     if credentials:
         _require_credentials_permission(user)
     values = _check_credentials(provider, credentials)
     if MessagingAccount.objects.filter(name=name).exists():
         raise ServiceError(f"An account named {name!r} already exists.", code="name_taken", field="name")
-    account = MessagingAccount(name=name, channel=channel, provider=provider, is_active=is_active, **values)
+    account = MessagingAccount(name=name, channel=channel, provider=provider, is_active=is_active, config=values)
     if values:
         account.credentials_updated_at = timezone.now()
     _account_save(account)
@@ -134,16 +172,14 @@ def account_update(*, account: MessagingAccount, user: Any = None, name: str | N
                    is_active: bool | None = None, credentials: Mapping[str, str] | None = None) -> MessagingAccount:
     """Rename, (de)activate or change credentials. Provider and channel never change."""
     if name is not None:
-        name = name.strip()
-        if not name:
-            raise ServiceError("Enter a name for the account.", code="name_required", field="name")
+        name = _check_name(name)
         if MessagingAccount.objects.filter(name=name).exclude(pk=account.pk).exists():
             raise ServiceError(f"An account named {name!r} already exists.", code="name_taken", field="name")
         account.name = name
     if is_active is not None:
         account.is_active = is_active
     _account_save(account)
-    changes = {k: v for k, v in (credentials or {}).items() if v}
+    changes = {k: v for k, v in (credentials or {}).items() if isinstance(v, str) and v.strip()}
     if changes:
         account_set_credentials(account=account, user=user, credentials=changes)
     return account
@@ -164,13 +200,12 @@ def account_set_credentials(*, account: MessagingAccount, credentials: Mapping[s
                             user: Any = None) -> MessagingAccount:
     """Replace some or all of the account's secrets; the validation state is reset."""
     _require_credentials_permission(user)
-    changes = {k: v.strip() for k, v in credentials.items() if v and v.strip()}
+    changes = _prepared(account.provider, credentials)
     if not changes:
         return account
-    merged = {**account.credentials(), **changes}
-    values = _check_credentials(account.provider, merged)
-    for field, value in values.items():
-        setattr(account, field, value)
+    current = account.credentials()
+    # A value already stored is not checked again: only what changes must pass today's rules.
+    account.config = _check_credentials(account.provider, {**current, **changes}, checked=changes)
     account.credentials_updated_at = timezone.now()
     account.validation_status = ValidationStatus.UNKNOWN
     account.validated_at = None
@@ -218,7 +253,7 @@ def _number_save(phone: PhoneNumber) -> None:
     other = clash.select_related("account").first()
     if other:
         raise ServiceError(
-            f"{phone.number} is already configured on {Provider(phone.provider).label} account "
+            f"{phone.number} is already configured on {provider_label(phone.provider)} account "
             f"'{other.account.name}'.",
             code="number_taken", field="number",
         )
@@ -233,7 +268,7 @@ def _number_save(phone: PhoneNumber) -> None:
 def account_validate(*, account: MessagingAccount) -> ValidationResult:
     """Ask the provider whether the credentials are good, without sending a message; record the answer."""
     result = get_provider(account).validate_credentials()
-    # A provider may quote a credential back (Twilio's URLs hold the Account SID): never store it.
+    # A provider may quote a credential back (a URL holding an account id): never store it.
     result = ValidationResult(result.status, redact(result.code, account.secret_values())[:32],
                               redact(result.message, account.secret_values()))
     MessagingAccount.objects.filter(pk=account.pk).update(
@@ -284,7 +319,7 @@ def account_send_test_message(*, account: MessagingAccount, to: str, text: str,
     except ProviderError as exc:
         reason = redact(str(exc), account.secret_values())
         logger.warning("test message from account %s to %s refused: %s", account.pk, recipient, reason)
-        raise ServiceError(f"{Provider(account.provider).label} refused the message: {reason}",
+        raise ServiceError(f"{provider_label(account.provider)} refused the message: {reason}",
                            code="provider_error", field="account", http_status=502) from None
     logger.info("test message sent from account %s (%s) to %s; provider message id %s", account.pk,
                 sender.number, recipient, result.provider_message_id)
@@ -351,3 +386,51 @@ def number_delete(*, phone: PhoneNumber) -> None:
 def account_check_provider_channel(*, provider: str, channel: str) -> None:
     """Refuse a provider that does not carry the channel, before anything is saved (for forms)."""
     _check_provider_channel(provider, channel)
+
+
+def account_remote_numbers(*, account: MessagingAccount) -> list[RemoteNumber]:
+    """The numbers on the provider's side of the account (for importing), each marked when it is already
+    on this account. ServiceError when the provider lists no numbers or cannot be asked."""
+    provider = get_provider(account)
+    if not provider.lists_numbers:
+        raise ServiceError(f"{provider.label} does not list an account's numbers; add them by hand.",
+                           code="numbers_not_listed", field="account")
+    try:
+        found = provider.remote_numbers()
+    except ProviderError as exc:
+        reason = redact(str(exc), account.secret_values())
+        raise ServiceError(f"{provider.label} could not list the numbers: {reason}", code="provider_error",
+                           field="account", http_status=502) from None
+    return found
+
+
+@transaction.atomic
+def account_import_numbers(*, account: MessagingAccount, numbers: Iterable[str]) -> list[PhoneNumber]:
+    """Add the given numbers of the provider's listing to the account, with the type the provider reports.
+
+    Numbers already on the account are left alone; a number the listing does not hold is refused.
+    """
+    listing = {n.number: n for n in account_remote_numbers(account=account)}
+    existing = set(account.numbers.values_list("number", flat=True))
+    added = []
+    for number in numbers:
+        remote = listing.get(number)
+        if remote is None:
+            raise ServiceError(f"{number} is not a number of the provider's account.", code="number_unknown",
+                               field="numbers")
+        if not remote.usable:
+            raise ServiceError(f"{number} cannot be used: {remote.note}", code="number_unusable", field="numbers")
+        if number in existing:
+            continue
+        added.append(number_add(account=account, number=remote.number, number_type=remote.number_type,
+                                description=remote.description))
+    return added
+
+
+def phone_number_carries_attachments(*, phone_number: PhoneNumber) -> bool:
+    """Whether messages on this number can carry attachments (a fact of its provider and channel)."""
+    return phone_number.channel in provider_class(phone_number.provider).attachment_channels
+
+
+def phone_number_provider_label(*, phone_number: PhoneNumber) -> str:
+    return provider_label(phone_number.provider)

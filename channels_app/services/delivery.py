@@ -32,10 +32,9 @@ from channels_app.models import (
     MessageKind,
     MessageStatus,
     PhoneNumber,
-    Provider,
 )
 from channels_app.policy import number_policy
-from channels_app.providers import OutgoingMessage, ProviderError, StatusUpdate, get_provider
+from channels_app.providers import OutgoingMessage, ProviderError, StatusUpdate, get_provider, provider_label
 from config.exceptions import ConflictError, ServiceError
 from config.redaction import redact
 
@@ -45,8 +44,6 @@ logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_LENGTH = 1600
 WHATSAPP_WINDOW = timedelta(hours=24)
-#: Provider error codes that mean the recipient has opted out.
-OPT_OUT_ERROR_CODES = {"21610"}
 #: Kinds that go on the bulk queue; everything else is conversational and goes first.
 BULK_KINDS = {MessageKind.OUTBOUND}
 
@@ -174,6 +171,7 @@ def message_send(*, message_id: int) -> str:
         body=message.body, media_urls=tuple(a.url for a in message.attachments.all()),
         status_callback=status_callback_url(message), content_sid=message.content_sid or None,
         content_variables=message.content_variables or None, external_id=str(message.pk),
+        first_sent_at=message.created_at,
     )
     try:
         result = get_provider(message.account).send(outgoing)
@@ -223,7 +221,7 @@ def _send_failed(message: Message, exc: ProviderError) -> str:
             return f"retrying in {delay:.1f}s"
         reason = text if not exc.retryable else f"gave up after {fresh.attempts} attempts: {text}"
         _fail(fresh, exc.code or ("retries_exhausted" if exc.retryable else "provider_error"), reason)
-        if exc.code in OPT_OUT_ERROR_CODES:
+        if exc.opt_out:
             consent_record(contact=fresh.contact, phone_number=fresh.phone_number, state=ConsentState.OPTED_OUT,
                            source=f"provider error {exc.code}", detail=text)
         return f"failed: {exc}"
@@ -254,7 +252,8 @@ def message_status_apply(*, account_id: int, update: StatusUpdate, message_hint:
     """Move a message forward on a status callback; never backwards. Returns what happened.
 
     The message is found by the provider's id, or by our own id carried in the callback
-    (``message_hint``: the status URL's ``message`` parameter or TeleSign's ``external_id``)
+    (``message_hint``: what the provider's module found in the callback, e.g. the status URL's
+    ``message`` parameter)
     when the callback outruns the send's own bookkeeping.
     """
     with transaction.atomic():
@@ -280,9 +279,9 @@ def message_status_apply(*, account_id: int, update: StatusUpdate, message_hint:
         message.status_updated_at = now
         if update.status in (MessageStatus.FAILED, MessageStatus.UNDELIVERED):
             message.error_code = update.error_code[:32]
-            message.error_message = update.error_message or f"{Provider(message.provider).label} reported " \
+            message.error_message = update.error_message or f"{provider_label(message.provider)} reported " \
                 f"{update.status}" + (f" (error {update.error_code})" if update.error_code else "")
-            if update.error_code in OPT_OUT_ERROR_CODES:
+            if update.opt_out:
                 consent_record(contact=message.contact, phone_number=message.phone_number,
                                state=ConsentState.OPTED_OUT, source=f"provider error {update.error_code}")
         message.save()

@@ -1,22 +1,24 @@
 """Webhooks in: store each verified event once, then turn it into a contact, a message and consent.
 
-``webhook_accept`` runs in the web request: it parses (to reject malformed payloads with a
-clear message), stores the raw event under a unique provider id, and enqueues processing
-when the transaction commits. ``inbound_event_process`` runs in a worker, in one
-transaction, and is idempotent. ``inbound_events_requeue`` (beat) re-enqueues events that
-were stored but never processed.
+``webhook_accept`` runs in the web request: the provider reads the webhook into its events
+(rejecting malformed payloads with a clear message), each is stored raw under a unique
+provider id, and processing is enqueued when the transaction commits. ``inbound_event_process``
+runs in a worker, in one transaction, and is idempotent. ``inbound_events_requeue`` (beat)
+re-enqueues events that were stored but never processed.
 """
 
 from __future__ import annotations
 
+import codecs
 import functools
 import logging
 import time
+from dataclasses import dataclass, field
 from datetime import timedelta
-from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.http import QueryDict
 from django.utils import timezone
 
 from channels_app.models import (
@@ -36,8 +38,15 @@ from channels_app.models import (
 )
 from channels_app.numbers import to_e164
 from channels_app.policy import inbound_handlers, number_policy
-from channels_app.providers import InboundMessage, WebhookPayloadError, WebhookRequest, get_provider
-from channels_app.providers.telesign import TeleSignProvider
+from channels_app.providers import (
+    InboundMessage,
+    WebhookAnswer,
+    WebhookPayloadError,
+    WebhookRequest,
+    WebhookRoute,
+    get_provider,
+)
+from channels_app.providers.base import FORM_CONTENT_TYPE, media_type
 from config.exceptions import ServiceError
 
 from . import consent
@@ -45,38 +54,64 @@ from .delivery import message_queue, message_status_apply
 
 logger = logging.getLogger(__name__)
 
+MAX_EVENT_KEY = 128
 
 
-def webhook_kind(account: MessagingAccount, request: WebhookRequest, route_kind: str | None) -> str:
-    """Inbound message or status callback: from the URL, or (TeleSign's single URL) from the payload."""
-    if route_kind:
-        return route_kind
-    return EventKind.INBOUND if TeleSignProvider.event_kind(TeleSignProvider.payload(request)) == "inbound" \
-        else EventKind.STATUS
+def form_params(body: bytes, content_type: str) -> dict[str, list[str]]:
+    """The form fields of a webhook body, decoded as Django decodes them; {} unless the body is a form.
+
+    The media type is compared case-insensitively (``APPLICATION/X-WWW-FORM-URLENCODED`` is a form).
+    """
+    if media_type(content_type) != FORM_CONTENT_TYPE:
+        return {}
+    charset = "utf-8"
+    for part in content_type.split(";")[1:]:
+        key, _, value = part.partition("=")
+        if key.strip().lower() == "charset" and value.strip():
+            try:
+                charset = codecs.lookup(value.strip().strip('"')).name
+            except LookupError:
+                pass  # as Django does: an unknown charset is ignored
+    query = QueryDict(bytes(body), encoding=charset)
+    return {key: query.getlist(key) for key in query}
 
 
-def webhook_accept(*, account: MessagingAccount, request: WebhookRequest,
-                   route_kind: str | None = None) -> tuple[int, bool]:
-    """Store a verified webhook once. Returns the event's id and whether this call stored it.
+@dataclass
+class WebhookAccepted:
+    """What a verified webhook left: the answer to give, the events stored (id, newly stored), and the
+    events refused with what is wrong with each (the webhook is then answered 400)."""
 
-    Raises WebhookPayloadError (a 400) when the payload is malformed.
+    answer: WebhookAnswer
+    events: list[tuple[int, bool]] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    note: str = ""
+
+
+def webhook_accept(*, account: MessagingAccount, request: WebhookRequest, route: WebhookRoute) -> WebhookAccepted:
+    """Store every event of a verified webhook once (a provider's retry stores nothing new).
+
+    Raises WebhookPayloadError (a 400) when the payload is malformed as a whole; events of a
+    batch that cannot be read are listed in ``refused`` while the others are stored.
     """
     provider = get_provider(account)
-    kind = webhook_kind(account, request, route_kind)
-    if kind == EventKind.INBOUND:
-        key = provider.parse_inbound(request).provider_message_id
-    else:
-        update = provider.parse_status(request)
-        key = f"{update.provider_message_id}:{update.status}:{update.error_code}"
-    if len(key) > 128:
-        raise WebhookPayloadError("message id is longer than 128 characters")
-    event_id = _insert_once(account_id=account.pk, kind=kind, event_key=key, url=request.url,
-                            content_type=request.headers.get("content-type", "")[:255],
-                            body=request.body.decode("utf-8", errors="replace"))
-    if event_id is None:
-        return InboundEvent.objects.values_list("pk", flat=True).get(account=account, kind=kind, event_key=key), False
-    event_enqueue(event_id=event_id, account_id=account.pk)  # after commit; at once outside a transaction
-    return event_id, True
+    intake = provider.webhook_intake(request, route)
+    accepted = WebhookAccepted(answer=intake.answer or route.answer, refused=list(intake.refused), note=intake.note)
+    for event in intake.events:
+        if len(event.key) > MAX_EVENT_KEY:
+            accepted.refused.append(f"message id is longer than {MAX_EVENT_KEY} characters")
+            continue
+        event_id = _insert_once(account_id=account.pk, kind=event.kind, event_key=event.key, url=request.url,
+                                content_type=event.content_type[:255], body=bytes(event.body))
+        if event_id is None:
+            event_id = InboundEvent.objects.values_list("pk", flat=True).get(account=account, kind=event.kind,
+                                                                              event_key=event.key)
+            accepted.events.append((event_id, False))
+            continue
+        event_enqueue(event_id=event_id, account_id=account.pk)  # after commit; at once outside a transaction
+        accepted.events.append((event_id, True))
+    if accepted.refused and not intake.events and len(accepted.refused) == 1:
+        raise WebhookPayloadError(accepted.refused[0])
+    return accepted
 
 
 #: The columns a webhook gives values for, then those that start at the model's default; with the
@@ -87,7 +122,7 @@ _insert_sql: dict[str, str] = {}
 
 
 def _insert_once(*, account_id: int, kind: str, event_key: str, url: str, content_type: str,
-                 body: str) -> int | None:
+                 body: bytes) -> int | None:
     """INSERT a new event unless its key is already stored; its id when this call stored it.
 
     The webhook's hot path: one statement, ``INSERT … ON CONFLICT DO NOTHING RETURNING id``
@@ -261,11 +296,10 @@ def inbound_drain(*, account_id: int, slot: int, final: bool = False) -> int:
 def _request_of(event: InboundEvent) -> WebhookRequest:
     """The webhook as it arrived. Form fields are parsed again from the stored body (as Django
     parsed them in the web request), so they are not stored twice."""
-    form = event.content_type.split(";")[0].strip() == "application/x-www-form-urlencoded"
-    params = parse_qs(event.body, keep_blank_values=True) if form else {}
+    body = bytes(event.body)
     headers = {"content-type": event.content_type} if event.content_type else {}
-    return WebhookRequest(method="POST", url=event.url, headers=headers, body=event.body.encode("utf-8"),
-                          params=params)
+    return WebhookRequest(method="POST", url=event.url, headers=headers, body=body,
+                          params=form_params(body, event.content_type))
 
 
 def inbound_event_process(*, event_id: int) -> str:
@@ -284,8 +318,8 @@ def inbound_event_process(*, event_id: int) -> str:
                 outcome = _receive(event.account, provider.parse_inbound(request))
             else:
                 update = provider.parse_status(request)
-                # Our own message id rides in the status URL (?message=) or TeleSign's external_id.
-                hint = parse_qs(urlsplit(event.url).query).get("message", [None])[0] or _telesign_external_id(event)
+                # Our own message id rides in the callback when the provider carries it back.
+                hint = provider.status_message_hint(request)
                 outcome = message_status_apply(account_id=event.account_id, update=update, message_hint=hint)
                 if outcome == "unknown message":
                     raise LookupError(f"no outgoing message with id {update.provider_message_id}")
@@ -303,22 +337,13 @@ def inbound_event_process(*, event_id: int) -> str:
         raise
 
 
-def _telesign_external_id(event: InboundEvent) -> str | None:
-    if event.account.provider != "telesign":
-        return None
-    try:
-        return TeleSignProvider.payload(_request_of(event)).get("external_id")
-    except WebhookPayloadError:
-        return None
-
-
 def _record_failure(event_id: int, error: str, *, permanent: bool) -> str:
     with transaction.atomic():
         event = InboundEvent.objects.select_for_update().filter(pk=event_id).first()
         if event is None or event.state != EventState.PENDING:
             return "skipped"
         event.attempts += 1
-        event.error = error[:2000]
+        event.error = error.replace("\x00", "\\x00")[:2000]  # PostgreSQL text holds no NUL
         if permanent or event.attempts >= settings.INBOUND_EVENT_MAX_ATTEMPTS:
             event.state = EventState.FAILED
             event.processed_at = timezone.now()

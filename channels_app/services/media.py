@@ -1,5 +1,5 @@
-"""Downloading customers' attachments: only from the provider's media hosts, with the account's
-credentials (Twilio protects media with HTTP auth), within a size limit."""
+"""Downloading customers' attachments: only from the provider's media hosts, with the credentials
+the provider's module says its media host wants, within a size limit."""
 
 from __future__ import annotations
 
@@ -13,22 +13,13 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 
-from channels_app.models import Attachment, AttachmentState, Provider
+from channels_app.models import Attachment, AttachmentState
+from channels_app.providers import get_provider, provider_label
 from channels_app.providers.http import session_for, write_log
 
 logger = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 3
-
-
-def media_hosts(provider: str) -> list[str]:
-    """Hosts (or ``.suffix`` domains) media may come from, for one provider."""
-    if provider == Provider.TWILIO:
-        api_host = urlsplit(settings.TWILIO_API_URL).hostname or ""
-        return [api_host, *settings.TWILIO_MEDIA_HOSTS]
-    if provider == Provider.SANDBOX:
-        return list(settings.SANDBOX_MEDIA_HOSTS)
-    return []
 
 
 def host_allowed(url: str, allowed: list[str]) -> bool:
@@ -57,15 +48,16 @@ def attachment_download(*, attachment_id: int) -> str:
     if attachment is None or attachment.state != AttachmentState.PENDING:
         return "skipped"
     account = attachment.message.account
-    allowed = media_hosts(account.provider)
+    provider = get_provider(account)
+    allowed = provider.media_hosts()
     limit = settings.ATTACHMENT_MAX_BYTES
     url = attachment.url
     if not host_allowed(url, allowed):
         return _finish(attachment.pk, state=AttachmentState.REFUSED,
                        error=f"not downloaded: {urlsplit(url).hostname or url} is not a media host of "
-                             f"{Provider(account.provider).label}")
+                             f"{provider_label(account.provider)}")
     first_host = urlsplit(url).hostname
-    auth = (account.account_sid, account.auth_token) if account.provider == Provider.TWILIO else None
+    auth = provider.media_auth()
     session = session_for(account)
     started = time.monotonic()
     try:

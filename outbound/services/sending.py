@@ -50,7 +50,6 @@ from channels_app.providers.http import channel_log_buffered, session_for
 from channels_app.services.consent import consent_opted_out_many, consent_record
 from channels_app.services.delivery import (
     MAX_MESSAGE_LENGTH,
-    OPT_OUT_ERROR_CODES,
     retry_delay,
     status_callback_url,
 )
@@ -196,6 +195,7 @@ def _outgoing(message: Message, phone: PhoneNumber) -> OutgoingMessage:
         to=message.contact.address, from_=phone.number, channel=message.channel, body=message.body,
         status_callback=status_callback_url(message), content_sid=message.content_sid or None,
         content_variables=message.content_variables or None, external_id=str(message.pk),
+        first_sent_at=message.created_at,
     )
 
 
@@ -474,7 +474,7 @@ def _record(attempts: dict[int, int], outcomes: list[_Outcome], *, phone: PhoneN
                 code = exc.code or ("retries_exhausted" if exc.retryable else "provider_error")
                 updates[outcome.message_id] = _failure_fields(
                     code, text if not exc.retryable else f"gave up after {tried} attempts: {text}")
-                if exc.code in OPT_OUT_ERROR_CODES:
+                if exc.opt_out:
                     opt_outs.append((outcome.message_id, text))
     if not updates:
         return tally

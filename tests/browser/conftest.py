@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
-from channels_app.models import Channel, Direction, Message, MessageStatus, Provider
+from channels_app.models import Channel, Direction, Message, MessageStatus
 from channels_app.services import NumberSpec, account_create
 from channels_app.services.inbound import contact_for
 from tests.conftest import TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN
@@ -106,7 +106,7 @@ def support_queue(transactional_db):
 @pytest.fixture
 def whatsapp_account(transactional_db):
     return account_create(
-        name="Twilio WhatsApp", channel=Channel.WHATSAPP, provider=Provider.TWILIO,
+        name="Twilio WhatsApp", channel=Channel.WHATSAPP, provider="twilio",
         credentials={"account_sid": TWILIO_ACCOUNT_SID, "auth_token": TWILIO_AUTH_TOKEN},
         numbers=[NumberSpec(number=WHATSAPP_NUMBER, name="Support WhatsApp")],
     )

@@ -5,4 +5,4 @@ from urllib.parse import urlencode
 
 def form_post(params: dict[str, list[str]]) -> dict:
     """``InboundEvent`` fields for a form-encoded webhook carrying ``params``."""
-    return {"body": urlencode(params, doseq=True), "content_type": "application/x-www-form-urlencoded"}
+    return {"body": urlencode(params, doseq=True).encode(), "content_type": "application/x-www-form-urlencoded"}

@@ -174,8 +174,8 @@ def test_blank_secret_inputs_keep_the_current_values(admin_client, telesign_acco
     assert response.status_code == 302
     telesign_account.refresh_from_db()
     assert telesign_account.name == "Renamed"
-    assert telesign_account.api_key == TELESIGN_API_KEY
-    assert telesign_account.customer_id == TELESIGN_CUSTOMER_ID
+    assert telesign_account.credential("api_key") == TELESIGN_API_KEY
+    assert telesign_account.credential("customer_id") == TELESIGN_CUSTOMER_ID
 
 
 def test_staff_without_credentials_permission_can_rename_but_not_change_secrets(
@@ -194,8 +194,8 @@ def test_staff_without_credentials_permission_can_rename_but_not_change_secrets(
     assert response.status_code == 302
     telesign_account.refresh_from_db()
     assert telesign_account.name == "Support SMS"
-    assert telesign_account.api_key == TELESIGN_API_KEY
-    assert telesign_account.customer_id == TELESIGN_CUSTOMER_ID
+    assert telesign_account.credential("api_key") == TELESIGN_API_KEY
+    assert telesign_account.credential("customer_id") == TELESIGN_CUSTOMER_ID
     assert telesign_account.credentials_updated_at == set_at
 
 
@@ -212,8 +212,8 @@ def test_staff_with_credentials_permission_changes_a_secret_and_validation_reset
 
     assert response.status_code == 302
     telesign_account.refresh_from_db()
-    assert telesign_account.api_key == NEW_TELESIGN_API_KEY
-    assert telesign_account.customer_id == TELESIGN_CUSTOMER_ID
+    assert telesign_account.credential("api_key") == NEW_TELESIGN_API_KEY
+    assert telesign_account.credential("customer_id") == TELESIGN_CUSTOMER_ID
     assert telesign_account.validation_status == ValidationStatus.UNKNOWN
     assert telesign_account.validated_at is None
     assert LogEntry.objects.get().get_change_message() == "Changed API key."

@@ -246,7 +246,7 @@ def test_a_stored_callback_settles_an_unknown_send_instead_of_a_resend(sandbox_a
     # The worker died after the provider accepted the message: the row says "sending", the provider's
     # callback is stored but not processed yet.
     Message.objects.filter(pk=message.pk).update(status="sending", status_updated_at=timezone.now())
-    body = json.dumps({"message_id": "SB-accepted", "status": "delivered"})
+    body = json.dumps({"message_id": "SB-accepted", "status": "delivered"}).encode()
     InboundEvent.objects.create(account=sandbox_account, kind="status", event_key="SB-accepted:delivered:",
                                 url=f"https://hub.example/status/?message={message.pk}", body=body,
                                 content_type="application/json")

@@ -14,12 +14,12 @@ def _raw(account, column):
 
 
 def test_secrets_are_not_stored_in_plaintext(telesign_account, twilio_sms_account):
-    assert TELESIGN_API_KEY not in _raw(telesign_account, "api_key")
-    assert TELESIGN_CUSTOMER_ID not in _raw(telesign_account, "customer_id")
-    assert _raw(telesign_account, "api_key").startswith("fernet:")
-    assert TWILIO_AUTH_TOKEN not in _raw(twilio_sms_account, "auth_token")
+    assert TELESIGN_API_KEY not in _raw(telesign_account, "config")
+    assert TELESIGN_CUSTOMER_ID not in _raw(telesign_account, "config")
+    assert _raw(telesign_account, "config").startswith("fernet:")
+    assert TWILIO_AUTH_TOKEN not in _raw(twilio_sms_account, "config")
     # ... and read back as the plaintext.
-    assert MessagingAccount.objects.get(pk=telesign_account.pk).api_key == TELESIGN_API_KEY
+    assert MessagingAccount.objects.get(pk=telesign_account.pk).credential("api_key") == TELESIGN_API_KEY
 
 
 def test_a_database_dump_holds_no_secret(telesign_account, twilio_sms_account, tmp_path):
@@ -38,7 +38,7 @@ def test_key_rotation_reencrypts_with_the_new_key(telesign_account, settings):
     settings.FIELD_ENCRYPTION_KEYS = [new, old]
     assert encryption_keys_rotate() == {"channels_app.MessagingAccount": 1, "workstreams.Bot": 0}
     settings.FIELD_ENCRYPTION_KEYS = [new]
-    assert MessagingAccount.objects.get(pk=telesign_account.pk).api_key == TELESIGN_API_KEY
+    assert MessagingAccount.objects.get(pk=telesign_account.pk).credential("api_key") == TELESIGN_API_KEY
 
 
 def test_a_missing_key_is_a_clear_configuration_error(telesign_account, settings):
@@ -56,7 +56,7 @@ def test_a_dump_loads_back_with_its_secrets(telesign_account, tmp_path):
     call_command("dumpdata", "channels_app.messagingaccount", output=str(out))
     MessagingAccount.objects.all().delete()
     call_command("loaddata", str(out), verbosity=0)
-    assert MessagingAccount.objects.get(pk=telesign_account.pk).api_key == TELESIGN_API_KEY
+    assert MessagingAccount.objects.get(pk=telesign_account.pk).credential("api_key") == TELESIGN_API_KEY
 
 
 def test_key_rotation_covers_every_encrypted_field_of_every_app(telesign_account, settings):
@@ -69,4 +69,4 @@ def test_key_rotation_covers_every_encrypted_field_of_every_app(telesign_account
     assert encryption_keys_rotate() == {"channels_app.MessagingAccount": 1, "workstreams.Bot": 1}
     settings.FIELD_ENCRYPTION_KEYS = [new]
     assert Bot.objects.get(pk=bot.pk).secret == "bot-s3cret"
-    assert MessagingAccount.objects.get(pk=telesign_account.pk).api_key == TELESIGN_API_KEY
+    assert MessagingAccount.objects.get(pk=telesign_account.pk).credential("api_key") == TELESIGN_API_KEY

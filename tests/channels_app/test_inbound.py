@@ -193,10 +193,10 @@ def test_the_webhook_insert_writes_every_column_with_the_model_defaults(twilio_s
     model = {f.column: f for f in InboundEvent._meta.concrete_fields if not f.primary_key}
     assert set(inbound._INSERT_COLUMNS + inbound._DEFAULT_COLUMNS) == set(model)
     event_id = inbound._insert_once(account_id=twilio_sms_account.pk, kind="inbound", event_key="SMx",
-                                    url="https://hub/x", content_type="text/plain", body="b")
+                                    url="https://hub/x", content_type="text/plain", body=b"b")
     stored = InboundEvent.objects.get(pk=event_id)
     for column in ("state", "attempts", "error", "processed_at"):
         assert getattr(stored, model[column].attname) == model[column].get_default()
     assert stored.received_at is not None
     assert inbound._insert_once(account_id=twilio_sms_account.pk, kind="inbound", event_key="SMx",
-                                url="https://hub/x", content_type="text/plain", body="b") is None
+                                url="https://hub/x", content_type="text/plain", body=b"b") is None

@@ -80,7 +80,7 @@ def test_changing_credentials_needs_the_permission(twilio_sms_account, django_us
     with pytest.raises(ServiceError) as err:
         account_set_credentials(account=twilio_sms_account, user=clerk, credentials={"auth_token": "new"})
     assert err.value.http_status == 403
-    assert MessagingAccount.objects.get(pk=twilio_sms_account.pk).auth_token == TWILIO_AUTH_TOKEN
+    assert MessagingAccount.objects.get(pk=twilio_sms_account.pk).credential("auth_token") == TWILIO_AUTH_TOKEN
     # Renaming needs no such permission.
     account_update(account=twilio_sms_account, user=clerk, name="Renamed")
     assert MessagingAccount.objects.get(pk=twilio_sms_account.pk).name == "Renamed"
@@ -88,7 +88,7 @@ def test_changing_credentials_needs_the_permission(twilio_sms_account, django_us
     clerk.user_permissions.add(Permission.objects.get(codename="manage_credentials"))
     clerk = django_user_model.objects.get(pk=clerk.pk)
     account_set_credentials(account=twilio_sms_account, user=clerk, credentials={"auth_token": "new"})
-    assert MessagingAccount.objects.get(pk=twilio_sms_account.pk).auth_token == "new"
+    assert MessagingAccount.objects.get(pk=twilio_sms_account.pk).credential("auth_token") == "new"
 
 
 def test_changing_credentials_resets_the_validation_state(twilio_sms_account, mocked_http):

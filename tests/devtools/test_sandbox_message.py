@@ -8,7 +8,7 @@ def test_sandbox_message_posts_a_signed_webhook(sandbox_account, live_server, se
     settings.PUBLIC_BASE_URL = live_server.url
     call_command("sandbox_message", "--to", "+15005550006", "--from", "+15551234567", "--text", "hello")
     event = InboundEvent.objects.get()
-    assert event.account == sandbox_account and '"body": "hello"' in event.body
+    assert event.account == sandbox_account and b'"body": "hello"' in bytes(event.body)
 
 
 def test_sandbox_message_names_the_bad_number(sandbox_account):

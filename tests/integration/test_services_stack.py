@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from channels_app.models import ChannelLog
 from channels_app.tasks import channel_log_trim
-from tests.conftest import TWILIO_AUTH_TOKEN
+from tests.conftest import TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN
 from tests.integration.conftest import wait_for
 
 
@@ -32,8 +32,7 @@ def test_readiness_probe_reaches_database_and_broker(client, db):
 
 def test_secrets_are_ciphertext_in_the_real_database(twilio_sms_account):
     with connection.cursor() as cursor:
-        cursor.execute("SELECT auth_token, account_sid FROM channels_app_messagingaccount WHERE id = %s",
-                       [twilio_sms_account.pk])
-        token, sid = cursor.fetchone()
-    assert TWILIO_AUTH_TOKEN not in token and token.startswith("fernet:")
-    assert sid.startswith("fernet:")
+        cursor.execute("SELECT config FROM channels_app_messagingaccount WHERE id = %s", [twilio_sms_account.pk])
+        [stored] = cursor.fetchone()
+    assert stored.startswith("fernet:")
+    assert TWILIO_AUTH_TOKEN not in stored and TWILIO_ACCOUNT_SID not in stored

@@ -9,35 +9,28 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from channels_app import services
-from channels_app.models import Channel, NumberType, Provider
+from channels_app.models import Channel
+from channels_app.providers import credential_fields, number_type_choices, provider_class, provider_classes
 from config.exceptions import ServiceError
 
-#: Environment variables read for each credential when its option is not given.
-CREDENTIAL_ENV = {
-    Provider.TELESIGN: {"customer_id": "TELESIGN_CUSTOMER_ID", "api_key": "TELESIGN_API_KEY"},
-    Provider.TWILIO: {"account_sid": "TWILIO_ACCOUNT_SID", "auth_token": "TWILIO_AUTH_TOKEN"},
-    Provider.SANDBOX: {},
-}
-
-#: The SMS number type used when --number-type is not given.
-DEFAULT_NUMBER_TYPE = {
-    Provider.TELESIGN: NumberType.GEOGRAPHIC,
-    Provider.TWILIO: NumberType.LONG_CODE,
-    Provider.SANDBOX: NumberType.LONG_CODE,
-}
-
-#: Service field → the option a user of this command would fix.
+#: Service field → the option a user of this command would fix (credential fields: their own option).
 OPTION_OF_FIELD = {
     "name": "--name",
     "provider": "--provider",
     "channel": "--channel",
-    "customer_id": "--customer-id",
-    "api_key": "--api-key",
-    "account_sid": "--account-sid",
-    "auth_token": "--auth-token",
     "number": "--number",
+    "numbers": "--number",
     "number_type": "--number-type",
 }
+
+
+def _env_help() -> str:
+    parts = []
+    for cls in provider_classes().values():
+        names = [spec.env for spec in cls.credential_fields if spec.env]
+        if names:
+            parts.append(f"{' and '.join(names)} for {cls.label}")
+    return "; ".join(parts)
 
 
 class Command(BaseCommand):
@@ -46,29 +39,30 @@ class Command(BaseCommand):
         "id, name, provider, channel, is_active, numbers and the callback URLs to enter in the provider's "
         "console. Secrets are never printed. Nothing is saved when any part is refused.\n\n"
         "Credentials may come from the environment instead of the command line, so they stay out of shell "
-        "history: TELESIGN_CUSTOMER_ID and TELESIGN_API_KEY for TeleSign, TWILIO_ACCOUNT_SID and "
-        "TWILIO_AUTH_TOKEN for Twilio. An option given on the command line wins over the environment."
+        "history. An option given on the command line wins over the environment."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--provider", required=True, choices=Provider.values,
-                            help="telesign (SMS only), twilio (SMS or WhatsApp) or sandbox (sends nothing).")
+        classes = provider_classes()
+        parser.add_argument("--provider", required=True, choices=list(classes),
+                            help=" ".join(f"{name}: {cls.description}" for name, cls in classes.items()))
         parser.add_argument("--channel", required=True, choices=Channel.values, help="sms or whatsapp.")
         parser.add_argument("--name", required=True, help="The account's name, unique, e.g. 'Support SMS (US)'.")
-        parser.add_argument("--customer-id", default="", help="TeleSign Customer ID (or TELESIGN_CUSTOMER_ID).")
-        parser.add_argument("--api-key", default="", help="TeleSign API key, base64 (or TELESIGN_API_KEY).")
-        parser.add_argument("--account-sid", default="", help="Twilio Account SID, AC… (or TWILIO_ACCOUNT_SID).")
-        parser.add_argument("--auth-token", default="", help="Twilio Auth Token (or TWILIO_AUTH_TOKEN).")
+        for name, (provider, spec) in credential_fields().items():
+            env = f" (or {spec.env})" if spec.env else ""
+            parser.add_argument(spec.option, dest=name, default="",
+                                help=f"{classes[provider].label} accounts: {spec.help_text}{env}")
         parser.add_argument(
             "--number", action="append", default=[], dest="numbers", metavar="NUMBER",
-            help="A number to add; repeat for several. TeleSign: digits only, country code first "
-            "(14252306549). Twilio and Sandbox SMS: E.164 (+14252306549) or a 5-6 digit short code. "
-            "WhatsApp: E.164 (+14252306549).",
+            help="A number to add; repeat for several. SMS: " + " ".join(
+                f"{cls.label}: {cls.number_help('sms')[0]}" for cls in classes.values())
+            + " WhatsApp: E.164 (+14252306549).",
         )
         parser.add_argument(
-            "--number-type", choices=NumberType.values, default="",
-            help="SMS only; applies to every --number. TeleSign: geographic (default), short_code or toll_free. "
-            "Twilio and Sandbox: long_code (default), short_code or toll_free.",
+            "--number-type", choices=[value for value, _ in number_type_choices()], default="",
+            help="SMS only; applies to every --number. " + " ".join(
+                f"{cls.label}: {', '.join(v for v, _ in cls.number_types)} (default {cls.number_types[0][0]})."
+                for cls in classes.values() if cls.number_types),
         )
         parser.add_argument(
             "--number-name", default="",
@@ -77,15 +71,22 @@ class Command(BaseCommand):
         parser.add_argument("--inactive", action="store_true",
                             help="Create the account inactive: it sends nothing until activated.")
 
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        if _env_help():
+            parser.epilog = f"Environment variables read for credentials: {_env_help()}."
+        return parser
+
     def handle(self, *args: Any, **options: Any) -> None:
         provider, channel = options["provider"], options["channel"]
+        cls = provider_class(provider)
         credentials = {}
-        for field, variable in CREDENTIAL_ENV[provider].items():
-            credentials[field] = options[field] or os.environ.get(variable, "")
+        for spec in cls.credential_fields:
+            credentials[spec.name] = options[spec.name] or (os.environ.get(spec.env, "") if spec.env else "")
         # Options for another provider's credentials are passed on so the service refuses them by name.
-        for field in ("customer_id", "api_key", "account_sid", "auth_token"):
-            if field not in credentials and options[field]:
-                credentials[field] = options[field]
+        for name in credential_fields():
+            if name not in credentials and options[name]:
+                credentials[name] = options[name]
 
         number_name = options["number_name"].strip()
         if channel == Channel.WHATSAPP:
@@ -94,7 +95,7 @@ class Command(BaseCommand):
             number_type = ""
             number_name = number_name or options["name"].strip()
         else:
-            number_type = options["number_type"] or DEFAULT_NUMBER_TYPE[provider]
+            number_type = options["number_type"] or (cls.number_types[0][0] if cls.number_types else "")
         specs = [services.NumberSpec(number=n, number_type=number_type, name=number_name)
                  for n in options["numbers"]]
 
@@ -104,7 +105,9 @@ class Command(BaseCommand):
                 numbers=specs, is_active=not options["inactive"],
             )
         except ServiceError as exc:
-            option = OPTION_OF_FIELD.get(exc.field or "", exc.field)
+            fields = credential_fields()
+            option = fields[exc.field][1].option if exc.field in fields else OPTION_OF_FIELD.get(exc.field or "",
+                                                                                                  exc.field)
             raise CommandError(f"{option}: {exc.message}" if option else exc.message) from None
 
         self.stdout.write(json.dumps({

@@ -129,23 +129,24 @@ class Command(BaseCommand):
         self.stdout.write(f"Provider emulator stopped after {served} provider API requests.")
 
     def _from_hub(self, twilio, telesign, inbound, callbacks) -> None:
-        from channels_app.models import Channel, MessagingAccount, Provider
+        from channels_app.models import Channel, MessagingAccount
 
-        accounts = MessagingAccount.objects.filter(is_active=True, provider__in=[Provider.TWILIO, Provider.TELESIGN])
+        accounts = MessagingAccount.objects.filter(is_active=True, provider__in=["twilio", "telesign"])
         for account in accounts.prefetch_related("numbers"):
             urls = account.callback_urls()
-            if account.provider == Provider.TWILIO:
-                if not (account.account_sid and account.auth_token):
+            if account.provider == "twilio":
+                sid, token = account.credential("account_sid"), account.credential("auth_token")
+                if not (sid and token):
                     continue
-                if twilio.get(account.account_sid, account.auth_token) != account.auth_token:
-                    self.stderr.write(f"warning: Twilio {account.account_sid} has two different auth tokens; "
+                if twilio.get(sid, token) != token:
+                    self.stderr.write(f"warning: Twilio {sid} has two different auth tokens; "
                                       f"using the one of '{account.name}'")
-                twilio[account.account_sid] = account.auth_token
+                twilio[sid] = token
                 for number in account.numbers.all():
                     key = ("whatsapp:" if account.channel == Channel.WHATSAPP else "") + number.number
                     inbound.setdefault(key, urls["inbound"])
             else:
-                if not (account.customer_id and account.api_key):
+                if not (account.credential("customer_id") and account.credential("api_key")):
                     continue
-                telesign[account.customer_id] = account.api_key
-                callbacks.setdefault(account.customer_id, urls["callback"])
+                telesign[account.credential("customer_id")] = account.credential("api_key")
+                callbacks.setdefault(account.credential("customer_id"), urls["callback"])

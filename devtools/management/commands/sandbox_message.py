@@ -8,7 +8,7 @@ import uuid
 import requests
 from django.core.management.base import BaseCommand, CommandError
 
-from channels_app.models import MessagingAccount, PhoneNumber, Provider
+from channels_app.models import MessagingAccount, PhoneNumber
 from channels_app.providers.sandbox import sign
 
 
@@ -28,11 +28,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         phone = (PhoneNumber.objects.select_related("account")
-                 .filter(provider=Provider.SANDBOX, e164=options["to"]).first()
+                 .filter(provider="sandbox", e164=options["to"]).first()
                  or PhoneNumber.objects.select_related("account")
-                 .filter(provider=Provider.SANDBOX, number=options["to"]).first())
+                 .filter(provider="sandbox", number=options["to"]).first())
         if phone is None:
-            numbers = ", ".join(PhoneNumber.objects.filter(provider=Provider.SANDBOX).values_list("number", flat=True))
+            numbers = ", ".join(PhoneNumber.objects.filter(provider="sandbox").values_list("number", flat=True))
             raise CommandError(f"--to: {options['to']} is not a sandbox number (sandbox numbers: {numbers or 'none'}).")
         account: MessagingAccount = phone.account
         if not account.is_active:

@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from channels_app.models import Channel, MessagingAccount, Provider
+from channels_app.models import Channel, MessagingAccount
 from channels_app.services import NumberSpec, account_create
 
 DEMO_ACCOUNTS = [
@@ -24,11 +24,11 @@ EMULATED_TWILIO = {"account_sid": "AC" + "0" * 31 + "1", "auth_token": "emulated
 EMULATED_TELESIGN = {"customer_id": "11111111-2222-3333-4444-555555555555",
                      "api_key": "ZW11bGF0ZWQtdGVsZXNpZ24ta2V5LTAxMjM0NTY3ODk="}
 EMULATED_ACCOUNTS = [
-    ("Emulated SMS (TeleSign)", Channel.SMS, Provider.TELESIGN, EMULATED_TELESIGN,
+    ("Emulated SMS (TeleSign)", Channel.SMS, "telesign", EMULATED_TELESIGN,
      NumberSpec("14252306549", "geographic", description="Emulated TeleSign number")),
-    ("Emulated SMS (Twilio)", Channel.SMS, Provider.TWILIO, EMULATED_TWILIO,
+    ("Emulated SMS (Twilio)", Channel.SMS, "twilio", EMULATED_TWILIO,
      NumberSpec("+14155550100", "long_code", description="Emulated Twilio number")),
-    ("Emulated WhatsApp (Twilio)", Channel.WHATSAPP, Provider.TWILIO, EMULATED_TWILIO,
+    ("Emulated WhatsApp (Twilio)", Channel.WHATSAPP, "twilio", EMULATED_TWILIO,
      NumberSpec("+14155238886", name="Emulated WhatsApp")),
 ]
 
@@ -68,7 +68,7 @@ class Command(BaseCommand):
                 login = None
             for name, channel, number in DEMO_ACCOUNTS:
                 if not MessagingAccount.objects.filter(name=name).exists():
-                    account_create(name=name, channel=channel, provider=Provider.SANDBOX, numbers=[number])
+                    account_create(name=name, channel=channel, provider="sandbox", numbers=[number])
             if options["emulator"]:
                 for name, channel, provider, credentials, number in EMULATED_ACCOUNTS:
                     if not MessagingAccount.objects.filter(name=name).exists():

@@ -202,8 +202,8 @@ def test_changing_credentials_resets_the_validation_state(manager, twilio_sms_ac
     assert response.status_code == 200
     assert response.json()["validation_status"] == "unknown"
     twilio_sms_account.refresh_from_db()
-    assert twilio_sms_account.auth_token == "rotated-token"
-    assert twilio_sms_account.account_sid == TWILIO_ACCOUNT_SID
+    assert twilio_sms_account.credential("auth_token") == "rotated-token"
+    assert twilio_sms_account.credential("account_sid") == TWILIO_ACCOUNT_SID
 
 
 @pytest.mark.parametrize("field", ["provider", "channel"])

@@ -1,3 +1,4 @@
+import json
 from io import StringIO
 
 import pytest
@@ -16,14 +17,12 @@ pytestmark = pytest.mark.django_db
 
 OLD = Fernet.generate_key().decode()
 NEW = Fernet.generate_key().decode()
-COLUMNS = ("customer_id", "api_key", "account_sid", "auth_token")
-
-
-def raw_columns(pk):
+def raw_config(pk):
+    """The account's credentials column as stored: one Fernet token."""
     table = MessagingAccount._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {', '.join(COLUMNS)} FROM {table} WHERE id = %s", [pk])
-        return dict(zip(COLUMNS, cursor.fetchone(), strict=True))
+        cursor.execute(f"SELECT config FROM {table} WHERE id = %s", [pk])
+        return cursor.fetchone()[0]
 
 
 def plain(stored, key):
@@ -37,7 +36,7 @@ def test_rotation_re_encrypts_every_secret_with_the_new_key():
         twilio = account_create(name="Twilio", channel="sms", provider="twilio",
                                 credentials={"account_sid": TWILIO_ACCOUNT_SID, "auth_token": TWILIO_AUTH_TOKEN})
         account_create(name="Sandbox", channel="sms", provider="sandbox")
-    assert plain(raw_columns(twilio.pk)["auth_token"], OLD) == TWILIO_AUTH_TOKEN
+    assert json.loads(plain(raw_config(twilio.pk), OLD))["auth_token"] == TWILIO_AUTH_TOKEN
 
     out = StringIO()
     with override_settings(FIELD_ENCRYPTION_KEYS=[NEW, OLD]):
@@ -51,12 +50,12 @@ def test_rotation_re_encrypts_every_secret_with_the_new_key():
         twilio.pk: {"account_sid": TWILIO_ACCOUNT_SID, "auth_token": TWILIO_AUTH_TOKEN},
     }
     for pk, secrets in expected.items():
-        raw = raw_columns(pk)
-        for column, value in secrets.items():
-            assert value not in raw[column]
-            assert plain(raw[column], NEW) == value
-            with pytest.raises(InvalidToken):
-                plain(raw[column], OLD)
+        raw = raw_config(pk)
+        for value in secrets.values():
+            assert value not in raw
+        assert json.loads(plain(raw, NEW)) == secrets
+        with pytest.raises(InvalidToken):
+            plain(raw, OLD)
     # The old key can now be dropped.
     with override_settings(FIELD_ENCRYPTION_KEYS=[NEW]):
         assert MessagingAccount.objects.get(pk=twilio.pk).credentials() == expected[twilio.pk]

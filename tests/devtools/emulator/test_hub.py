@@ -40,7 +40,7 @@ def test_telesign_adapter_validates_and_sends(hub_settings, emulator, telesign_a
     assert sent["params"] == {"phone_number": ["15551234567"], "message": ["Your parcel ships today"],
                               "message_type": ["ARN"], "sender_id": ["14252306549"], "external_id": ["42"],
                               "callback_url": [receiver.url + "/cb"]}
-    telesign_account.customer_id = "00000000-0000-0000-0000-000000000000"
+    telesign_account.config = {**telesign_account.config, "customer_id": "00000000-0000-0000-0000-000000000000"}
     invalid = get_provider(telesign_account).validate_credentials()
     assert invalid.status == ValidationStatus.INVALID and invalid.code == "10015"
 

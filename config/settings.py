@@ -247,9 +247,11 @@ PROVIDER_CA_BUNDLE = env.str("PROVIDER_CA_BUNDLE", default="")
 HUB_PROVIDERS = {
     "telesign": "channels_app.providers.telesign.TeleSignProvider",
     "twilio": "channels_app.providers.twilio.TwilioProvider",
+    "acs": "channels_app.providers.acs.AzureCommunicationServicesProvider",
     "sandbox": "channels_app.providers.sandbox.SandboxProvider",
 }
-
+# Azure Communication Services: hosts (or ".suffix" domains) an account's resource endpoint may name.
+ACS_ENDPOINT_HOSTS = env.list("ACS_ENDPOINT_HOSTS", default=[".communication.azure.com"])
 # Sending: bounded retries with exponential backoff and jitter for retryable provider errors.
 MESSAGE_MAX_ATTEMPTS = env.int("MESSAGE_MAX_ATTEMPTS", default=5)
 MESSAGE_RETRY_BASE_SECONDS = env.float("MESSAGE_RETRY_BASE_SECONDS", default=10.0)

@@ -16,6 +16,10 @@ TELESIGN_CUSTOMER_ID = "FFFFFFFF-EEEE-DDDD-1234-AB1234567890"
 TELESIGN_API_KEY = "ABC12345yusumoN6BYsBVkh+yRJ5czgsnCehZaOYldPJdmFh6NeX8kunZ2zU1YWaUw/0wV6xfw=="
 TWILIO_ACCOUNT_SID = "AC" + "a" * 32
 TWILIO_AUTH_TOKEN = "twilio-auth-token-0123456789abcdef"
+# An Azure Communication Services resource: its endpoint and a base64 access key.
+ACS_ENDPOINT = "https://contoso-sms.communication.azure.com"
+ACS_ACCESS_KEY = "c2VjcmV0LWFjY2Vzcy1rZXktZm9yLXRoZS1odWItdGVzdHM="
+ACS_NUMBER = "+18005550100"
 
 
 @pytest.fixture(autouse=True)
@@ -73,6 +77,15 @@ def twilio_whatsapp_account(db):
         name="Twilio WhatsApp", channel=Channel.WHATSAPP, provider="twilio",
         credentials={"account_sid": TWILIO_ACCOUNT_SID, "auth_token": TWILIO_AUTH_TOKEN},
         numbers=[NumberSpec(number="+14155238886", name="Support WhatsApp")],
+    )
+
+
+@pytest.fixture
+def acs_account(db):
+    return account_create(
+        name="ACS SMS", channel=Channel.SMS, provider="acs",
+        credentials={"endpoint": ACS_ENDPOINT, "access_key": ACS_ACCESS_KEY},
+        numbers=[NumberSpec(number=ACS_NUMBER, number_type="toll_free", description="Support line")],
     )
 
 

@@ -22,20 +22,24 @@ class PhoneNumberSerializer(serializers.ModelSerializer):
 
 
 class PhoneNumberWriteSerializer(serializers.Serializer):
-    number = serializers.CharField(
-        max_length=24, trim_whitespace=True,
-        help_text="SMS: " + " ".join(f"{cls.label}: {cls.number_help('sms')[0]}" for cls in provider_classes().values())
-        + " WhatsApp: E.164 with the leading + (+14252306549).",
-    )
-    number_type = serializers.ChoiceField(
-        choices=number_type_choices(), required=False, allow_blank=True, default="",
-        help_text="SMS only. " + " ".join(f"{cls.label}: {', '.join(value for value, _ in cls.number_types)}."
-                                          for cls in provider_classes().values()),
-    )
+    number = serializers.CharField(max_length=24, trim_whitespace=True)
+    number_type = serializers.ChoiceField(choices=(), required=False, allow_blank=True, default="")
     name = serializers.CharField(
         max_length=100, required=False, allow_blank=True, default="", help_text="Required for WhatsApp numbers."
     )
     description = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        """Formats and types as the configured providers declare them."""
+        fields = super().get_fields()
+        classes = provider_classes().values()
+        fields["number"].help_text = (
+            "SMS: " + " ".join(f"{cls.label}: {cls.number_help('sms')[0]}" for cls in classes)
+            + " WhatsApp: E.164 with the leading + (+14252306549).")
+        fields["number_type"].choices = number_type_choices()
+        fields["number_type"].help_text = "SMS only. " + " ".join(
+            f"{cls.label}: {', '.join(value for value, _ in cls.number_types)}." for cls in classes)
+        return fields
 
 
 class MessagingAccountSerializer(serializers.ModelSerializer):
@@ -65,7 +69,7 @@ class MessagingAccountSerializer(serializers.ModelSerializer):
 def _secret(label: str) -> serializers.CharField:
     return serializers.CharField(
         write_only=True, required=False, allow_blank=True, trim_whitespace=True,
-        style={"input_type": "password"}, help_text=f"{label}. Write-only: never returned.",
+        style={"input_type": "password"}, help_text=f"{label.rstrip('.')}. Write-only: never returned.",
     )
 
 
@@ -74,26 +78,37 @@ def _credential_inputs(*, adding: bool) -> dict[str, serializers.Field]:
     inputs = {}
     for name, (provider, spec) in credential_fields().items():
         label = provider_classes()[provider].label
-        inputs[name] = _secret(f"{spec.help_text} ({label} accounts)" if adding else spec.help_text)
+        inputs[name] = _secret(f"{label} accounts: {spec.help_text}" if adding else spec.help_text)
     return inputs
 
 
-class _AccountCreate(serializers.Serializer):
+class _ProviderFields:
+    """Adds the configured providers' facts when the serializer's fields are built (not at import)."""
+
+    adding = False
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        if "provider" in fields:
+            fields["provider"].choices = provider_choices()
+            fields["provider"].help_text = " ".join(cls.description for cls in provider_classes().values())
+        if self.adding is not None:
+            fields.update(_credential_inputs(adding=self.adding))
+        return fields
+
+
+class MessagingAccountCreateSerializer(_ProviderFields, serializers.Serializer):
+    """The fields below and every provider's credential inputs."""
+
+    adding = True
     name = serializers.CharField(max_length=100, help_text="A name your team recognises, e.g. 'Support SMS (US)'.")
-    provider = serializers.ChoiceField(
-        choices=provider_choices(), help_text=" ".join(cls.description for cls in provider_classes().values())
-    )
+    provider = serializers.ChoiceField(choices=())
     channel = serializers.ChoiceField(choices=Channel.choices)
     is_active = serializers.BooleanField(required=False, default=True)
     numbers = PhoneNumberWriteSerializer(many=True, required=False, help_text="Numbers to add with the account.")
 
 
-#: The create shape: the fields above and every provider's credential inputs.
-MessagingAccountCreateSerializer = type("MessagingAccountCreateSerializer", (_AccountCreate,),
-                                        {**_credential_inputs(adding=True), "__module__": __name__})
-
-
-class _AccountUpdate(serializers.Serializer):
+class MessagingAccountUpdateSerializer(_ProviderFields, serializers.Serializer):
     """PATCH: any of name, is_active and credentials; provider and channel never change."""
 
     name = serializers.CharField(max_length=100, required=False)
@@ -110,15 +125,11 @@ class _AccountUpdate(serializers.Serializer):
         return attrs
 
 
-MessagingAccountUpdateSerializer = type("MessagingAccountUpdateSerializer", (_AccountUpdate,),
-                                        {**_credential_inputs(adding=False), "__module__": __name__,
-                                         "__doc__": _AccountUpdate.__doc__})
-
-
-class AccountFilterSerializer(serializers.Serializer):
+class AccountFilterSerializer(_ProviderFields, serializers.Serializer):
     """Query parameters of the account list."""
 
-    provider = serializers.ChoiceField(choices=provider_choices(), required=False)
+    adding = None  # no credential inputs here
+    provider = serializers.ChoiceField(choices=(), required=False)
     channel = serializers.ChoiceField(choices=Channel.choices, required=False)
     validation_status = serializers.ChoiceField(choices=ValidationStatus.choices, required=False)
     is_active = serializers.BooleanField(required=False)

@@ -58,9 +58,16 @@ class EmulatorConfig:
     callback_concurrency: int = 64
     callback_queue_max: int = 100_000
 
+    #: Waits before each retry of an Event Grid delivery (ACS) the receiver did not answer with 200–204.
+    acs_callback_retry_ms: list[float] = field(default_factory=lambda: [10_000.0, 30_000.0, 60_000.0])
+    #: Event Grid subscriptions deliver up to this many events in one request (1: one event per request).
+    acs_max_events_per_batch: int = 1
+
     # TeleSign request authentication.
     telesign_date_window_s: float = 900.0
     telesign_nonce_cache: int = 200_000
+    # ACS request authentication: how far x-ms-date may be from the emulator's clock.
+    acs_date_window_s: float = 900.0
 
     # Media and URLs.
     #: Base URL the emulator is reached at (media URLs, resource URIs). Default: http://host:port.
@@ -112,8 +119,9 @@ class EmulatorConfig:
         number("callback_timeout_s", low=0.001)
         number("whatsapp_window_hours")
         number("telesign_date_window_s")
+        number("acs_date_window_s")
         for name in ("callback_concurrency", "callback_queue_max", "telesign_nonce_cache", "max_records",
-                     "max_messages", "max_callbacks", "max_media"):
+                     "max_messages", "max_callbacks", "max_media", "acs_max_events_per_batch"):
             number(name, low=1, integer=True)
         if self.timeout_mode not in TIMEOUT_MODES:
             raise ConfigError(f"timeout_mode must be one of {', '.join(TIMEOUT_MODES)}, got {self.timeout_mode!r}")
@@ -125,7 +133,7 @@ class EmulatorConfig:
                 raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
             raise ConfigError(f"seed must be a whole number or null, got {self.seed!r}")
-        for name in ("telesign_callback_retry_ms", "twilio_callback_retry_ms"):
+        for name in ("telesign_callback_retry_ms", "twilio_callback_retry_ms", "acs_callback_retry_ms"):
             value = getattr(self, name)
             if not isinstance(value, list) or any(isinstance(v, bool) or not isinstance(v, int | float) or v < 0
                                                   for v in value):

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from .acs import number_type_ok
 from .common import InjectError, json_response
 from .config import ConfigError
 from .state import iso, strip_whatsapp
@@ -173,15 +174,17 @@ class ControlAPI:
             self.state.twilio_accounts.clear()
             self.state.telesign_accounts.clear()
             self.state.twilio_inbound.clear()
+            self.state.acs_resources.clear()
 
     # --- handlers ---------------------------------------------------------------------------------------------------
 
     async def index(self, request: web.Request) -> web.Response:
         return json_response({
-            "emulates": ["telesign", "twilio"],
+            "emulates": ["telesign", "twilio", "acs"],
             "twilio": ["POST /2010-04-01/Accounts/{Sid}/Messages.json", "GET /2010-04-01/Accounts/{Sid}.json",
                        "GET /2010-04-01/Accounts/{Sid}/Messages/{MessageSid}.json"],
             "telesign": ["POST /v1/messaging", "GET /v1/messaging/{reference_id}"],
+            "acs": ["POST /sms?api-version=2021-03-07", "GET /phoneNumbers?api-version=2022-12-01"],
             "control": [f"{route.method} {route.path}" for route in self.routes() if route.path != "/_emulator/"],
             "docs": "docs/emulator.md",
         })
@@ -200,7 +203,8 @@ class ControlAPI:
 
     async def get_accounts(self, request: web.Request) -> web.Response:
         return json_response({"twilio": [a.public() for a in self.state.twilio_accounts.values()],
-                              "telesign": [a.public() for a in self.state.telesign_accounts.values()]})
+                              "telesign": [a.public() for a in self.state.telesign_accounts.values()],
+                              "acs": [r.public() for r in self.state.acs_resources.values()]})
 
     async def post_accounts(self, request: web.Request) -> web.Response:
         data = await self._json(request)
@@ -244,13 +248,36 @@ class ControlAPI:
             if "callback_url" in data:
                 account.callback_url = data["callback_url"] or None
             return json_response(account.public())
-        return _error(400, "provider must be 'twilio' or 'telesign'")
+        if provider == "acs":
+            name = str(data.get("resource") or data.get("account") or "")
+            access_key = data.get("access_key")
+            numbers = data.get("numbers") or {}
+            if isinstance(numbers, list):
+                numbers = {str(n): "tollFree" for n in numbers}
+            if not name:
+                return _error(400, "resource is required (a name of your choosing)")
+            existing = self.state.acs_resources.get(name)
+            if access_key is None and existing is None:
+                return _error(400, "access_key is required for a new resource")
+            if not isinstance(numbers, dict) or not all(isinstance(k, str) and number_type_ok(str(v))
+                                                        for k, v in numbers.items()):
+                return _error(400, "numbers must map numbers to tollFree, mobile, geographic or shortCode")
+            try:
+                resource = self.state.add_acs_resource(
+                    name, str(access_key if access_key is not None else existing.access_key),  # type: ignore[union-attr]
+                    {k: str(v) for k, v in numbers.items()})
+            except (binascii.Error, ValueError):
+                return _error(400, "access_key is not base64")
+            return json_response(resource.public())
+        return _error(400, "provider must be 'twilio', 'telesign' or 'acs'")
 
     async def get_webhooks(self, request: web.Request) -> web.Response:
         return json_response({
             "twilio": [{"number": n, "url": t.url, "account": t.account} for n, t in self.state.twilio_inbound.items()],
             "telesign": [{"customer_id": a.customer_id, "url": a.callback_url}
                          for a in self.state.telesign_accounts.values() if a.callback_url],
+            "acs": [{"resource": r.name, "url": r.event_url, "schema": r.schema, "validated": r.validated}
+                    for r in self.state.acs_resources.values() if r.event_url],
         })
 
     async def post_webhooks(self, request: web.Request) -> web.Response:
@@ -274,7 +301,17 @@ class ControlAPI:
                 return _error(exc.status, exc.message)
             account.callback_url = url
             return json_response({"provider": "telesign", "customer_id": account.customer_id, "url": url})
-        return _error(400, "provider must be 'twilio' or 'telesign'")
+        if data.get("provider") == "acs":
+            try:
+                state = await self.emu.acs_subscribe_async(data.get("resource") or data.get("account"), url,
+                                                           str(data.get("schema") or "eventgrid"))
+            except InjectError as exc:
+                return _error(exc.status, exc.message)
+            if url and not state["validated"]:
+                return json_response({**state, "error": f"the subscription's validation handshake failed: "
+                                                        f"{state['validation_error']}"}, 502)
+            return json_response(state)
+        return _error(400, "provider must be 'twilio', 'telesign' or 'acs'")
 
     async def post_inbound(self, request: web.Request) -> web.Response:
         data = await self._json(request)
@@ -315,6 +352,7 @@ class ControlAPI:
             "twilio": [{"account": a, "number": n, "customer": c} for a, n, c in sorted(self.state.opt_outs)],
             "telesign": [{"customer_id": a, "sender_id": n, "phone_number": c}
                          for a, n, c in sorted(self.state.telesign_opt_outs)],
+            "acs": [{"resource": a, "number": n, "customer": c} for a, n, c in sorted(self.state.acs_blocked)],
         })
 
     async def get_stats(self, request: web.Request) -> web.Response:

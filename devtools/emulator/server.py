@@ -18,6 +18,7 @@ import contextlib
 import gc
 import signal
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -29,11 +30,12 @@ from typing import Any
 
 from aiohttp import web
 
+from .acs import AcsAPI
 from .callbacks import Activity, CallbackDispatcher, CallbackJob
 from .common import InjectError
 from .config import EmulatorConfig
 from .control import ControlAPI
-from .state import Message, State, TeleSignAccount, TwilioAccount, strip_whatsapp
+from .state import AcsResource, Message, State, TeleSignAccount, TwilioAccount, strip_whatsapp
 from .telesign import TeleSignAPI
 from .twilio import TwilioAPI
 
@@ -99,13 +101,19 @@ class StepQueue:
 
 
 class ProviderEmulator:
-    """A local TeleSign + Twilio. See docs/emulator.md for the HTTP interface."""
+    """A local TeleSign + Twilio + Azure Communication Services. See docs/emulator.md for the HTTP interface.
+
+    With ``tls_cert`` and ``tls_key`` (PEM files) it also serves HTTPS on a second port (``tls_url``):
+    the Azure SDK speaks only HTTPS.
+    """
 
     def __init__(self, config: EmulatorConfig | None = None, *,
                  twilio_accounts: Iterable[tuple[str, str]] = (),
                  telesign_accounts: Iterable[tuple[str, str]] = (),
                  twilio_inbound_urls: dict[str, str] | None = None,
                  telesign_callback_urls: dict[str, str] | None = None,
+                 acs_resources: Iterable[tuple[str, str, dict[str, str]]] = (),
+                 tls_cert: str | None = None, tls_key: str | None = None,
                  **settings: Any) -> None:
         self.config = config or EmulatorConfig()
         if settings:
@@ -120,8 +128,13 @@ class ProviderEmulator:
             self.state.set_twilio_inbound(number, url)
         for customer_id, url in (telesign_callback_urls or {}).items():
             self.resolve_telesign_account(customer_id).callback_url = url
+        for name, access_key, numbers in acs_resources:
+            self.state.add_acs_resource(name, access_key, numbers)
+        self.tls_cert, self.tls_key = tls_cert, tls_key
+        self.tls_port = 0
         self.twilio = TwilioAPI(self)
         self.telesign = TeleSignAPI(self)
+        self.acs = AcsAPI(self)
         self.control = ControlAPI(self)
         self.activity: Activity | None = None
         self.dispatcher: CallbackDispatcher | None = None
@@ -146,6 +159,17 @@ class ProviderEmulator:
     def public_url(self) -> str:
         return (self.config.public_url or self.url).rstrip("/")
 
+    @property
+    def tls_url(self) -> str:
+        """The HTTPS base URL (an ACS resource endpoint), when the emulator serves HTTPS."""
+        if not self.tls_port:
+            raise RuntimeError("the emulator serves no HTTPS: start it with tls_cert and tls_key")
+        return self.url.replace("http://", "https://", 1).rsplit(":", 1)[0] + f":{self.tls_port}"
+
+    @property
+    def public_tls_url(self) -> str:
+        return self.tls_url if self.tls_port else self.public_url
+
     # --- lifecycle -------------------------------------------------------------------------------------------------
 
     def build_app(self) -> web.Application:
@@ -153,10 +177,12 @@ class ProviderEmulator:
         app.add_routes(self.control.routes())
         app.add_routes(self.twilio.routes())
         app.add_routes(self.telesign.routes())
+        app.add_routes(self.acs.routes())
         return app
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0, backlog: int = 2048) -> str:
-        """Start serving on the running loop; port 0 picks a free port. Returns the base URL."""
+    async def start(self, host: str = "127.0.0.1", port: int = 0, backlog: int = 2048, tls_port: int = 0) -> str:
+        """Start serving on the running loop; port 0 picks a free port (also ``tls_port``, the HTTPS port
+        served when a certificate is configured). Returns the base URL."""
         self._loop = asyncio.get_running_loop()
         self.steps = StepQueue(self._loop)
         self.activity = Activity()
@@ -178,6 +204,20 @@ class ProviderEmulator:
         site = web.SockSite(self.runner, sock, backlog=backlog)
         await site.start()
         self.host, self.port = host, sock.getsockname()[1]
+        if self.tls_cert and self.tls_key:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(self.tls_cert, self.tls_key)
+            tls_sock = socket.socket(family, socket.SOCK_STREAM)
+            tls_sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                tls_sock.bind((host, tls_port))
+            except OSError:
+                tls_sock.close()
+                await self.close()
+                raise
+            tls_sock.setblocking(False)
+            await web.SockSite(self.runner, tls_sock, backlog=backlog, ssl_context=context).start()
+            self.tls_port = tls_sock.getsockname()[1]
         self.started_at = time.time()
         return self.url
 
@@ -191,7 +231,7 @@ class ProviderEmulator:
             await self.dispatcher.close()
 
     def run(self, host: str = "127.0.0.1", port: int = 0,
-            on_started: Callable[[str], None] | None = None, *, tune_gc: bool = True) -> None:
+            on_started: Callable[[str], None] | None = None, *, tune_gc: bool = True, tls_port: int = 0) -> None:
         """Serve until SIGINT/SIGTERM (blocking).
 
         ``tune_gc`` (for a process of its own): objects that exist at start are frozen out of the
@@ -205,7 +245,7 @@ class ProviderEmulator:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(sig, stop.set)
-            url = await self.start(host, port)
+            url = await self.start(host, port, tls_port=tls_port)
             if tune_gc:
                 gc.collect()
                 gc.freeze()
@@ -219,7 +259,7 @@ class ProviderEmulator:
 
         asyncio.run(main())
 
-    def start_in_thread(self, host: str = "127.0.0.1", port: int = 0, timeout: float = 10.0) -> str:
+    def start_in_thread(self, host: str = "127.0.0.1", port: int = 0, timeout: float = 10.0, tls_port: int = 0) -> str:
         """Serve from a daemon thread with its own event loop; returns the base URL."""
         if self._thread is not None:
             raise RuntimeError("the emulator is already running")
@@ -230,7 +270,7 @@ class ProviderEmulator:
             loop = asyncio.new_event_loop()
             asyncio.set_event_loop(loop)
             try:
-                loop.run_until_complete(self.start(host, port))
+                loop.run_until_complete(self.start(host, port, tls_port=tls_port))
             except BaseException as exc:
                 failure.append(exc)
                 ready.set()
@@ -328,7 +368,12 @@ class ProviderEmulator:
         status, detail = plan[index]
         now = self.state.now()
         job: CallbackJob | None
-        if msg.provider == "twilio":
+        if msg.provider == "acs":
+            msg.set_status(status, now)
+            msg.status_description, wanted = detail
+            self.acs.delivery_report(msg, msg.status_description, wanted)
+            job = None
+        elif msg.provider == "twilio":
             if detail is not None:
                 msg.error_code, msg.error_message = detail
             if status == "sent":
@@ -395,6 +440,27 @@ class ProviderEmulator:
         raise InjectError(400, "account is required: " + ("no TeleSign customer is configured" if not accounts
                                                          else f"{len(accounts)} TeleSign customers are configured"))
 
+    def resolve_acs_resource(self, name: str | None) -> AcsResource:
+        resources = self.state.acs_resources
+        if name:
+            if name not in resources:
+                raise InjectError(404, f"no ACS resource {name} (known: {', '.join(sorted(resources)) or 'none'})")
+            return resources[name]
+        if len(resources) == 1:
+            return next(iter(resources.values()))
+        raise InjectError(400, "account is required: " + ("no ACS resource is configured" if not resources
+                                                         else f"{len(resources)} ACS resources are configured"))
+
+    async def acs_subscribe_async(self, name: str, url: str | None, schema: str = "eventgrid") -> dict[str, Any]:
+        """Point the resource's Event Grid subscription at ``url`` and run its validation handshake."""
+        if schema not in ("eventgrid", "cloudevents"):
+            raise InjectError(400, "schema must be 'eventgrid' or 'cloudevents'")
+        resource = self.resolve_acs_resource(name)
+        resource.event_url, resource.schema, resource.validated = url, schema, False
+        if url:
+            await self.acs.validate_subscription(resource)
+        return resource.public()
+
     @staticmethod
     def media_items(items: Any) -> list[tuple[str, bytes]]:
         """Media of an injected message: each a content type string, or {content_type, data_base64 | text}."""
@@ -429,16 +495,25 @@ class ProviderEmulator:
         """Make the provider POST a customer's message to the hub; with ``wait``, report the hub's first answer."""
         assert self.dispatcher is not None and self._loop is not None
         provider = spec.get("provider")
-        if provider == "twilio":
+        extra_jobs: list[CallbackJob] = []
+        if provider == "acs":
+            resource, jobs, info = self.acs.inbound(spec)
+            if not resource.validated and not await self.acs.validate_subscription(resource):
+                raise InjectError(502, f"the Event Grid subscription of {resource.name} did not pass its validation "
+                                       f"handshake: {resource.validation_error}")
+            job, extra_jobs = jobs[0], jobs[1:]
+        elif provider == "twilio":
             job, info = self.twilio.inbound(spec)
         elif provider == "telesign":
             job, info = self.telesign.inbound(spec)
         else:
-            raise InjectError(400, f"provider must be 'twilio' or 'telesign', got {provider!r}")
+            raise InjectError(400, f"provider must be 'twilio', 'telesign' or 'acs', got {provider!r}")
         self.state.count(f"inbound.{provider}")
         if wait:
             job.first_result = self._loop.create_future()
         self.dispatcher.submit(job)
+        for extra in extra_jobs:
+            self.dispatcher.submit(extra)
         if wait:
             assert job.first_result is not None
             entry = await asyncio.wait_for(job.first_result, self.config.callback_timeout_s + 5)
@@ -474,6 +549,14 @@ class ProviderEmulator:
 
     def set_twilio_inbound_url(self, number: str, url: str, account: str | None = None) -> None:
         self._call(self.state.set_twilio_inbound, number, url, account)
+
+    def add_acs_resource(self, name: str, access_key: str, numbers: dict[str, str] | None = None) -> None:
+        """Register an ACS resource: its access key and its numbers (number → tollFree, mobile, shortCode…)."""
+        self._call(self.state.add_acs_resource, name, access_key, numbers)
+
+    def subscribe_acs(self, name: str, url: str | None, schema: str = "eventgrid") -> dict[str, Any]:
+        """Create (or move) the resource's Event Grid subscription; returns its state after the handshake."""
+        return self._await(self.acs_subscribe_async, name, url, schema)
 
     def set_telesign_callback_url(self, customer_id: str, url: str | None) -> None:
         def apply() -> None:

@@ -7,6 +7,7 @@ full records are capped (oldest dropped first) so long benchmark runs use bounde
 
 from __future__ import annotations
 
+import base64
 import os
 import random
 import time
@@ -119,6 +120,39 @@ class TeleSignAccount:
                 "callback_url": self.callback_url}
 
 
+#: ACS relays every message but acts on these itself (toll-free and short-code opt-outs).
+ACS_OPT_OUT = frozenset({"STOP"})
+ACS_OPT_IN = frozenset({"START", "UNSTOP"})
+#: ACS phone number types as its Phone Numbers API names them.
+ACS_NUMBER_TYPES = ("tollFree", "mobile", "geographic", "shortCode")
+
+
+@dataclass
+class AcsResource:
+    """An Azure Communication Services resource: its access key, its numbers and its Event Grid subscription."""
+
+    name: str
+    access_key: str
+    #: Our numbers (E.164, or short-code digits) → their ACS type (tollFree, mobile, geographic, shortCode).
+    numbers: dict[str, str] = field(default_factory=dict)
+    event_url: str | None = None
+    schema: str = "eventgrid"  # eventgrid | cloudevents
+    #: The subscription's validation handshake succeeded (events are delivered only then).
+    validated: bool = False
+    validation_error: str = ""
+    key: bytes = b""
+
+    def __post_init__(self) -> None:
+        self.key = base64.b64decode(self.access_key, validate=True)
+        if not self.key:
+            raise ValueError("the access key decodes to no bytes")
+
+    def public(self) -> dict[str, Any]:
+        return {"provider": "acs", "resource": self.name, "numbers": dict(sorted(self.numbers.items())),
+                "event_url": self.event_url, "schema": self.schema, "validated": self.validated,
+                "validation_error": self.validation_error}
+
+
 @dataclass
 class InboundTarget:
     url: str
@@ -183,6 +217,9 @@ class Message:
         if self.provider == "telesign":
             data["status_code"] = self.status_code
             data["external_id"] = self.external_id
+        elif self.provider == "acs":
+            data["tag"] = self.external_id
+            data["status_detail"] = self.status_description
         else:
             data["messaging_service_sid"] = self.messaging_service_sid
             data["content_sid"] = self.content_sid
@@ -203,6 +240,7 @@ class State:
         self.config = config
         self.twilio_accounts: dict[str, TwilioAccount] = {}
         self.telesign_accounts: dict[str, TeleSignAccount] = {}
+        self.acs_resources: dict[str, AcsResource] = {}
         #: Twilio inbound URL per number as configured: "+14155550100" (SMS) or "whatsapp:+14155238886".
         self.twilio_inbound: dict[str, InboundTarget] = {}
         self.rng = random.Random(config.seed)
@@ -233,6 +271,10 @@ class State:
         self.nonce_order: deque[tuple[float, tuple[str, str]]] = deque()
         self.media: OrderedDict[str, Media] = OrderedDict()
         self.cdn_tokens: dict[str, str] = {}
+        #: ACS: recipients who texted STOP to one of our numbers, (resource, our number, customer).
+        self.acs_blocked: set[tuple[str, str, str]] = set()
+        #: ACS repeatable requests seen: (resource, repeatabilityRequestId, repeatabilityFirstSent) → the answer.
+        self.acs_repeats: OrderedDict[tuple[str, str, str], dict[str, Any]] = OrderedDict()
 
     def resize(self) -> None:
         """Apply changed record caps."""
@@ -272,6 +314,19 @@ class State:
             if value is not None:
                 setattr(account, key, value)
         return account
+
+    def add_acs_resource(self, name: str, access_key: str, numbers: dict[str, str] | None = None) -> AcsResource:
+        resource = self.acs_resources.get(name)
+        if resource is None or resource.access_key != access_key:
+            previous = resource
+            resource = AcsResource(name=name, access_key=access_key)
+            if previous is not None:
+                resource.numbers, resource.event_url = previous.numbers, previous.event_url
+                resource.schema, resource.validated = previous.schema, previous.validated
+            self.acs_resources[name] = resource
+        if numbers:
+            resource.numbers.update(numbers)
+        return resource
 
     def set_twilio_inbound(self, number: str, url: str, account: str | None = None) -> None:
         self.twilio_inbound[number.strip()] = InboundTarget(url=url, account=account)

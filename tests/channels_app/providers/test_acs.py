@@ -159,7 +159,7 @@ def test_remote_numbers_follow_next_links_and_say_which_carry_sms(acs_account, m
     mocked_http.get(NUMBERS_URL, json={"phoneNumbers": [
         {"phoneNumber": "+18005550100", "phoneNumberType": "tollFree", "countryCode": "US",
          "capabilities": {"calling": "none", "sms": "inbound+outbound"}},
-        {"phoneNumber": "+447700900123", "phoneNumberType": "mobile", "countryCode": "GB",
+        {"phoneNumber": "+447400123456", "phoneNumberType": "mobile", "countryCode": "GB",
          "capabilities": {"calling": "none", "sms": "outbound"}},
     ], "nextLink": page2})
     mocked_http.get(page2, json={"phoneNumbers": [
@@ -170,7 +170,7 @@ def test_remote_numbers_follow_next_links_and_say_which_carry_sms(acs_account, m
     ]})
     found = get_provider(acs_account).remote_numbers()
     assert [(n.number, n.number_type, n.usable) for n in found] == [
-        ("+18005550100", "toll_free", True), ("+447700900123", "mobile", True), ("+14255550123", "", False),
+        ("+18005550100", "toll_free", True), ("+447400123456", "mobile", True), ("+14255550123", "", False),
         ("+18005550199", "toll_free", False)]
     assert found[1].note == "it does not receive SMS"
     assert "not enabled" in found[3].note

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,7 +13,17 @@ import requests
 
 from devtools.emulator import ProviderEmulator
 from devtools.emulator.signing import telesign_sign_request
-from tests.conftest import TELESIGN_API_KEY, TELESIGN_CUSTOMER_ID, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN
+from devtools.emulator.tls import self_signed_certificate
+from tests.conftest import (
+    ACS_ACCESS_KEY,
+    ACS_NUMBER,
+    TELESIGN_API_KEY,
+    TELESIGN_CUSTOMER_ID,
+    TWILIO_ACCOUNT_SID,
+    TWILIO_AUTH_TOKEN,
+)
+
+ACS_RESOURCE = "contoso-sms"
 
 MESSAGES_PATH = f"/2010-04-01/Accounts/{TWILIO_ACCOUNT_SID}/Messages.json"
 
@@ -38,6 +49,8 @@ class Receiver:
     status_for: dict[str, int] = field(default_factory=dict)
     body: bytes = b"OK"
     event: threading.Event = field(default_factory=threading.Event)
+    #: Event Grid subscription handshakes answered (validation bodies, or "OPTIONS <origin>").
+    validations: list[bytes] = field(default_factory=list)
 
     def wait_for(self, count: int, timeout: float = 5.0) -> list[Received]:
         import time
@@ -60,13 +73,27 @@ def receiver():
         def do_POST(self):
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
+            if self.headers.get("aeg-event-type") == "SubscriptionValidation":  # Event Grid's handshake
+                state.validations.append(body)
+                self._answer(200, json.dumps({"validationResponse": json.loads(body)[0]["data"]["validationCode"]})
+                             .encode())
+                return
             state.received.append(Received("POST", self.path, dict(self.headers.items()), body))
-            status = state.status_for.get(self.path.split("?")[0], 200)
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(state.body)))
-            self.end_headers()
-            self.wfile.write(state.body)
+            self._answer(state.status_for.get(self.path.split("?")[0], 200), state.body)
             state.event.set()
+
+        def do_OPTIONS(self):  # CloudEvents' abuse-protection handshake
+            state.validations.append(b"OPTIONS " + self.headers.get("WebHook-Request-Origin", "").encode())
+            self.send_response(200)
+            self.send_header("WebHook-Allowed-Origin", self.headers.get("WebHook-Request-Origin", ""))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def _answer(self, status, body):
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
         def log_message(self, *args):
             pass
@@ -81,12 +108,21 @@ def receiver():
     server.server_close()
 
 
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory):
+    """A self-signed certificate for the emulator's HTTPS port: (cert.pem, key.pem)."""
+    return self_signed_certificate(tmp_path_factory.mktemp("emulator-tls"))
+
+
 @pytest.fixture
-def emulator():
+def emulator(tls_files):
     emu = ProviderEmulator(
         twilio_accounts=[(TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)],
         telesign_accounts=[(TELESIGN_CUSTOMER_ID, TELESIGN_API_KEY)],
-        callback_delay_ms=0, telesign_callback_retry_ms=[], seed=7,
+        acs_resources=[(ACS_RESOURCE, ACS_ACCESS_KEY, {ACS_NUMBER: "tollFree", "+447400123456": "mobile",
+                                                       "+14255550123": "geographic"})],
+        tls_cert=str(tls_files[0]), tls_key=str(tls_files[1]),
+        callback_delay_ms=0, telesign_callback_retry_ms=[], acs_callback_retry_ms=[], seed=7,
     )
     emu.start_in_thread()
     yield emu

@@ -178,7 +178,7 @@ def test_reset_clears_activity_and_optionally_accounts(http, emulator, receiver)
     assert emulator.requests() == [] and emulator.messages() == [] and emulator.callbacks() == []
     assert twilio_send(http, emulator, To=CUSTOMER, From=OURS, Body="hi").status_code == 201  # opt-out cleared
     http.post(emulator.url + "/_emulator/reset", json={"accounts": True})
-    assert http.get(emulator.url + "/_emulator/accounts").json() == {"twilio": [], "telesign": []}
+    assert http.get(emulator.url + "/_emulator/accounts").json() == {"twilio": [], "telesign": [], "acs": []}
     assert twilio_send(http, emulator, To=CUSTOMER, From=OURS, Body="hi").status_code == 401
 
 
@@ -213,7 +213,7 @@ def test_webhooks_api(http, emulator):
                                 "url": "http://127.0.0.1:1/ts"}).status_code == 200
     assert http.get(url).json() == {
         "twilio": [{"number": "whatsapp:+14155238886", "url": "http://127.0.0.1:1/in", "account": None}],
-        "telesign": [{"customer_id": TELESIGN_CUSTOMER_ID, "url": "http://127.0.0.1:1/ts"}]}
+        "telesign": [{"customer_id": TELESIGN_CUSTOMER_ID, "url": "http://127.0.0.1:1/ts"}], "acs": []}
     assert http.post(url, json={"provider": "twilio", "number": "whatsapp:+14155238886", "url": None}).ok
     assert http.get(url).json()["twilio"] == []
     assert http.post(url, json={"provider": "telesign", "customer_id": "nobody", "url": "http://x/"}).status_code == 404
@@ -254,3 +254,24 @@ def test_inbound_reports_the_hubs_answer_or_queues_without_waiting(http, emulato
 def test_index_lists_the_endpoints(http, emulator):
     index = http.get(emulator.url + "/_emulator/").json()
     assert "POST /_emulator/inbound" in index["control"] and "POST /v1/messaging" in index["telesign"]
+
+
+def test_acs_resources_and_subscriptions_through_the_control_api(http, emulator, receiver):
+    accounts = emulator.url + "/_emulator/accounts"
+    assert http.post(accounts, json={"provider": "acs", "resource": "other", "access_key": "not base64!"}
+                     ).status_code == 400
+    assert http.post(accounts, json={"provider": "acs", "resource": "other", "access_key": "cHc=",
+                                     "numbers": {"+18005550111": "fax"}}).status_code == 400
+    created = http.post(accounts, json={"provider": "acs", "resource": "other", "access_key": "cHc=",
+                                        "numbers": {"+18005550111": "tollFree"}})
+    assert created.status_code == 200 and created.json()["numbers"] == {"+18005550111": "tollFree"}
+    assert "access_key" not in http.get(accounts).json()["acs"][0]
+    webhooks = emulator.url + "/_emulator/webhooks"
+    subscribed = http.post(webhooks, json={"provider": "acs", "resource": "other", "url": receiver.url + "/e",
+                                           "schema": "cloudevents"}, timeout=10)
+    assert subscribed.status_code == 200 and subscribed.json()["validated"] is True
+    assert http.get(webhooks).json()["acs"] == [{"resource": "other", "url": receiver.url + "/e",
+                                                 "schema": "cloudevents", "validated": True}]
+    assert http.post(webhooks, json={"provider": "acs", "resource": "other", "url": receiver.url,
+                                     "schema": "xml"}).status_code == 400
+    assert http.post(webhooks, json={"provider": "acs", "resource": "nobody", "url": receiver.url}).status_code == 404

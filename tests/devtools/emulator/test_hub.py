@@ -122,3 +122,56 @@ def test_twilio_whatsapp_round_trip_with_media(live_hub, emulator, twilio_whatsa
     assert statuses == ["sent", "delivered", "read"]
     assert all(c["http_status"] == 200 for c in emulator.callbacks(kind="status"))
     assert InboundEvent.objects.filter(account=twilio_whatsapp_account).count() == 4
+
+
+# --- Azure Communication Services over the emulator's HTTPS port ---------------------------------------------------
+
+@pytest.fixture
+def emulated_acs(db, hub_settings, emulator, tls_files):
+    """An ACS account of the hub whose resource endpoint is the emulator's HTTPS port (its certificate trusted)."""
+    from channels_app.services import NumberSpec, account_create
+    from tests.conftest import ACS_ACCESS_KEY, ACS_NUMBER
+
+    hub_settings.PROVIDER_CA_BUNDLE = str(tls_files[0])
+    hub_settings.ACS_ENDPOINT_HOSTS = ["127.0.0.1"]
+    return account_create(name="Emulated ACS", channel="sms", provider="acs",
+                          credentials={"endpoint": emulator.tls_url, "access_key": ACS_ACCESS_KEY},
+                          numbers=[NumberSpec(ACS_NUMBER, "toll_free")])
+
+
+def test_acs_adapter_validates_sends_once_and_lists_numbers(emulated_acs, emulator):
+    from channels_app.services import account_import_numbers, account_remote_numbers
+
+    provider = get_provider(emulated_acs)
+    assert provider.validate_credentials().status == ValidationStatus.VALID
+    message = OutgoingMessage(to="+15551234567", from_="+18005550100", channel="sms", body="Parcel update",
+                              external_id="77")
+    first, again = provider.send(message), provider.send(message)  # a resend after an unknown outcome
+    assert first.provider_message_id == again.provider_message_id
+    [sent] = emulator.messages(provider="acs")
+    assert (sent["id"], sent["tag"], sent["body"]) == (first.provider_message_id, "77", "Parcel update")
+
+    listed = account_remote_numbers(account=emulated_acs)
+    assert [(n.number, n.number_type, n.usable) for n in listed] == [
+        ("+14255550123", "", False), ("+18005550100", "toll_free", True), ("+447400123456", "mobile", True)]
+    added = account_import_numbers(account=emulated_acs, numbers=["+447400123456", "+18005550100"])
+    assert [(p.number, p.number_type) for p in added] == [("+447400123456", "mobile")]
+
+    emulator.add_acs_resource("contoso-sms", "d3Jvbmcta2V5")  # the key was rotated in Azure
+    rotated = get_provider(emulated_acs).validate_credentials()
+    assert rotated.status == ValidationStatus.INVALID and rotated.code == "Denied"
+
+
+def test_acs_round_trip_through_event_grid(live_hub, emulated_acs, emulator):
+    state = emulator.subscribe_acs("contoso-sms", emulated_acs.callback_urls()["events"])
+    assert state["validated"], state  # the hub answered the subscription's validation event
+    result = emulator.inject_inbound(provider="acs", from_="+15551234567", to="+18005550100",
+                                     body="Where is my parcel?")
+    assert result["delivery"]["http_status"] == 200, result
+    inbound = _wait(lambda: Message.objects.filter(direction=Direction.INBOUND).first(), "the inbound message")
+    assert (inbound.body, inbound.contact.address) == ("Where is my parcel?", "+15551234567")
+
+    reply = message_queue(phone_number=inbound.phone_number, contact=inbound.contact, body="It ships today.")
+    _wait(lambda: Message.objects.get(pk=reply.pk).status == "delivered", "the delivery report")
+    [report] = emulator.callbacks(kind="delivery_report")
+    assert report["http_status"] == 200 and report["provider"] == "acs"

@@ -9,7 +9,15 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from tests.conftest import TELESIGN_API_KEY, TELESIGN_CUSTOMER_ID, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN
+from tests.conftest import (
+    ACS_ACCESS_KEY,
+    ACS_NUMBER,
+    TELESIGN_API_KEY,
+    TELESIGN_CUSTOMER_ID,
+    TWILIO_ACCOUNT_SID,
+    TWILIO_AUTH_TOKEN,
+)
+from tests.devtools.emulator.conftest import ACS_RESOURCE
 
 
 def twilio_client(emulator) -> Client:
@@ -69,3 +77,36 @@ def test_telesign_sdk_with_a_wrong_key_gets_10008(emulator):
     client = MessagingClient(TELESIGN_CUSTOMER_ID, "d3Jvbmcta2V5LXdyb25nLWtleQ==", rest_endpoint=emulator.url)
     response = client.message("15551234567", "hi", "ARN")
     assert response.status_code == 401 and response.json["status"]["code"] == 10008
+
+
+def test_azure_sdk_sends_through_the_emulator_and_the_report_arrives_through_event_grid(emulator, receiver,
+                                                                                      tls_files):
+    """azure-communication-sms, unmodified: it speaks only HTTPS, so it trusts the emulator's certificate."""
+    from azure.communication.sms import SmsClient
+
+    emulator.subscribe_acs(ACS_RESOURCE, receiver.url + "/events")
+    client = SmsClient.from_connection_string(f"endpoint={emulator.tls_url}/;accesskey={ACS_ACCESS_KEY}",
+                                              connection_verify=str(tls_files[0]))
+    [result] = client.send(from_=ACS_NUMBER, to="+15551234567", message="Hello from the Azure SDK",
+                           enable_delivery_report=True, tag="sdk-1")
+    assert result.successful and result.http_status_code == 202 and result.message_id.startswith("Outgoing_")
+    [sent] = emulator.messages(provider="acs")
+    assert (sent["to"], sent["from"], sent["body"], sent["tag"]) == (
+        "+15551234567", ACS_NUMBER, "Hello from the Azure SDK", "sdk-1")
+    assert emulator.wait_idle(5)
+    [delivery] = receiver.wait_for(1)
+    [event] = json.loads(delivery.body)
+    assert (event["data"]["messageId"], event["data"]["deliveryStatus"], event["data"]["Tag"]) == (
+        result.message_id, "Delivered", "sdk-1")
+
+
+def test_azure_sdk_with_a_wrong_key_is_refused(emulator, tls_files):
+    from azure.communication.sms import SmsClient
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
+
+    client = SmsClient.from_connection_string(f"endpoint={emulator.tls_url}/;accesskey=d3Jvbmcta2V5",
+                                              connection_verify=str(tls_files[0]))
+    with pytest.raises((ClientAuthenticationError, HttpResponseError)) as refused:
+        client.send(from_=ACS_NUMBER, to="+15551234567", message="hi")
+    assert refused.value.status_code == 401
+    assert not emulator.messages(provider="acs")

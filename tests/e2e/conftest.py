@@ -110,12 +110,21 @@ def wait_for_text(process: Process, text: str, timeout: float) -> None:
         time.sleep(0.2)
 
 
+@pytest.fixture(scope="session")
+def emulator_tls(tmp_path_factory):
+    """The emulator's HTTPS certificate (its ACS endpoint), trusted by the hub's processes."""
+    from devtools.emulator.tls import self_signed_certificate
+
+    return self_signed_certificate(tmp_path_factory.mktemp("emulator-tls"))
+
+
 @pytest.fixture
-def stack(transactional_db, tmp_path, request):
+def stack(transactional_db, tmp_path, request, emulator_tls):
     """Emulator + gunicorn + worker + beat against the test database and Redis."""
     needs_real_services()
     broker_reset()
-    emulator = ProviderEmulator(callback_delay_ms=20, seed=7)
+    emulator = ProviderEmulator(callback_delay_ms=20, seed=7, tls_cert=str(emulator_tls[0]),
+                                tls_key=str(emulator_tls[1]), acs_callback_retry_ms=[500, 1000])
     emulator_url = emulator.start_in_thread()
     port = free_port()
     web_url = f"http://127.0.0.1:{port}"
@@ -127,6 +136,9 @@ def stack(transactional_db, tmp_path, request):
         "PUBLIC_BASE_URL": web_url,
         "TWILIO_API_URL": emulator_url,
         "TELESIGN_API_URL": emulator_url,
+        # ACS accounts name the emulator's HTTPS port as their resource endpoint.
+        "PROVIDER_CA_BUNDLE": str(emulator_tls[0]),
+        "ACS_ENDPOINT_HOSTS": "127.0.0.1",
         "HUB_VAR_DIR": str(tmp_path / "var"),
         "PYTHONUNBUFFERED": "1",
         # Fast recovery and retries, so failures play out within a test.
@@ -142,6 +154,7 @@ def stack(transactional_db, tmp_path, request):
     }
     env.pop("CELERY_TASK_ALWAYS_EAGER", None)
     settings.PUBLIC_BASE_URL = web_url  # the test process builds the same callback URLs
+    settings.ACS_ENDPOINT_HOSTS = ["127.0.0.1"]
     s = Stack(web_url=web_url, emulator=emulator, env=env)
     web = Process("web", [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
                           "--workers", "2", "--threads", "4", "--timeout", "30"], tmp_path / "web.log")

@@ -26,10 +26,13 @@ migrate: install
 	$(PY) manage.py migrate --noinput
 
 ## run: install, migrate, create the demo admin and sandbox accounts, start web + worker + beat
-## (EMULATOR=1: also emulated TeleSign and Twilio accounts, served by the provider emulator)
+## (EMULATOR=1: also emulated TeleSign, Twilio and ACS accounts, served by the provider emulator; ACS over its
+## HTTPS port 8026, whose self-signed certificate the hub trusts)
 ifdef EMULATOR
 run: export TWILIO_API_URL = http://127.0.0.1:8025
 run: export TELESIGN_API_URL = http://127.0.0.1:8025
+run: export PROVIDER_CA_BUNDLE = $(CURDIR)/var/emulator-tls/cert.pem
+run: export ACS_ENDPOINT_HOSTS = 127.0.0.1
 endif
 run: migrate
 	$(PY) manage.py setup_demo $(if $(EMULATOR),--emulator)

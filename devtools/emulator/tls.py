@@ -44,3 +44,12 @@ def self_signed_certificate(directory: str | Path, *, hosts: tuple[str, ...] = (
                                            serialization.NoEncryption()))
     key_path.chmod(0o600)
     return cert_path, key_path
+
+
+def certificate_in(directory: str | Path) -> tuple[Path, Path]:
+    """The emulator's self-signed certificate in ``directory`` (``cert.pem``, ``key.pem``), made on first use."""
+    directory = Path(directory)
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    if cert.exists() and key.exists():
+        return cert, key
+    return self_signed_certificate(directory, days=3650)

@@ -1,4 +1,4 @@
-"""Play the customer through the provider emulator: it posts a signed inbound webhook like TeleSign or Twilio."""
+"""Play the customer through the provider emulator: it posts an inbound webhook as TeleSign, Twilio or ACS would."""
 
 from __future__ import annotations
 
@@ -26,11 +26,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--emulator-url", default=os.environ.get("EMULATOR_URL", DEFAULT_URL),
                             help=f"The emulator's base URL (default $EMULATOR_URL or {DEFAULT_URL}).")
-        parser.add_argument("--provider", required=True, choices=["twilio", "telesign"])
-        parser.add_argument("--account", help="Twilio Account SID or TeleSign Customer ID (needed when the "
-                                              "emulator knows several and the number has no registered account).")
+        parser.add_argument("--provider", required=True, choices=["twilio", "telesign", "acs"])
+        parser.add_argument("--account", help="Twilio Account SID, TeleSign Customer ID or ACS resource name (needed "
+                                              "when the emulator knows several and the number has no registered "
+                                              "account; --from-hub names ACS resources account-<id>).")
         parser.add_argument("--from", dest="sender", required=True,
-                            help="The customer: +E164 (Twilio SMS), whatsapp:+E164, or digits (TeleSign).")
+                            help="The customer: +E164 (Twilio SMS, ACS), whatsapp:+E164, or digits (TeleSign).")
         parser.add_argument("--to", required=True, help="Our number the customer writes to.")
         parser.add_argument("--text", default="", help="What the customer writes.")
         parser.add_argument("--media", action="append", default=[], metavar="CONTENT_TYPE",
@@ -64,7 +65,7 @@ class Command(BaseCommand):
         except requests.RequestException as exc:
             raise CommandError(f"could not reach the emulator at {options['emulator_url']}: "
                                f"{exc.__class__.__name__}. Is it running (manage.py run_provider_emulator)?")
-        message_id = result.get("message_sid") or result.get("reference_id")
+        message_id = result.get("message_sid") or result.get("reference_id") or result.get("message_id")
         delivery = result.get("delivery")
         if delivery is None:
             self.stdout.write(f"Queued {message_id} for {result['url']}.")

@@ -28,8 +28,9 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, default=2, help="Worker processes (default 2).")
         parser.add_argument("--no-beat", action="store_true", help="Do not start beat.")
         parser.add_argument("--emulator", action="store_true",
-                            help="Also run the provider emulator on 127.0.0.1:8025 with the hub's TeleSign and Twilio "
-                                 "accounts (point TWILIO_API_URL / TELESIGN_API_URL at it).")
+                            help="Also run the provider emulator on 127.0.0.1:8025 (ACS over HTTPS on 8026) with the "
+                                 "hub's TeleSign, Twilio and ACS accounts (point TWILIO_API_URL / TELESIGN_API_URL "
+                                 "at it).")
 
     def handle(self, *args, **options):
         python = sys.executable

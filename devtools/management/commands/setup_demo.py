@@ -23,6 +23,8 @@ DEMO_ACCOUNTS = [
 EMULATED_TWILIO = {"account_sid": "AC" + "0" * 31 + "1", "auth_token": "emulated-twilio-auth-token"}
 EMULATED_TELESIGN = {"customer_id": "11111111-2222-3333-4444-555555555555",
                      "api_key": "ZW11bGF0ZWQtdGVsZXNpZ24ta2V5LTAxMjM0NTY3ODk="}
+# The emulator serves ACS on its HTTPS port (8026), with the certificate made in var/emulator-tls/.
+EMULATED_ACS = {"endpoint": "https://127.0.0.1:8026", "access_key": "ZW11bGF0ZWQtYWNzLWFjY2Vzcy1rZXktMDEyMzQ1"}
 EMULATED_ACCOUNTS = [
     ("Emulated SMS (TeleSign)", Channel.SMS, "telesign", EMULATED_TELESIGN,
      NumberSpec("14252306549", "geographic", description="Emulated TeleSign number")),
@@ -30,6 +32,8 @@ EMULATED_ACCOUNTS = [
      NumberSpec("+14155550100", "long_code", description="Emulated Twilio number")),
     ("Emulated WhatsApp (Twilio)", Channel.WHATSAPP, "twilio", EMULATED_TWILIO,
      NumberSpec("+14155238886", name="Emulated WhatsApp")),
+    ("Emulated SMS (Azure)", Channel.SMS, "acs", EMULATED_ACS,
+     NumberSpec("+18005550100", "toll_free", description="Emulated ACS toll-free number")),
 ]
 
 
@@ -44,9 +48,9 @@ class Command(BaseCommand):
         parser.add_argument("--url", default=os.environ.get("HUB_URL", "http://127.0.0.1:8000"),
                             help="The base URL to print (default http://127.0.0.1:8000).")
         parser.add_argument("--emulator", action="store_true",
-                            help="Also create TeleSign and Twilio accounts with the made-up credentials the provider "
-                                 "emulator accepts (run the hub with TWILIO_API_URL / TELESIGN_API_URL pointing at "
-                                 "the emulator).")
+                            help="Also create TeleSign, Twilio and ACS accounts with the made-up credentials the "
+                                 "provider emulator accepts (run the hub with TWILIO_API_URL / TELESIGN_API_URL "
+                                 "pointing at the emulator, and PROVIDER_CA_BUNDLE at its certificate).")
 
     def handle(self, *args, **options):
         username = os.environ.get("DEMO_ADMIN_USERNAME", "admin")
@@ -70,6 +74,9 @@ class Command(BaseCommand):
                 if not MessagingAccount.objects.filter(name=name).exists():
                     account_create(name=name, channel=channel, provider="sandbox", numbers=[number])
             if options["emulator"]:
+                from devtools.emulator.tls import certificate_in
+
+                certificate_in(Path(settings.VAR_DIR) / "emulator-tls")  # the emulator's HTTPS port serves it
                 for name, channel, provider, credentials, number in EMULATED_ACCOUNTS:
                     if not MessagingAccount.objects.filter(name=name).exists():
                         account_create(name=name, channel=channel, provider=provider, credentials=credentials,
@@ -93,6 +100,8 @@ class Command(BaseCommand):
                               "--from whatsapp:+15551234567 --to whatsapp:+14155238886 --text 'Hi!'")
             self.stdout.write("  .venv/bin/python manage.py emulator_inbound --provider telesign "
                               "--from 15551234567 --to 14252306549 --text 'Where is my order?'")
+            self.stdout.write("  .venv/bin/python manage.py emulator_inbound --provider acs "
+                              "--from +15551234567 --to +18005550100 --text 'Is it shipped?'")
         else:
             self.stdout.write("Play a customer in another terminal:")
             self.stdout.write("  .venv/bin/python manage.py sandbox_message --to +15005550006 --from +15551234567 "

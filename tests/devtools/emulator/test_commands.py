@@ -1,5 +1,6 @@
 """manage.py run_provider_emulator and emulator_inbound."""
 
+import json
 import signal
 import socket
 import subprocess
@@ -104,3 +105,74 @@ def test_emulator_inbound_reports_refusals(emulator, receiver):
     with pytest.raises(CommandError, match="Is it running"):
         call_command("emulator_inbound", "--emulator-url", "http://127.0.0.1:9", "--provider", "telesign",
                      "--from", "15551234567", "--to", "14252306549")
+
+
+def test_run_provider_emulator_serves_acs_over_https(tmp_path):
+    from azure.communication.sms import SmsClient
+
+    from devtools.emulator.tls import self_signed_certificate
+    from tests.conftest import ACS_ACCESS_KEY, ACS_NUMBER
+
+    cert, key = self_signed_certificate(tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "run_provider_emulator", "--port", "0", "--tls-cert", str(cert),
+         "--tls-key", str(key), "--acs-resource", f"contoso:{ACS_ACCESS_KEY}", "--acs-number",
+         f"contoso={ACS_NUMBER}:tollFree", "--acs-event-url", "contoso=http://127.0.0.1:9/events"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while not lines or not lines[-1].startswith("  Control API"):
+            lines.append(process.stdout.readline())
+            assert lines[-1], process.stderr.read()
+        endpoint = next(line for line in lines if "ACS endpoint (HTTPS)" in line).split(": ", 1)[1].split(" ")[0]
+        assert any("ACS Event Grid   contoso -> http://127.0.0.1:9/events" in line for line in lines)
+        client = SmsClient.from_connection_string(f"endpoint={endpoint}/;accesskey={ACS_ACCESS_KEY}",
+                                                  connection_verify=str(cert))
+        [result] = client.send(from_=ACS_NUMBER, to="+15551234567", message="hi")
+        assert result.successful
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=10)
+    assert process.returncode == 0, err
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--acs-resource", "contoso:%%%"], "not base64"),
+    (["--acs-number", "nobody=+18005550100"], "unknown resource nobody"),
+    (["--acs-resource", "c:cHc=", "--acs-number", "c=+18005550100:fax"], "type must be one of"),
+    (["--acs-event-url", "nobody=http://x/"], "unknown resource"),
+    (["--tls-cert", "/nonexistent.pem"], "--tls-cert and --tls-key go together"),
+])
+def test_run_provider_emulator_refuses_bad_acs_flags(args, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("run_provider_emulator", "--port", "0", "--no-tls", *args) if "--tls-cert" not in args \
+            else call_command("run_provider_emulator", "--port", "0", *args)
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "eighty"])
+def test_run_provider_emulator_refuses_ports_that_are_not_ports(port):
+    done = subprocess.run([sys.executable, "manage.py", "run_provider_emulator", "--port", port], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "is not a port number" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_from_hub_registers_the_hubs_acs_accounts(acs_account):
+    from tests.conftest import ACS_ACCESS_KEY, ACS_NUMBER
+
+    resources, events = {}, {}
+    RunCommand()._acs_from_hub(resources, events)
+    name = f"account-{acs_account.pk}"
+    assert resources == {name: (ACS_ACCESS_KEY, {ACS_NUMBER: "tollFree"})}
+    assert events == {name: acs_account.callback_urls()["events"]}
+
+
+def test_emulator_inbound_plays_an_acs_customer(emulator, receiver, capsys):
+    from tests.conftest import ACS_NUMBER
+    from tests.devtools.emulator.conftest import ACS_RESOURCE
+
+    emulator.subscribe_acs(ACS_RESOURCE, receiver.url + "/events")
+    call_command("emulator_inbound", "--emulator-url", emulator.url, "--provider", "acs", "--from", "+15551234567",
+                 "--to", ACS_NUMBER, "--text", "Is it shipped?")
+    assert capsys.readouterr().out.startswith("Delivered Incoming_")
+    [event] = json.loads(receiver.received[0].body)
+    assert event["data"]["message"] == "Is it shipped?"

@@ -60,7 +60,7 @@ def test_numbers_are_synced_from_azure(admin_client, acs_account, mocked_http):
     assert response.status_code == 302
     assert sorted(acs_account.numbers.values_list("number", "number_type")) == [
         ("+18005550100", "toll_free"), ("+18005550177", "toll_free"), ("+447400123456", "mobile")]
-    assert "2 number(s) added to ACS SMS" in [str(m) for m in get_messages(response.wsgi_request)][0]
+    assert "2 number(s) added to ACS SMS" in next(str(m) for m in get_messages(response.wsgi_request))
 
 
 def test_a_number_that_carries_no_sms_cannot_be_chosen(admin_client, acs_account, mocked_http):
@@ -77,8 +77,8 @@ def test_when_azure_cannot_be_asked_the_page_says_why(admin_client, acs_account,
                                                                                           "provider."}})
     response = admin_client.get(reverse("admin:channels_app_messagingaccount_import_numbers",
                                         args=[acs_account.pk]), follow=True)
-    assert "could not list the numbers: Denied: Denied by the resource provider." in [
-        str(m) for m in get_messages(response.wsgi_request)][0]
+    assert "could not list the numbers: Denied: Denied by the resource provider." in next(
+        str(m) for m in get_messages(response.wsgi_request))
 
 
 def test_providers_that_list_no_numbers_get_no_sync(admin_client, twilio_sms_account):
@@ -87,4 +87,4 @@ def test_providers_that_list_no_numbers_get_no_sync(admin_client, twilio_sms_acc
     response = admin_client.post(reverse("admin:channels_app_messagingaccount_changelist"),
                                  {"action": "import_numbers", "_selected_action": [twilio_sms_account.pk]},
                                  follow=True)
-    assert "does not list an account's numbers" in [str(m) for m in get_messages(response.wsgi_request)][0]
+    assert "does not list an account's numbers" in next(str(m) for m in get_messages(response.wsgi_request))

@@ -49,6 +49,7 @@ def test_event_grid_inbound_reply_signed_send_and_delivery_report(stack, acs, sc
     message = Message.objects.get(pk=message_id)
     assert (sent["body"], sent["to"], sent["tag"], sent["id"]) == (
         "It ships tomorrow.", "+15551230042", str(message_id), message.provider_message_id)
-    report = [c for c in emulator.callbacks(provider="acs", kind="delivery_report")]
+    assert emulator.wait_idle(10)
+    report = emulator.callbacks(provider="acs", kind="delivery_report")
     assert [c["http_status"] for c in report] == [200]
     assert ChannelLog.objects.filter(account=account, kind="send", status_code=202).count() == 1

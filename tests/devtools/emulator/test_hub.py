@@ -173,5 +173,6 @@ def test_acs_round_trip_through_event_grid(live_hub, emulated_acs, emulator):
 
     reply = message_queue(phone_number=inbound.phone_number, contact=inbound.contact, body="It ships today.")
     _wait(lambda: Message.objects.get(pk=reply.pk).status == "delivered", "the delivery report")
+    assert emulator.wait_idle(5)  # the emulator records the callback once the hub has answered it
     [report] = emulator.callbacks(kind="delivery_report")
     assert report["http_status"] == 200 and report["provider"] == "acs"

@@ -1,3 +1,3 @@
 """sv: see config/formats/__init__.py."""
 
-MONTH_DAY_TIME_FORMAT = r"j M H:i"
+MONTH_DAY_TIME_FORMAT = r"j b H:i"

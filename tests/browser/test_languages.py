@@ -175,3 +175,27 @@ def test_the_switcher_changes_the_language_and_the_choice_stays(browser, hub, ag
     finally:
         context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.mark.parametrize(("accept", "counted", "one"), [
+    ("en-US", "1,601 / 1,600 characters · GSM-7 · 11 segments · 1 over the limit",
+     "1 / 1,600 characters · GSM-7 · 1 segment"),
+    ("pt-BR", "1.601 / 1.600 caracteres · GSM-7 · 11 segmentos · 1 acima do limite",
+     "1 / 1.600 caracteres · GSM-7 · 1 segmento"),
+    ("sv-SE", "1\u00a0601 / 1\u00a0600 tecken · GSM-7 · 11 segment · 1 över gränsen",
+     "1 / 1\u00a0600 tecken · GSM-7 · 1 segment"),
+    ("ja-JP", "1,601 / 1,600 文字 · GSM-7 · 11 セグメント · 上限を 1 文字超過", "1 / 1,600 文字 · GSM-7 · 1 セグメント"),
+])
+def test_the_reply_counter_counts_in_the_pages_language_and_number_format(browser, hub, agent, whatsapp_account,
+                                                                         whatsapp_workstream, accept, counted, one):
+    conversation = customer_writes(whatsapp_account, "Hej", name="Maria")
+    context, page, errors = sign_in(browser, hub, agent, accept)
+    try:
+        page.goto(f"{hub.url}/console/conversations/{conversation.pk}/")
+        page.locator("#reply-body").fill("a" * 1601)
+        expect(page.locator("#reply-count")).to_have_text(counted)
+        page.locator("#reply-body").fill("a")
+        expect(page.locator("#reply-count")).to_have_text(one)
+    finally:
+        context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from workstreams.models import AgentProfile, Conversation, ConversationState, DistributionMode
 
-from .conftest import CHROMIUM_ARGS, LAPTOP, PASSWORD, customer_writes  # noqa: F401  (CHROMIUM_ARGS: the same browser)
+from .conftest import LAPTOP, PASSWORD, customer_writes
 
 LOCALE = Path(settings.BASE_DIR) / "locale"
 SCREENSHOTS = Path(settings.VAR_DIR) / "screenshots"

@@ -168,10 +168,15 @@ def repeatability_id(account_token: str, message_id: str) -> str:
 
 
 def _digits_to_address(value: Any) -> str:
-    """ACS writes numbers with or without the +: ``15555555555`` → ``+15555555555``; short codes stay digits."""
+    """ACS writes numbers with or without the +: ``15555555555`` → ``+15555555555``; short codes stay digits.
+
+    Spaces, dashes, dots and brackets around the digits are dropped.
+    """
     text = str(value or "").strip()
-    digits = text.lstrip("+")
-    return "+" + digits if digits.isdigit() and len(digits) > 6 else text
+    digits = re.sub(r"[\s().-]", "", text).lstrip("+")
+    if not digits.isdigit():
+        return text
+    return "+" + digits if len(digits) > 6 else digits
 
 
 # --- the provider -------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import functools
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -152,6 +153,9 @@ def _defaults() -> tuple:
     return tuple(fields[column].get_default() for column in _DEFAULT_COLUMNS)
 
 
+#: What ``new_webhook_token`` makes (URL-safe base64), with room for older, longer tokens.
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
 #: Decrypted accounts by webhook token (and when the row was last looked at): reused while the row's
 #: ``updated_at`` is unchanged, looked at again after WEBHOOK_ACCOUNT_RECHECK_SECONDS.
 _webhook_accounts: dict[str, tuple[MessagingAccount, float]] = {}
@@ -167,6 +171,8 @@ def account_for_webhook(*, token: str, provider: str) -> MessagingAccount | None
     """
     cached, checked_at = _webhook_accounts.get(token, (None, 0.0))
     now = time.monotonic()
+    if cached is None and not _TOKEN.fullmatch(token):
+        return None  # not a token the hub makes (a NUL or a 10 kB path would not even reach the database)
     if cached is not None and cached.provider == provider and now - checked_at < WEBHOOK_ACCOUNT_RECHECK_SECONDS:
         return cached
     row = (MessagingAccount.objects.filter(webhook_token=token, provider=provider, is_active=True)

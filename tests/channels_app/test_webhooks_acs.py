@@ -100,6 +100,7 @@ CASES = [
     Case("events of other types", lambda c, a: post(c, a, [{**received(), "eventType": "Microsoft.Communication."
                                                                                         "ChatMessageReceived"}]),
          200, 0, 0),
+    Case("numbers written with spaces", lambda c, a: post(c, a, [received(sender="+1 (555) 123-4567")]), 200, 1, 1),
     Case("unknown token", lambda c, a: post(c, a, [received()], token="no-such-token"), 404, 0, 0),
     Case("wrong method", lambda c, a: c.get(f"/webhooks/acs/{a.webhook_token}/events/"), 405, 0, 0),
 ]

@@ -146,3 +146,10 @@ def test_the_channel_log_page_renders_whatever_a_row_holds(admin_client, twilio_
     assert page.status_code == 200
     assert "unterminated" in page.content.decode()
     assert admin_client.get(reverse("admin:channels_app_channellog_changelist")).status_code == 200
+
+
+@pytest.mark.parametrize("token", ["%00", "a" * 300, "tok%20en", "t\u00f6k"])
+def test_a_webhook_url_whose_token_the_hub_never_makes_is_404(client, twilio_sms_account, token):
+    response = client.post(f"/webhooks/twilio/{token}/inbound/", data="a=1",
+                           content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 404

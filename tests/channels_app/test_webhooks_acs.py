@@ -212,3 +212,19 @@ def test_a_delivery_report_that_outruns_the_send_bookkeeping_finds_the_message_b
         post(client, acs_account, [report("Outgoing_1", tag=str(message.pk))])
     message.refresh_from_db()
     assert (message.status, message.provider_message_id) == ("delivered", "Outgoing_1")
+
+
+def test_a_send_acs_refuses_as_blocked_records_the_opt_out(acs_account, mocked_http, django_capture_on_commit_callbacks):
+    from channels_app.services.delivery import message_queue
+    from channels_app.services.inbound import contact_for
+
+    mocked_http.post(SEND_URL, status=202, json={"value": [{"to": "+15551234567", "httpStatusCode": 400,
+                                                            "successful": False,
+                                                            "errorMessage": "Sender blocked for given recipient."}]})
+    with django_capture_on_commit_callbacks(execute=True):
+        message = message_queue(phone_number=acs_account.numbers.get(), contact=contact_for("+15551234567"),
+                                body="Your parcel ships today")
+    message.refresh_from_db()
+    assert (message.status, message.error_code) == ("failed", "blocked")
+    record = ConsentRecord.objects.get()
+    assert (record.state, record.source) == ("opted_out", "provider error blocked")

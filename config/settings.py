@@ -281,8 +281,9 @@ AUTO_CLOSE_WAITING_AFTER = timedelta(days=env.float("AUTO_CLOSE_WAITING_DAYS", d
 # HTTP bots: hosts (or ".suffix" domains) called even though they resolve to internal addresses.
 BOT_ALLOWED_HOSTS = env.list("BOT_ALLOWED_HOSTS", default=[])
 # Seams to the higher apps (dotted paths).
-HUB_INBOUND_HANDLERS = env.list("HUB_INBOUND_HANDLERS", default=["workstreams.inbound.inbound_message_handle",
-                                                                  "outbound.inbound.outbound_reply_link"])
+# Inbound handlers are channels_app.policy.InboundHandler instances; each gets every stored inbound message.
+HUB_INBOUND_HANDLERS = env.list("HUB_INBOUND_HANDLERS", default=["workstreams.inbound.conversation_inbound",
+                                                                  "outbound.inbound.reply_inbound"])
 HUB_NUMBER_POLICY = env.str("HUB_NUMBER_POLICY", default="workstreams.inbound.number_policy")
 CHANNEL_LOG_RETENTION_DAYS = env.int("CHANNEL_LOG_RETENTION_DAYS", default=14)
 CHANNEL_LOG_MAX_BODY = env.int("CHANNEL_LOG_MAX_BODY", default=10_000)

@@ -94,8 +94,9 @@ def _fast_password_hashing(settings):
 def receive(db):
     """Simulate channels_app handing an inbound message upward (as event processing does)."""
     from channels_app.models import Direction, Message, MessageStatus
+    from channels_app.policy import Received
     from channels_app.services.inbound import contact_for
-    from workstreams.inbound import inbound_message_handle
+    from workstreams.inbound import conversation_inbound
 
     counter = {"n": 0}
 
@@ -106,6 +107,8 @@ def receive(db):
             account=account, phone_number=phone, contact=contact_for(sender, display_name=name),
             provider=account.provider, channel=phone.channel, direction=Direction.INBOUND, body=body,
             status=MessageStatus.RECEIVED, provider_message_id=f"in-{counter['n']}")
-        return inbound_message_handle(message=message, keyword=keyword)
+        # As channels_app hands it over; a STOP or START here is taken as changing the consent in force.
+        return conversation_inbound.one(Received(message=message, keyword=keyword,
+                                                 consent_changed=keyword in ("opt_out", "opt_in")))
 
     return _receive

@@ -34,6 +34,7 @@ from .models import (
 from .services.bots import bot_url_check
 from .services.distribution import capacity_used
 from .services.hours import queue_is_open
+from .services.routing import routing_lines
 
 
 class OperatingSlotInline(admin.TabularInline):
@@ -376,19 +377,9 @@ class ConversationAdmin(admin.ModelAdmin):
 
     @admin.display(description="Routing diagnosis")
     def routing_explained(self, obj):
-        d = obj.routing_diagnosis or {}
-        if not d:
+        lines = routing_lines(obj.routing_diagnosis)
+        if not lines:
             return "—"
-        lines = [format_html("<strong>{}</strong>: {}", d.get("queue", "?"), d.get("reason", ""))]
-        for step in d.get("evaluated", []):
-            verdict = "matched" if step.get("matched") else ("error: " + step["error"] if step.get("error")
-                                                             else "did not match")
-            lines.append(format_html("Rule “{}” {} — {}", step.get("rule"), verdict, "; ".join(step.get("why", []))))
-        if d.get("escalated"):
-            lines.append(format_html("Escalated by the bot: {}", d["escalated"]))
-        for transfer in d.get("transfers", []):
-            lines.append(format_html("Transferred to {} by {} at {}", transfer.get("to_queue") or
-                                     transfer.get("to_agent"), transfer.get("by") or "the system", transfer.get("at")))
         return format_html_join("", "<div>{}</div>", ((line,) for line in lines))
 
     def has_add_permission(self, request):

@@ -107,6 +107,11 @@ class BaseProvider:
     """Subclasses set ``name`` and implement the five operations."""
 
     name: ClassVar[str]
+    #: The provider's error codes that mean the recipient has opted out (a send refused with one of
+    #: them, or a status callback carrying one, records the opt-out).
+    opt_out_error_codes: ClassVar[frozenset[str]] = frozenset()
+    #: How many attachments one outgoing message may carry through this provider (0: none).
+    max_attachments: ClassVar[int] = 10
 
     def __init__(self, account: MessagingAccount):
         self.account = account

@@ -85,6 +85,8 @@ def _address(digits: str) -> str:
 
 class TeleSignProvider(BaseProvider):
     name = "telesign"
+    #: TeleSign's messaging API carries text only: an attachment would be dropped without a word.
+    max_attachments = 0
 
     @property
     def base_url(self) -> str:

@@ -80,6 +80,8 @@ def _address(value: str) -> str:
 
 class TwilioProvider(BaseProvider):
     name = "twilio"
+    #: 21610: the recipient replied STOP; Twilio blocks sends until they reply START.
+    opt_out_error_codes = frozenset({"21610"})
 
     @property
     def base_url(self) -> str:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from channels_app.models import AttachmentState, Channel, ConsentState, Direction, Message
 from channels_app.policy import number_policy
 from channels_app.services.consent import consent_state
-from channels_app.services.delivery import whatsapp_window_closes_at
+from channels_app.services.rules import whatsapp_window_closes_at
 from workstreams.models import (
     AgentProfile,
     Conversation,
@@ -157,31 +157,6 @@ def contact_panel(conversation: Conversation) -> ContactPanel:
                    .select_related("phone_number", "agent", "queue").order_by("-created_at", "-id")[:10])
     return ContactPanel(consent=consent, consent_label=ConsentState(consent).label,
                         language=conversation.contact.locale or conversation.language, earlier=earlier)
-
-
-def routing_lines(diagnosis: dict[str, Any] | None) -> list[str]:
-    """The stored routing diagnosis in sentences: the queue and why, each rule tried, escalations, transfers."""
-    d = diagnosis or {}
-    lines: list[str] = []
-    if d.get("bot"):
-        lines.append(f"Bot “{d['bot']}” answered first.")
-    if d.get("queue") or d.get("reason"):
-        lines.append(f"{d.get('queue') or 'No queue'}: {d.get('reason', '')}".rstrip(": "))
-    for step in d.get("evaluated", []):
-        verdict = "matched" if step.get("matched") else (f"error: {step['error']}" if step.get("error")
-                                                         else "did not match")
-        why = "; ".join(step.get("why", []))
-        lines.append(f"Rule “{step.get('rule')}” {verdict}" + (f" — {why}" if why else ""))
-    if d.get("skills"):
-        lines.append("Skills asked for: " + ", ".join(d["skills"]))
-    if d.get("escalated"):
-        lines.append(f"Escalated by the bot: {d['escalated']}")
-    for transfer in d.get("transfers", []):
-        target = transfer.get("to_queue") or transfer.get("to_agent")
-        lines.append(f"Transferred to {target} by {transfer.get('by') or 'the system'} at {transfer.get('at')}")
-    if d.get("closed"):
-        lines.append(f"Closed: {d['closed']}")
-    return lines
 
 
 def whatsapp_templates(conversation: Conversation) -> list[dict[str, Any]]:

@@ -33,6 +33,7 @@ from config.exceptions import ServiceError
 from workstreams import services
 from workstreams.models import LIVE_STATES, AgentProfile, Conversation, ConversationState, Presence
 from workstreams.services import distribution
+from workstreams.services.routing import routing_lines
 
 from . import selectors
 from .forms import ReplyForm, TemplateForm, TransferForm
@@ -242,7 +243,7 @@ def _conversation_context(request: HttpRequest, conversation: Conversation, **ex
         "free_text_disabled": conversation.state == ConversationState.CLOSED or (window.applies
                                                                                  and not window.is_open),
         "panel": selectors.contact_panel(conversation),
-        "routing": selectors.routing_lines(conversation.routing_diagnosis),
+        "routing": routing_lines(conversation.routing_diagnosis),
         "templates": selectors.whatsapp_templates(conversation),
         "quick_replies": selectors.quick_replies(conversation, user=request.user),
         "attachments_allowed": selectors.agents_may_send_attachments(conversation),

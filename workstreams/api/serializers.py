@@ -58,8 +58,10 @@ class ReplySerializer(serializers.Serializer):
     # Length and emptiness are the service's rules (one message for every caller); here only shape.
     body = serializers.CharField(allow_blank=True, trim_whitespace=False, required=False, default="",
                                  help_text=f"Up to {MAX_MESSAGE_LENGTH} characters.")
-    media_urls = serializers.ListField(child=serializers.URLField(), required=False, default=list, max_length=10,
-                                       help_text="Public URLs of files to attach (where agents may send them).")
+    # How many attachments, and where, are the service's attachment rule (at most 10 where agents may send them).
+    media_urls = serializers.ListField(child=serializers.URLField(), required=False, default=list,
+                                       help_text="Public URLs of files to attach (up to 10, where agents may send "
+                                                 "them).")
 
 
 class PresenceSerializer(serializers.Serializer):

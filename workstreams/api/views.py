@@ -167,9 +167,9 @@ class ConversationViewSet(ConversationActionsMixin, mixins.ListModelMixin, mixin
 
     @extend_schema(responses={200: MessageSerializer(many=True)}, methods=["GET"])
     @extend_schema(request=ReplySerializer, responses={201: MessageSerializer, **ERRORS}, methods=["POST"],
-                   description="An agent's reply. Refusals: 400 (empty, over 1,600 characters, attachments not "
-                               "allowed), 409 (conversation closed, contact opted out, WhatsApp 24-hour window "
-                               "closed), each with a JSON error naming the rule.")
+                   description="An agent's reply. Refusals: 400 (empty, over 1,600 characters, more than 10 "
+                               "attachments, attachments not allowed), 409 (conversation closed, contact opted out, "
+                               "WhatsApp 24-hour window closed), each with a JSON error naming the rule.")
     @action(detail=True, methods=["get", "post"])
     def messages(self, request, pk=None):
         conversation = self.get_object()

@@ -94,6 +94,20 @@ def test_attachments_where_agents_may_not_send_them(api, sandbox_account, receiv
     assert (response.status_code, response.json()["error"]) == (400, "attachments_not_allowed")
 
 
+def test_at_most_ten_attachments_per_reply(api, sandbox_account, receive):
+    conversation = receive(sandbox_account)
+    urls = [f"https://files.example/{i}.pdf" for i in range(11)]
+    response = api.post(f"/api/v1/conversations/{conversation.pk}/messages/",
+                        {"body": "see attached", "media_urls": urls}, format="json")
+    assert (response.status_code, response.json()["error"], response.json()["field"]) == (
+        400, "too_many_attachments", "attachments")
+    assert response.json()["limit"] == 10
+    response = api.post(f"/api/v1/conversations/{conversation.pk}/messages/",
+                        {"body": "see attached", "media_urls": urls[:10]}, format="json")
+    assert response.status_code == 201
+    assert len(response.json()["attachments"]) == 10
+
+
 def test_end_conversation(api, sandbox_account, receive):
     conversation = receive(sandbox_account)
     response = api.post(f"/api/v1/conversations/{conversation.pk}/end/")

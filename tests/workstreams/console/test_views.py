@@ -289,6 +289,10 @@ def test_attachment_links_follow_the_numbers_policy(client, agent, workstream, s
     assert 'name="media_urls"' in client.get(url("conversation", conversation.pk)).content.decode()
     bad = client.post(url("reply", conversation.pk), {"body": "x", "media_urls": "not a link"}, **JSON)
     assert bad.status_code == 400 and "is not a web link" in bad.json()["detail"]
+    eleven = "\n".join(f"https://example.com/{i}.pdf" for i in range(11))
+    many = client.post(url("reply", conversation.pk), {"body": "x", "media_urls": eleven}, **JSON)
+    assert (many.status_code, many.json()["error"]) == (400, "too_many_attachments")
+    assert many.json()["detail"] == "The message has 11 attachments; at most 10 can be sent in one message."
     WorkstreamNumber.objects.filter(workstream=workstream).update(agents_may_send_attachments=False)
     assert 'name="media_urls"' not in client.get(url("conversation", conversation.pk)).content.decode()
     refused = client.post(url("reply", conversation.pk), {"body": "x", "media_urls": "https://example.com/a.pdf"},

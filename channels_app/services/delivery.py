@@ -258,8 +258,9 @@ def messages_claim(*, where: Q, limit: int | None = None, phone_number: PhoneNum
     are left to it). Consent and the account are checked again (either may have changed since the
     message was queued); a message that fails them fails now, with the rule's code. The rest are
     marked "sending" with their attempt counted. ``phone_number``: every message matched is from
-    this number (a proactive request's), which spares loading it per row. Two statements for
-    any number of messages, three when some carry attachments.
+    this number (a proactive request's), which spares loading it per row. A few statements for
+    any number of messages: lock and read, consent, fail the refused, mark the rest, and (for
+    conversational messages, which may carry them) read their attachments.
     """
     now = now or timezone.now()
     rows = (Message.objects.select_for_update(skip_locked=skip_locked, of=("self",))

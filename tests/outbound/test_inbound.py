@@ -3,8 +3,8 @@ from datetime import timedelta
 from django.utils import timezone
 
 from channels_app.models import Direction, Message, MessageStatus
-from channels_app.services.inbound import contact_for
 from channels_app.policy import Received
+from channels_app.services.inbound import contact_for
 from outbound.inbound import reply_inbound
 from outbound.models import OutboundReply, OutboundRequest, Source
 from outbound.services.requests import outbound_request_create

@@ -448,10 +448,14 @@ def messages_outcome_apply(*, account: MessagingAccount, attempts: Sequence[Atte
         applied = [replace(a, written=a.message_id not in ahead) for a in applied]
     if opt_outs:
         for message in Message.objects.filter(pk__in=opt_outs).select_related("contact", "phone_number"):
-            consent_record(contact=message.contact, phone_number=message.phone_number,
-                           state=ConsentState.OPTED_OUT, source=f"provider error {message.error_code}",
-                           detail=message.error_message)
+            _provider_opt_out(message, code=message.error_code, detail=message.error_message)
     return applied
+
+
+def _provider_opt_out(message: Message, *, code: str, detail: str = "") -> None:
+    """The provider said, with one of its opt-out codes, that the recipient opted out: record it."""
+    consent_record(contact=message.contact, phone_number=message.phone_number, state=ConsentState.OPTED_OUT,
+                   source=f"provider error {code}", detail=detail)
 
 
 # --- A failed message sent again -----------------------------------------------------------------------
@@ -514,8 +518,7 @@ def message_status_apply(*, account_id: int, update: StatusUpdate, message_hint:
             message.error_message = update.error_message or f"{Provider(message.provider).label} reported " \
                 f"{update.status}" + (f" (error {update.error_code})" if update.error_code else "")
             if update.error_code in provider_class(message.provider).opt_out_error_codes:
-                consent_record(contact=message.contact, phone_number=message.phone_number,
-                               state=ConsentState.OPTED_OUT, source=f"provider error {update.error_code}")
+                _provider_opt_out(message, code=update.error_code)
         message.save()
         return StatusApplied.MOVED
 

@@ -194,7 +194,7 @@ def messages_create(*, drafts: Sequence[Draft], claimed: bool = False) -> list[M
             status=MessageStatus.SENDING if claimed else MessageStatus.QUEUED, attempts=1 if claimed else 0,
             encoding=info.encoding, segments=info.segments, author_id=draft.author_id, status_updated_at=now,
         ))
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # inside the caller's transaction: no savepoint round trips
         if len(messages) >= COPY_FROM:
             bulk_insert(Message, messages, ids=True)
         else:

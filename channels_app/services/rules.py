@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from django.db.models import Max
 from django.utils import timezone
@@ -135,13 +136,24 @@ def rule_whatsapp_window(drafts: Sequence[Draft], *, now: datetime | None = None
     return refused
 
 
+def _web_link(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 def rule_attachments(drafts: Sequence[Draft]) -> dict[int, ServiceError]:
-    """At most MAX_ATTACHMENTS (fewer where the provider carries fewer), and only on a number whose
-    workstream lets agents send attachments (``HUB_NUMBER_POLICY``). Asked once per number."""
+    """Web links the provider can fetch, at most MAX_ATTACHMENTS (fewer where the provider carries fewer),
+    and only on a number whose workstream lets agents send attachments (``HUB_NUMBER_POLICY``). The
+    policy is asked once per number."""
     refused: dict[int, ServiceError] = {}
     allowed: dict[int, bool] = {}
     for index, draft in enumerate(drafts):
         if not draft.media_urls:
+            continue
+        bad = next((url for url in draft.media_urls if not _web_link(url)), None)
+        if bad is not None:
+            refused[index] = ServiceError(f"“{bad}” is not a web link (https://…); attachments are sent as links.",
+                                          code="attachment_url_invalid", field="attachments")
             continue
         phone = draft.phone_number
         limit = min(MAX_ATTACHMENTS, provider_class(phone.provider).max_attachments)

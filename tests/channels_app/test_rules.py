@@ -47,6 +47,8 @@ CASES = [
     ("sms", None, {"body": "Files", "media_urls": FILES[:MAX_ATTACHMENTS]}, None),
     ("sms", None, {"body": "Files", "media_urls": FILES}, "too_many_attachments"),
     ("telesign", None, {"body": "Files", "media_urls": FILES[:1]}, "attachments_not_supported"),
+    ("sms", None, {"body": "Files", "media_urls": ("file:///etc/passwd",)}, "attachment_url_invalid"),
+    ("sms", None, {"body": "Files", "media_urls": ("not a link",)}, "attachment_url_invalid"),
     ("whatsapp", None, {"body": "Hello"}, "whatsapp_window_closed"),  # never wrote
     ("whatsapp", "new", {"body": "Hello"}, "whatsapp_window_closed"),
     ("whatsapp", "wrote 25 h ago", {"body": "Hello"}, "whatsapp_window_closed"),

@@ -148,6 +148,14 @@ def test_more_than_ten_attachments_are_refused_and_ten_go(send, sandbox_account)
     assert sent and sandbox.outbox[0]["media_urls"] == urls[:10]
 
 
+def test_an_attachment_that_is_not_a_web_link_is_refused(send, sandbox_account):
+    sent, _, field, shown, fields = send(sandbox_account, text="Files", media_urls=["file:///etc/passwd"])
+    # The form and the serializer see it first (the API names the list item); the command meets the rule.
+    assert not sent and field.startswith(fields["media_urls"])
+    assert "valid URL" in shown or "is not a web link" in shown
+    assert sandbox.outbox == []
+
+
 def test_attachments_where_agents_may_not_send_them_are_refused(send, sandbox_account, settings):
     settings.HUB_NUMBER_POLICY = "tests.channels_app.test_test_messages.no_agent_attachments"
     _assert_refused(send(sandbox_account, text="Files", media_urls=["https://files.example/a.jpg"]),

@@ -140,12 +140,8 @@ class Attempt:
 
     message_id: int
     attempts: int  # including this one
-    provider_message_id: str = ""
+    provider_message_id: str | None = None  # set (even to "") when the provider accepted it
     error: ProviderError | None = None
-
-    @property
-    def attempted(self) -> bool:
-        return bool(self.provider_message_id) or self.error is not None
 
 
 @dataclass(frozen=True)
@@ -406,10 +402,10 @@ def messages_outcome_apply(*, account: MessagingAccount, attempts: Sequence[Atte
     applied: list[Applied] = []
     opt_outs: list[int] = []
     for attempt in attempts:
-        if attempt.provider_message_id:
+        if attempt.provider_message_id is not None:
             updates[attempt.message_id] = {
-                "status": MessageStatus.SENT, "provider_message_id": attempt.provider_message_id, "sent_at": now,
-                "next_attempt_at": None, "error_code": "", "error_message": "",
+                "status": MessageStatus.SENT, "provider_message_id": attempt.provider_message_id or None,
+                "sent_at": now, "next_attempt_at": None, "error_code": "", "error_message": "",
             }
             applied.append(Applied(attempt.message_id, SendOutcome.SENT))
         elif attempt.error is None:

@@ -165,11 +165,11 @@ LINES = [
     "Bot “Helper” answered first.",
     "Billing: rule 'Invoices' matched: text has 'invoice'",
     "Rule “Spanish” did not match — text 'x' not has the word 'hola'",
-    "Rule “Broken” error: bad regular expression",
+    "Rule “Broken” failed: bad regular expression",
     "Rule “Invoices” matched — text has 'invoice'",
     "Skills asked for: Billing",
     "Escalated by the bot: customer asked for an agent",
-    "Transferred to Escalations by ana at 2026-12-01T10:00:00+00:00",
+    "Transferred to Escalations by ana at Dec. 1, 2026, 10 a.m.",
     "Closed: spam",
 ]
 

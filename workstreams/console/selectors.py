@@ -10,6 +10,8 @@ from typing import Any
 from django.db.models import Count, F, IntegerField, Min, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from channels_app.models import AttachmentState, Channel, ConsentState, Direction, Message
 from channels_app.policy import number_policy
@@ -55,24 +57,28 @@ def _listed(user: Any) -> QuerySet[Conversation]:
 
 
 def duration_label(seconds: float) -> str:
-    """A short, human length of time: "under a minute", "12 min", "3 h 5 min", "2 days"."""
+    """A short, human length of time: "under a minute", "12 min", "3 h 5 min", "2 days" (in the page's language)."""
     minutes = int(max(seconds, 0) // 60)
     if minutes < 1:
-        return "under a minute"
+        return _("under a minute")
     if minutes < 60:
-        return f"{minutes} min"
+        return _("%(minutes)d min") % {"minutes": minutes}
     hours, minutes = divmod(minutes, 60)
     if hours < 24:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+        if minutes:
+            return _("%(hours)d h %(minutes)d min") % {"hours": hours, "minutes": minutes}
+        return _("%(hours)d h") % {"hours": hours}
     days = hours // 24
-    return f"{days} day{'s' if days != 1 else ''}"
+    return ngettext("%(days)d day", "%(days)d days", days) % {"days": days}
 
 
 def ago_label(moment: datetime | None, now: datetime) -> str:
     if moment is None:
         return ""
     seconds = (now - moment).total_seconds()
-    return "just now" if seconds < 60 else f"{duration_label(seconds)} ago"
+    if seconds < 60:
+        return _("just now")
+    return _("%(duration)s ago") % {"duration": duration_label(seconds)}
 
 
 def dashboard_lists(*, user: Any) -> dict[str, Any]:

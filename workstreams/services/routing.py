@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import phonenumbers
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 
 from channels_app.models import Message
 from channels_app.services.consent import consent_state
@@ -195,27 +199,47 @@ def routing_apply(*, conversation: Conversation, decision: RoutingDecision) -> N
         conversation.required_skills.set(decision.skills)
 
 
+def _moment(value: Any) -> str:
+    """A stored ISO 8601 moment, in the page's language and time zone (as stored when it is not one)."""
+    parsed = parse_datetime(value) if isinstance(value, str) else None
+    if parsed is None:
+        return str(value or "")
+    return date_format(timezone.localtime(parsed) if timezone.is_aware(parsed) else parsed, "DATETIME_FORMAT")
+
+
 def routing_lines(diagnosis: dict[str, Any] | None) -> list[str]:
     """A conversation's stored routing diagnosis in sentences, for the admin and the console alike: who
-    answered first, the queue and why, each rule tried, the skills asked for, escalations, transfers."""
+    answered first, the queue and why, each rule tried, the skills asked for, escalations, transfers.
+
+    The sentences are in the page's language; the reasons inside them are stored as routing wrote them.
+    """
     d = diagnosis or {}
     lines: list[str] = []
     if d.get("bot"):
-        lines.append(f"Bot “{d['bot']}” answered first.")
+        lines.append(_("Bot “%(bot)s” answered first.") % {"bot": d["bot"]})
     if d.get("queue") or d.get("reason"):
-        lines.append(f"{d.get('queue') or 'No queue'}: {d.get('reason', '')}".rstrip(": "))
+        queue = d.get("queue") or _("No queue")
+        lines.append(_("%(queue)s: %(reason)s") % {"queue": queue, "reason": d["reason"]} if d.get("reason")
+                     else queue)
     for step in d.get("evaluated", []):
-        verdict = "matched" if step.get("matched") else (f"error: {step['error']}" if step.get("error")
-                                                         else "did not match")
+        rule = step.get("rule")
+        if step.get("matched"):
+            line = _("Rule “%(rule)s” matched") % {"rule": rule}
+        elif step.get("error"):
+            line = _("Rule “%(rule)s” failed: %(error)s") % {"rule": rule, "error": step["error"]}
+        else:
+            line = _("Rule “%(rule)s” did not match") % {"rule": rule}
         why = "; ".join(step.get("why", []))
-        lines.append(f"Rule “{step.get('rule')}” {verdict}" + (f" — {why}" if why else ""))
+        lines.append(f"{line} — {why}" if why else line)
     if d.get("skills"):
-        lines.append("Skills asked for: " + ", ".join(d["skills"]))
+        lines.append(_("Skills asked for: %(skills)s") % {"skills": ", ".join(d["skills"])})
     if d.get("escalated"):
-        lines.append(f"Escalated by the bot: {d['escalated']}")
+        lines.append(_("Escalated by the bot: %(reason)s") % {"reason": d["escalated"]})
     for transfer in d.get("transfers", []):
-        target = transfer.get("to_queue") or transfer.get("to_agent")
-        lines.append(f"Transferred to {target} by {transfer.get('by') or 'the system'} at {transfer.get('at')}")
+        values = {"target": transfer.get("to_queue") or transfer.get("to_agent"), "by": transfer.get("by"),
+                  "at": _moment(transfer.get("at"))}
+        lines.append(_("Transferred to %(target)s by %(by)s at %(at)s") % values if transfer.get("by")
+                     else _("Transferred to %(target)s by the system at %(at)s") % values)
     if d.get("closed"):
-        lines.append(f"Closed: {d['closed']}")
+        lines.append(_("Closed: %(reason)s") % {"reason": d["closed"]})
     return lines

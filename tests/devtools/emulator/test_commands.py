@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from devtools.management.commands.run_provider_emulator import Command as RunCommand
 from django.core.management import CommandError, call_command
 
+from devtools.management.commands.run_provider_emulator import Command as RunCommand
 from tests.conftest import TELESIGN_API_KEY, TELESIGN_CUSTOMER_ID, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -68,7 +68,8 @@ class SupervisorsMixin:
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         if db_field.name == "supervisors":
             users = get_user_model().objects
-            kwargs["queryset"] = (users.with_perm(access.SUPERVISE_PERMISSION, is_active=True)
+            kwargs["queryset"] = (users.with_perm(access.SUPERVISE_PERMISSION, is_active=True,
+                                                  backend=access.PERMISSION_BACKEND)
                                   .filter(is_staff=True).order_by("username"))
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 

@@ -31,6 +31,7 @@ from workstreams.services.access import (
     Roles,
     conversations_supervised_by,
     conversations_visible_to,
+    queues_visible_to,
     user_roles,
 )
 from workstreams.services.automated import conversation_languages, render
@@ -93,7 +94,7 @@ def dashboard_lists(*, user: Any, roles: Roles | None = None) -> dict[str, Any]:
                   .order_by("-queue__priority", "queued_at", "id")[:LIST_LIMIT])
     waiting_filter = Q(conversations__state=ConversationState.OPEN, conversations__agent__isnull=True,
                        conversations__with_bot=False)
-    queues = list(Queue.objects.filter(members=user).annotate(
+    queues = list(queues_visible_to(user).annotate(
         waiting=Count("conversations", filter=waiting_filter),
         active=Count("conversations", filter=Q(conversations__state=ConversationState.ACTIVE)),
         oldest=Min("conversations__queued_at", filter=waiting_filter),

@@ -108,7 +108,8 @@ def _no_profile(request: HttpRequest) -> HttpResponse:
     can_fix = user.has_perm("workstreams.add_agentprofile")
     fixers = [] if can_fix else [
         u.get_full_name() or u.get_username()
-        for u in get_user_model().objects.with_perm("workstreams.add_agentprofile").order_by("username")[:5]
+        for u in get_user_model().objects.with_perm("workstreams.add_agentprofile", backend=access.PERMISSION_BACKEND)
+        .order_by("username")[:5]
     ]
     return _page(request, "console/no_profile.html", {
         "can_fix": can_fix, "fixers": fixers,
@@ -126,7 +127,10 @@ def _safe_next(request: HttpRequest, default: str) -> str:
 
 def _conversation(request: HttpRequest, pk: int, action: Action) -> Conversation:
     """The conversation, if the user may ``action`` it; a conversation they may not see is a 404."""
-    item = get_object_or_404(access.conversations_visible_to(request.user, selectors.conversation_for_page(pk)))
+    item = access.conversations_visible_to(request.user, selectors.conversation_for_page(pk)).first()
+    if item is None:  # the same answer whether it exists elsewhere or nowhere
+        raise access.AccessRefused(f"There is no conversation #{pk} that you may see.", code="not_found",
+                                   http_status=404)
     request.access = access.conversation_require(request.user, action, item)  # AccessRefused: 403
     return item
 

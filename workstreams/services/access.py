@@ -39,6 +39,8 @@ VIEW_PERMISSION = "workstreams.view_conversation"
 CHANGE_PERMISSION = "workstreams.change_conversation"
 SUPERVISE_PERMISSION = "workstreams.supervise_conversation"
 ADMIN_PERMISSION = "workstreams.manage_all_conversations"
+#: The backend that holds permissions (the other one only throttles sign-ins), for ``User.objects.with_perm``.
+PERMISSION_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 #: A customer is being served by the agent of a conversation in one of these states.
 SERVING_STATES = (ConversationState.ACTIVE, ConversationState.WAITING, ConversationState.WRAP_UP)

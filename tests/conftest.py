@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 import responses as responses_lib
 
@@ -82,6 +84,13 @@ def sandbox_account(db):
         name="Sandbox SMS", channel=Channel.SMS, provider=Provider.SANDBOX,
         numbers=[NumberSpec(number="+15005550006", number_type="long_code", description="Demo")],
     )
+
+
+@pytest.fixture(autouse=True)
+def _own_throttle_counts(settings):
+    """Each test counts failed API tokens afresh (the configured store outlives a test run)."""
+    settings.CACHES = {**settings.CACHES, "throttle": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": f"throttle-{uuid.uuid4().hex}"}}
 
 
 @pytest.fixture(autouse=True)

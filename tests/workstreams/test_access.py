@@ -135,3 +135,15 @@ def test_the_supervisors_field_offers_only_staff_who_may_supervise(client, acces
     assert offered == {"sue", "eli", "root"}  # the two Supervisors, and the superuser
     assert "Supervision" in client.get(f"/admin/workstreams/workstream/{access_world.workstream.pk}/change/") \
         .content.decode()
+
+
+def test_force_close_refuses_a_nul_in_the_reason_from_any_caller(access_world):
+    from config.exceptions import ServiceError
+    from workstreams.services import conversation_force_close
+
+    conversation = access_world.conversation("active")
+    with pytest.raises(ServiceError) as refused:
+        conversation_force_close(conversation=conversation, by=access_world.users["admin"], reason="a\x00b")
+    assert refused.value.field == "reason"
+    conversation.refresh_from_db()
+    assert conversation.state == ConversationState.ACTIVE

@@ -213,6 +213,8 @@ FORCE_CLOSE_REASON_MAX = 300
 def conversation_force_close(*, conversation: Conversation, by: Any, reason: str = "") -> Conversation:
     """A supervisor closes a conversation for good, whatever its state (the customer gets the closed message)."""
     reason = (reason or "").strip()
+    if "\x00" in reason:
+        raise ServiceError("The reason contains a NUL character; remove it.", code="null_characters", field="reason")
     if len(reason) > FORCE_CLOSE_REASON_MAX:
         raise ServiceError(f"The reason is {len(reason)} characters; at most {FORCE_CLOSE_REASON_MAX} are kept.",
                            code="reason_too_long", field="reason")

@@ -191,6 +191,28 @@ def test_supervisor_actions_are_recorded(access_world):
     assert too_long.status_code == 400 and too_long.json()["field"] == "reason"
 
 
+@pytest.mark.parametrize("body", [{"reason": "a\u0000b"}, {"reason": ["x"]}, {"reason": {"x": 1}}])
+def test_force_close_refuses_a_reason_it_cannot_keep(access_world, body):
+    conversation = access_world.conversation("active")
+    api = APIClient()
+    api.force_authenticate(access_world.users["admin"])
+    before = snapshot(conversation)
+    response = api.post(f"/api/v1/conversations/{conversation.pk}/force-close/", body, format="json")
+    assert response.status_code == 400 and response.json()["field"] == "reason"
+    assert snapshot(conversation) == before
+
+
+@pytest.mark.parametrize("body", [{}, {"agent": 17}, {"agent": ["tom"]}, {"agent": "nobody"}])
+def test_reassign_refuses_a_target_that_is_not_an_agent_name(access_world, body):
+    conversation = access_world.conversation("active")
+    api = APIClient()
+    api.force_authenticate(access_world.users["supervisor-of-queue"])
+    before = snapshot(conversation)
+    response = api.post(f"/api/v1/conversations/{conversation.pk}/reassign/", body, format="json")
+    assert response.status_code == 400 and response.json()["field"] == "agent"
+    assert snapshot(conversation) == before
+
+
 def test_a_workstream_supervisor_sees_its_conversations_in_any_queue(access_world, django_user_model):
     from django.contrib.auth.models import Group
 

@@ -3,9 +3,9 @@ they supervise, reassigns it, and force-closes it after confirming — while an 
 
 from __future__ import annotations
 
-from django.contrib.auth.models import Group
 from playwright.sync_api import expect
 
+from tests.workstreams.conftest import supervisors_group
 from workstreams.models import AgentProfile, Conversation, ConversationState
 
 from .conftest import PASSWORD, customer_writes
@@ -14,7 +14,7 @@ from .conftest import PASSWORD, customer_writes
 def test_a_supervisor_reassigns_and_force_closes(page, hub, whatsapp_account, whatsapp_workstream, support_queue,
                                                  agent, django_user_model):
     sue = django_user_model.objects.create_user("sue", password=PASSWORD, first_name="Sue", is_staff=True)
-    sue.groups.add(Group.objects.get(name="Supervisors"))
+    sue.groups.add(supervisors_group())
     support_queue.supervisors.add(sue)
     tom = django_user_model.objects.create_user("tom", password="x", first_name="Tom", is_staff=True)
     AgentProfile.objects.create(user=tom, presence="available")

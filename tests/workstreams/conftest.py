@@ -37,6 +37,18 @@ def workstream(db, sandbox_account):
 
 # --- The access world: one conversation, every kind of user --------------------------------------
 
+
+def supervisors_group():
+    """The Supervisors group its migration creates (again, after a transactional test's flush removed it)."""
+    from importlib import import_module
+
+    from django.apps import apps
+    from django.contrib.auth.models import Group
+
+    if not Group.objects.filter(name="Supervisors").exists():
+        import_module("workstreams.migrations.0007_supervisors_group").create_supervisors_group(apps, None)
+    return Group.objects.get(name="Supervisors")
+
 ROLES = ["agent-owner", "agent-same-queue", "agent-other-queue", "supervisor-of-queue", "supervisor-elsewhere",
          "admin", "staff-without-profile", "non-staff"]
 
@@ -46,7 +58,7 @@ def access_world(db, django_user_model, twilio_whatsapp_account):
     """A WhatsApp workstream routing to Support; Billing beside it; a user for each role; Tom, an agent of
     Support who is the target of transfers and reassignments. ``world.conversation(state)`` makes Ana's
     conversation in the state an action needs."""
-    from django.contrib.auth.models import Group, Permission
+    from django.contrib.auth.models import Permission
 
     from workstreams.models import RoutingRule
 
@@ -58,7 +70,7 @@ def access_world(db, django_user_model, twilio_whatsapp_account):
     RoutingRule.objects.create(workstream=workstream, name="All", queue=support)
     console_perms = list(Permission.objects.filter(content_type__app_label="workstreams",
                                                    codename__in=["view_conversation", "change_conversation"]))
-    supervisors = Group.objects.get(name="Supervisors")
+    supervisors = supervisors_group()
 
     def user(username, *, staff=True, profile=True, queues=(), perms=True, superuser=False):
         u = django_user_model.objects.create_user(username, password="pw", is_staff=staff, is_superuser=superuser,

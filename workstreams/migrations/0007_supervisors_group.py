@@ -12,9 +12,12 @@ def create_supervisors_group(apps, schema_editor):
 
     # Permissions are otherwise created after the last migration; the group needs them now.
     config = apps.get_app_config("workstreams")
-    config.models_module = True  # a migration's app stub has none; create_permissions skips apps without one
-    create_permissions(config, apps=apps, verbosity=0)
-    config.models_module = None
+    previous = getattr(config, "models_module", None)
+    config.models_module = previous or True  # a migration's app stub has none; create_permissions skips those
+    try:
+        create_permissions(config, apps=apps, verbosity=0)
+    finally:
+        config.models_module = previous
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     group, _ = Group.objects.get_or_create(name=GROUP)

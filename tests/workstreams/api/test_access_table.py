@@ -214,10 +214,10 @@ def test_reassign_refuses_a_target_that_is_not_an_agent_name(access_world, body)
 
 
 def test_a_workstream_supervisor_sees_its_conversations_in_any_queue(access_world, django_user_model):
-    from django.contrib.auth.models import Group
+    from tests.workstreams.conftest import supervisors_group
 
     lead = django_user_model.objects.create_user("lead", is_staff=True)
-    lead.groups.add(Group.objects.get(name="Supervisors"))
+    lead.groups.add(supervisors_group())
     access_world.workstream.supervisors.add(lead)
     conversation = access_world.conversation("active")
     api = APIClient()

@@ -193,6 +193,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_LOCKOUT_MINUTES", default
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "config.throttling.client_ip"
+AXES_USERNAME_CALLABLE = "config.throttling.login_username"
 AXES_LOCKOUT_CALLABLE = "config.throttling.login_locked_out"
 AXES_DISABLE_ACCESS_LOG = True  # failures are kept (Axes → Access attempts); successful sign-ins are not
 AXES_SENSITIVE_PARAMETERS = ["password"]

@@ -45,6 +45,21 @@ def client_ip(request: HttpRequest) -> str | None:
     return _address(request.META.get("REMOTE_ADDR") or "")
 
 
+#: Longer than any username Django accepts (150), shorter than the 255 characters django-axes stores.
+LOGIN_USERNAME_MAX = 150
+
+
+def login_username(request: HttpRequest, credentials: dict | None = None) -> str | None:
+    """The username a sign-in attempt is counted under, as django-axes stores it: whatever was typed, cut to
+    what a username can be and without NUL characters (the admin's form does not bound its length, and a
+    longer value would not fit the attempts table)."""
+    field = settings.AXES_USERNAME_FORM_FIELD
+    value = credentials.get(field) if credentials else request.POST.get(field)
+    if value is None:
+        return None
+    return str(value).replace("\x00", "")[:LOGIN_USERNAME_MAX]
+
+
 def login_locked_out(request: HttpRequest, original_response: Any = None, credentials: Any = None) -> HttpResponse:
     """django-axes' answer to a locked-out sign-in: a page saying why and for how long, 429 with Retry-After."""
     from django.contrib import admin

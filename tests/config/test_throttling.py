@@ -168,3 +168,23 @@ def test_behind_a_proxy_a_forged_forwarded_for_does_not_dodge_the_limit(db, sett
         api_get("0" * 40, ip="10.0.0.2", HTTP_X_FORWARDED_FOR=f"192.0.2.{n}, 198.51.100.1")
     assert api_get("0" * 40, ip="10.0.0.2", HTTP_X_FORWARDED_FOR="192.0.2.200, 198.51.100.1").status_code == 429
     assert api_get("0" * 40, ip="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.2").status_code == 401
+
+
+@pytest.mark.parametrize(("username", "checked"), [
+    ("x" * 5000, True), ("ánä" * 80, True),
+    ("ana\x00", False), ("  ", False),  # refused by the form itself: no password was checked, nothing to count
+])
+def test_any_username_typed_is_answered_without_an_error(client, staff, limit, username, checked):
+    for _ in range(limit):
+        assert sign_in(client, username, "wrong").status_code in (200, 429)
+    assert sign_in(client, "ana", "right-password").status_code == (429 if checked else 302)
+
+
+def test_other_fields_of_a_failed_sign_in_are_stored_without_an_error(client, staff):
+    response = client.post(LOGIN + "&x=%00", {"username": "ana", "password": "wrong", "extra": "a\x00b" * 600},
+                           REMOTE_ADDR="203.0.113.77", HTTP_USER_AGENT="u" * 1000)
+    assert response.status_code == 200
+    from axes.models import AccessAttempt
+
+    attempt = AccessAttempt.objects.get(username="ana")
+    assert "wrong" not in attempt.post_data  # the password is never stored

@@ -120,8 +120,9 @@ class ThrottledTokenAuthentication(TokenAuthentication):
         throttle = TokenFailureThrottle()
         wait = throttle.wait_if_blocked(request)
         if wait is not None:
+            # DRF adds "Expected available in N seconds." (and Retry-After).
             raise exceptions.Throttled(wait=wait, detail="Too many requests with an invalid API token from this "
-                                                         f"address; try again in {int(wait) + 1} seconds.")
+                                                         "address.")
         try:
             return super().authenticate(request)
         except exceptions.AuthenticationFailed:

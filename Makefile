@@ -4,7 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-dev lint migrate worker beat web bench bench-inbound bench-outbound clean
+.PHONY: run test install install-dev lint migrate worker beat web bench bench-inbound bench-outbound clean \
+	messages compilemessages
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,11 +44,19 @@ $(CHROMIUM):
 	else \
 	  echo "Chromium is missing: run 'sudo apt-get install chromium' (browser tests are skipped until then)"; \
 	fi
+# A font with Chinese and Japanese characters, so that the browser tests' screenshots show them.
+CJK_FONT ?= /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+$(CJK_FONT):
+	@if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei; \
+	else \
+	  echo "No CJK font: run 'sudo apt-get install fonts-wqy-microhei' (screenshots show boxes for Chinese and Japanese)"; \
+	fi
 
-## test: install what the tests need (Python packages, Debian's Chromium) and run the whole suite:
-## unit and browser tests in two processes, then the tests with real worker processes one at a time
-## (they share the broker's queues)
-test: install-dev $(CHROMIUM)
+## test: install what the tests need (Python packages, Debian's Chromium, a CJK font, GNU gettext) and run
+## the whole suite: unit and browser tests in two processes, then the tests with real worker processes one
+## at a time (they share the broker's queues)
+test: install-dev $(CHROMIUM) $(CJK_FONT) /usr/bin/xgettext
 	$(PY) -m pytest -n 2 -m "not integration and not e2e" $(PYTEST_ARGS)
 	$(PY) -m pytest -m "integration or e2e" $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
@@ -65,6 +74,30 @@ bench-outbound: install-dev /usr/bin/wrk
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
+
+## messages: extract every marked string (Python and templates: django.po; the console's JavaScript:
+## djangojs.po) into locale/<language>/LC_MESSAGES for each language; then translate the new entries
+## (docs/i18n/README.md) and run `make compilemessages`. Needs GNU gettext.
+LOCALES := zh_Hans zh_Hant ja pt_BR sv
+MESSAGES_OPTIONS := $(foreach l,$(LOCALES),-l $(l)) -i .venv -i tests -i bench -i devtools -i var -i staticfiles \
+	--no-obsolete --no-wrap --add-location=file
+# GNU gettext: `make messages` and `make compilemessages` need it, and a test checks the catalogues
+# against the code with it (skipped without it).
+/usr/bin/xgettext /usr/bin/msgfmt:
+	@if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gettext; \
+	else \
+	  echo "GNU gettext is missing: run 'sudo apt-get install gettext'"; \
+	fi
+
+messages: install /usr/bin/xgettext
+	$(PY) manage.py makemessages -d django -e html,txt,py $(MESSAGES_OPTIONS)
+	$(PY) manage.py makemessages -d djangojs -e js $(MESSAGES_OPTIONS)
+
+## compilemessages: the .po catalogues → the .mo files Django reads. Both are committed, so a fresh clone
+## shows translated pages without gettext; a test fails when a .mo is not compiled from its .po.
+compilemessages: install /usr/bin/msgfmt
+	$(PY) manage.py compilemessages -i .venv -i var -i staticfiles
 
 web: migrate
 	$(PY) manage.py runserver

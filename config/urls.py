@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog, set_language
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from . import health
@@ -17,6 +18,10 @@ urlpatterns = [
     path("api/v1/", include("outbound.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The language switcher posts here (it sets Django's language cookie and goes back to ``next``).
+    path("i18n/setlang/", set_language, name="set_language"),
+    # The console's JavaScript strings in the page's language: locale/<lang>/LC_MESSAGES/djangojs.po.
+    path("i18n/js/", JavaScriptCatalog.as_view(packages=["workstreams"]), name="javascript-catalog"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
 ]

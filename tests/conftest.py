@@ -42,6 +42,17 @@ def _fresh_provider_state():
     sandbox.outbox.clear()
 
 
+@pytest.fixture(autouse=True)
+def _english_after_each_test():
+    """A test-client request activates its language in the test's thread and leaves it active (a real server
+    activates one per request): each test starts and ends in the default language."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture
 def mocked_http():
     """Every provider HTTP call must be registered; an unexpected one fails the test."""

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from channels_app.fields import EncryptedTextField
 from channels_app.models import Channel, Contact, Message, PhoneNumber
@@ -131,19 +132,33 @@ class Skill(models.Model):
 
 
 class Presence(models.TextChoices):
-    AVAILABLE = "available", "Available"
-    BUSY = "busy", "Busy"
-    DO_NOT_DISTURB = "dnd", "Do not disturb"
-    AWAY = "away", "Away"
-    OFFLINE = "offline", "Offline"
+    AVAILABLE = "available", _("Available")
+    BUSY = "busy", _("Busy")
+    DO_NOT_DISTURB = "dnd", _("Do not disturb")
+    AWAY = "away", _("Away")
+    OFFLINE = "offline", _("Offline")
 
 
 #: Presences that receive pushed work.
 PUSH_PRESENCES = (Presence.AVAILABLE, Presence.BUSY)
 
 
+def ui_language_choices() -> list[tuple[str, str]]:
+    """The languages of the admin and the console (``LANGUAGES``), each named in its own language."""
+    from django.utils.text import capfirst
+    from django.utils.translation import get_language_info
+
+    return [("", _("The browser's language")),
+            *((code, capfirst(get_language_info(code)["name_local"])) for code, _name in settings.LANGUAGES)]
+
+
 class AgentProfile(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent_profile")
+    language = models.CharField(
+        _("language"), max_length=16, blank=True, default="", choices=ui_language_choices,
+        help_text=_("The language of the admin and the agent console for this agent. The language switcher "
+                    "overrides it on one browser; blank: the browser's language. Customers' messages do not "
+                    "follow it."))
     capacity = models.PositiveIntegerField(
         default=100, help_text="Units of work at once; each conversation uses its workstream's capacity."
     )

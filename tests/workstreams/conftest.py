@@ -46,7 +46,7 @@ def supervisors_group():
     from django.contrib.auth.models import Group
 
     if not Group.objects.filter(name="Supervisors").exists():
-        import_module("workstreams.migrations.0007_supervisors_group").create_supervisors_group(apps, None)
+        import_module("workstreams.migrations.0008_supervisors_group").create_supervisors_group(apps, None)
     return Group.objects.get(name="Supervisors")
 
 ROLES = ["agent-owner", "agent-same-queue", "agent-other-queue", "supervisor-of-queue", "supervisor-elsewhere",

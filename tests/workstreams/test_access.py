@@ -84,7 +84,7 @@ def test_the_supervisors_group_holds_the_permissions(db):
     assert set(group.permissions.values_list("codename", flat=True)) == {"supervise_conversation",
                                                                           "view_conversation"}
     group.delete()
-    import_module("workstreams.migrations.0007_supervisors_group").create_supervisors_group(apps, None)
+    import_module("workstreams.migrations.0008_supervisors_group").create_supervisors_group(apps, None)
     assert Group.objects.get(name="Supervisors").permissions.count() == 2
     # Run against the project's own registry, it leaves the app as it found it (post_migrate needs it).
     assert apps.get_app_config("workstreams").models_module is not None

@@ -10,6 +10,10 @@ from typing import Any
 from django.db.models import Count, F, IntegerField, Min, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from channels_app.models import AttachmentState, Channel, ConsentState, Direction, Message
 from channels_app.policy import number_policy
@@ -63,24 +67,28 @@ def _listed(user: Any) -> QuerySet[Conversation]:
 
 
 def duration_label(seconds: float) -> str:
-    """A short, human length of time: "under a minute", "12 min", "3 h 5 min", "2 days"."""
+    """A short, human length of time: "under a minute", "12 min", "3 h 5 min", "2 days" (in the page's language)."""
     minutes = int(max(seconds, 0) // 60)
     if minutes < 1:
-        return "under a minute"
+        return _("under a minute")
     if minutes < 60:
-        return f"{minutes} min"
+        return _("%(minutes)d min") % {"minutes": minutes}
     hours, minutes = divmod(minutes, 60)
     if hours < 24:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+        if minutes:
+            return _("%(hours)d h %(minutes)d min") % {"hours": hours, "minutes": minutes}
+        return _("%(hours)d h") % {"hours": hours}
     days = hours // 24
-    return f"{days} day{'s' if days != 1 else ''}"
+    return ngettext("%(days)d day", "%(days)d days", days) % {"days": days}
 
 
 def ago_label(moment: datetime | None, now: datetime) -> str:
     if moment is None:
         return ""
     seconds = (now - moment).total_seconds()
-    return "just now" if seconds < 60 else f"{duration_label(seconds)} ago"
+    if seconds < 60:
+        return _("just now")
+    return _("%(duration)s ago") % {"duration": duration_label(seconds)}
 
 
 def dashboard_lists(*, user: Any, roles: Roles | None = None) -> dict[str, Any]:
@@ -177,33 +185,52 @@ def contact_panel(conversation: Conversation, *, user: Any) -> ContactPanel:
                         language=conversation.contact.locale or conversation.language, earlier=earlier)
 
 
+def _moment(value: Any) -> str:
+    """A stored ISO 8601 moment, in the page's language and time zone (as stored when it is not one)."""
+    parsed = parse_datetime(value) if isinstance(value, str) else None
+    if parsed is None:
+        return str(value or "")
+    return date_format(timezone.localtime(parsed) if timezone.is_aware(parsed) else parsed, "DATETIME_FORMAT")
+
+
 def routing_lines(diagnosis: dict[str, Any] | None) -> list[str]:
-    """The stored routing diagnosis in sentences: the queue and why, each rule tried, escalations, transfers."""
+    """The stored routing diagnosis in sentences: the queue and why, each rule tried, escalations, transfers.
+
+    The sentences are in the page's language; the reasons inside them are stored as routing wrote them.
+    """
     d = diagnosis or {}
     lines: list[str] = []
     if d.get("bot"):
-        lines.append(f"Bot “{d['bot']}” answered first.")
+        lines.append(_("Bot “%(bot)s” answered first.") % {"bot": d["bot"]})
     if d.get("queue") or d.get("reason"):
-        lines.append(f"{d.get('queue') or 'No queue'}: {d.get('reason', '')}".rstrip(": "))
+        queue = d.get("queue") or _("No queue")
+        lines.append(_("%(queue)s: %(reason)s") % {"queue": queue, "reason": d["reason"]} if d.get("reason")
+                     else queue)
     for step in d.get("evaluated", []):
-        verdict = "matched" if step.get("matched") else (f"error: {step['error']}" if step.get("error")
-                                                         else "did not match")
-        why = "; ".join(step.get("why", []))
-        lines.append(f"Rule “{step.get('rule')}” {verdict}" + (f" — {why}" if why else ""))
-    if d.get("skills"):
-        lines.append("Skills asked for: " + ", ".join(d["skills"]))
-    if d.get("escalated"):
-        lines.append(f"Escalated by the bot: {d['escalated']}")
-    for transfer in d.get("transfers", []):
-        target = transfer.get("to_queue") or transfer.get("to_agent")
-        by = f"by {transfer.get('by') or 'the system'} at {transfer.get('at')}"
-        if transfer.get("reassigned"):
-            source = f" from {transfer['from_agent']}" if transfer.get("from_agent") else ""
-            lines.append(f"Reassigned{source} to {target} {by}")
+        rule = step.get("rule")
+        if step.get("matched"):
+            line = _("Rule “%(rule)s” matched") % {"rule": rule}
+        elif step.get("error"):
+            line = _("Rule “%(rule)s” failed: %(error)s") % {"rule": rule, "error": step["error"]}
         else:
-            lines.append(f"Transferred to {target} {by}")
+            line = _("Rule “%(rule)s” did not match") % {"rule": rule}
+        why = "; ".join(step.get("why", []))
+        lines.append(f"{line} — {why}" if why else line)
+    if d.get("skills"):
+        lines.append(_("Skills asked for: %(skills)s") % {"skills": ", ".join(d["skills"])})
+    if d.get("escalated"):
+        lines.append(_("Escalated by the bot: %(reason)s") % {"reason": d["escalated"]})
+    for transfer in d.get("transfers", []):
+        values = {"target": transfer.get("to_queue") or transfer.get("to_agent"), "by": transfer.get("by"),
+                  "at": _moment(transfer.get("at")), "source": transfer.get("from_agent")}
+        if transfer.get("reassigned"):
+            lines.append(_("Reassigned from %(source)s to %(target)s by %(by)s at %(at)s") % values
+                         if values["source"] else _("Reassigned to %(target)s by %(by)s at %(at)s") % values)
+        else:
+            lines.append(_("Transferred to %(target)s by %(by)s at %(at)s") % values if transfer.get("by")
+                         else _("Transferred to %(target)s by the system at %(at)s") % values)
     if d.get("closed"):
-        lines.append(f"Closed: {d['closed']}")
+        lines.append(_("Closed: %(reason)s") % {"reason": d["closed"]})
     return lines
 
 

@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from channels_app.models import Attachment, Message
@@ -213,8 +214,8 @@ def presence(request: HttpRequest) -> HttpResponse:
         profile = distribution.agent_presence_set(user=request.user, presence=request.POST.get("presence", ""))
     except ServiceError as exc:
         return _refused(request, exc, back=back)
-    return _done(request, f"You are now {profile.get_presence_display().lower()}.", to=_safe_next(request, back),
-                 data={"presence": profile.presence})
+    return _done(request, _("You are now %(presence)s.") % {"presence": profile.get_presence_display().lower()},
+                 to=_safe_next(request, back), data={"presence": profile.presence})
 
 
 @console_view()
@@ -225,7 +226,8 @@ def pick_next(request: HttpRequest) -> HttpResponse:
         conversation = distribution.conversation_pick_next(user=request.user)
     except ServiceError as exc:
         return _refused(request, exc, back=reverse("console:dashboard"))
-    return _done(request, f"You took conversation #{conversation.pk}.", to=_conversation_url(conversation))
+    return _done(request, _("You took conversation #%(id)s.") % {"id": conversation.pk},
+                 to=_conversation_url(conversation))
 
 
 # --- Conversation page -------------------------------------------------------------------------
@@ -425,7 +427,7 @@ def retry(request: HttpRequest, pk: int, message_id: int) -> HttpResponse:
 def take(request: HttpRequest, pk: int) -> HttpResponse:
     item = _conversation(request, pk, Action.TAKE)
     return _act(request, lambda: distribution.conversation_take(conversation=item, user=request.user),
-                done=f"You took conversation #{item.pk}.", to=_conversation_url(item),
+                done=_("You took conversation #%(id)s.") % {"id": item.pk}, to=_conversation_url(item),
                 back=_safe_next(request, reverse("console:dashboard")))
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from config.exceptions import ConflictError, ServiceError
 from workstreams.models import (
@@ -263,7 +264,7 @@ def conversation_pick_next(*, user: Any) -> Conversation:
         .order_by("-queue__priority", "queued_at", "id").first()
     )
     if conversation is None:
-        raise ConflictError("No conversation is waiting in your queues.", code="queue_empty", field="queue")
+        raise ConflictError(_("No conversation is waiting in your queues."), code="queue_empty", field="queue")
     return _take(conversation, user, now=now)
 
 

@@ -3,6 +3,9 @@
  * (Enter sends, live character / encoding / segment count, quick replies on "/"), the template
  * picker, and posting forms with fetch. Everything works without it as plain forms; every rule is
  * the server's, and its refusals are shown as it words them.
+ *
+ * Its own words come from Django's JavaScript catalog (/i18n/js/, loaded first), in the page's language;
+ * numbers are formatted for the language of the page (<html lang>).
  */
 (function () {
   "use strict";
@@ -13,10 +16,22 @@
 
   document.documentElement.classList.add("js");
 
+  /* The JavaScript catalog's functions; English as written when the catalog did not load. */
+  var gettext = window.gettext || function (text) { return text; };
+  var ngettext = window.ngettext || function (singular, plural, count) { return count === 1 ? singular : plural; };
+  var interpolate = window.interpolate || function (format, values) {
+    return format.replace(/%\((\w+)\)s/g, function (whole, name) { return String(values[name]); });
+  };
+  function format(text, values) { return interpolate(text, values, true); }
+
+  var LANGUAGE = document.documentElement.lang || "en";
+
   function $(selector, root) { return (root || document).querySelector(selector); }
   function $all(selector, root) { return Array.prototype.slice.call((root || document).querySelectorAll(selector)); }
 
-  function formatNumber(n) { return Number(n).toLocaleString("en-US"); }
+  function formatNumber(n) {
+    try { return Number(n).toLocaleString(LANGUAGE); } catch (e) { return Number(n).toLocaleString(); }
+  }
 
   function announce(text) {
     var region = $("#announcer");
@@ -44,10 +59,12 @@
         return {ok: response.ok, status: response.status, data: data};
       }, function () {
         return {ok: false, status: response.status,
-                data: {detail: "The server answered unexpectedly (HTTP " + response.status + "). Reload the page."}};
+                data: {detail: format(gettext("The server answered unexpectedly (HTTP %(status)s). Reload the page."),
+                                      {status: response.status})}};
       });
     }, function () {
-      return {ok: false, status: 0, data: {detail: "The server cannot be reached. Check the connection and try again."}};
+      return {ok: false, status: 0,
+              data: {detail: gettext("The server cannot be reached. Check the connection and try again.")}};
     });
   }
 
@@ -98,11 +115,12 @@
         }
         if (result.status === 401 || result.status === 403) {
           stopped = true;
-          showConnection(result.data.detail || "Your session has ended; reload the page to log in again.");
+          showConnection(result.data.detail || gettext("Your session has ended; reload the page to log in again."));
           return;
         }
         failures += 1;
-        showConnection("Live updates paused: " + (result.data.detail || "the server did not answer") + " Retrying…");
+        showConnection(format(gettext("Live updates paused: %(reason)s Retrying…"),
+                              {reason: result.data.detail || gettext("the server did not answer.")}));
       }).then(function () {
         busy = false;
         if (again) { again = false; schedule(0); } else { schedule(delay()); }
@@ -136,7 +154,7 @@
             announce(result.data.detail);
             poller.now();
           } else {
-            error.textContent = result.data.detail || "Presence was not changed.";
+            error.textContent = result.data.detail || gettext("Presence was not changed.");
           }
         });
       });
@@ -155,8 +173,9 @@
         data.items.forEach(function (item) {
           now[item.id] = true;
           if (!known[item.id]) {
-            announce(item.list === "queued" ? "New conversation waiting: " + item.label
-                                            : "New conversation assigned to you: " + item.label);
+            announce(format(item.list === "queued" ? gettext("New conversation waiting: %(customer)s")
+                                                   : gettext("New conversation assigned to you: %(customer)s"),
+                            {customer: item.label}));
           }
         });
         known = now;
@@ -233,7 +252,7 @@
         replaceKeepingFocus(header, state.header_html);
         header.setAttribute("data-version", state.version);
         var label = $("#conv-state", header);
-        if (label) announce("Conversation state: " + label.textContent.trim());
+        if (label) announce(format(gettext("Conversation state: %(state)s"), {state: label.textContent.trim()}));
       }
       var notice = $("#window-notice");
       if (notice && notice.innerHTML.trim() !== state.window.html.trim()) notice.innerHTML = state.window.html;
@@ -276,10 +295,18 @@
       if (!textarea || !counter || !window.HubSegments) return;
       var info = window.HubSegments.count(textarea.value);
       var limit = parseInt(counter.getAttribute("data-limit"), 10);
-      var text = formatNumber(info.characters) + " / " + formatNumber(limit) + " characters · " + info.encoding +
-        " · " + info.segments + (info.segments === 1 ? " segment" : " segments");
+      var parts = [
+        format(gettext("%(count)s / %(limit)s characters"), {count: formatNumber(info.characters),
+                                                            limit: formatNumber(limit)}),
+        info.encoding,
+        format(ngettext("%(count)s segment", "%(count)s segments", info.segments),
+               {count: formatNumber(info.segments)})
+      ];
       var over = info.characters > limit;
-      if (over) text += " · " + formatNumber(info.characters - limit) + " over the limit";
+      if (over) {
+        parts.push(format(gettext("%(count)s over the limit"), {count: formatNumber(info.characters - limit)}));
+      }
+      var text = parts.join(" · ");
       counter.textContent = text;
       counter.classList.toggle("over", over);
     }
@@ -350,8 +377,10 @@
       quickList.hidden = false;
       renderQuick();
       if (!wasOpen || previousCount !== matches.length) {
-        announce(matches.length + (matches.length === 1 ? " quick reply" : " quick replies") +
-                 ": arrow keys to choose, Enter to insert, Escape to close.");
+        announce(format(ngettext(
+          "%(count)s quick reply: arrow keys to choose, Enter to insert, Escape to close.",
+          "%(count)s quick replies: arrow keys to choose, Enter to insert, Escape to close.",
+          matches.length), {count: formatNumber(matches.length)}));
       }
     }
 
@@ -382,7 +411,7 @@
           updateCounter();
           poller.now();
         } else {
-          replyError.textContent = result.data.detail || "The reply was not sent.";
+          replyError.textContent = result.data.detail || gettext("The reply was not sent.");
         }
       }).then(function () {
         sending = false;
@@ -436,7 +465,7 @@
       var button = $("button", retry);
       if (button) button.disabled = true;
       postForm(retry).then(function (result) {
-        if (threadError) threadError.textContent = result.ok ? "" : (result.data.detail || "The retry failed.");
+        if (threadError) threadError.textContent = result.ok ? "" : (result.data.detail || gettext("The retry failed."));
         if (result.ok) announce(result.data.detail);
         if (button) button.disabled = false;
         poller.now();
@@ -486,10 +515,10 @@
           if (result.ok) {
             $all("input[data-var]", templateForm).forEach(function (input) { input.value = ""; });
             renderPreview();
-            announce("Template sent.");
+            announce(gettext("Template sent."));
             poller.now();
           } else {
-            templateError.textContent = result.data.detail || "The template was not sent.";
+            templateError.textContent = result.data.detail || gettext("The template was not sent.");
           }
           button.disabled = false;
         });
@@ -504,7 +533,7 @@
       var button = document.createElement("button");
       button.type = "button";
       button.className = "flash-dismiss";
-      button.setAttribute("aria-label", "Dismiss");
+      button.setAttribute("aria-label", gettext("Dismiss"));
       button.textContent = "×";
       button.addEventListener("click", function () { flash.remove(); });
       flash.appendChild(button);

@@ -32,7 +32,7 @@ def remove_supervisors_group(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("workstreams", "0006_supervisors"),
+        ("workstreams", "0007_supervisors"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
     ]

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workstreams', '0005_quickreply'),
+        ('workstreams', '0006_agent_profile_language'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

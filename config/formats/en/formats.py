@@ -1,0 +1,3 @@
+"""en: see config/formats/__init__.py."""
+
+MONTH_DAY_TIME_FORMAT = r"M j, H:i"

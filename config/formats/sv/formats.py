@@ -1,0 +1,3 @@
+"""sv: see config/formats/__init__.py."""
+
+MONTH_DAY_TIME_FORMAT = r"j b H:i"

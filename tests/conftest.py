@@ -95,6 +95,27 @@ def sandbox_account(db):
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _throttle_counts_in_memory():
+    """Failed API tokens are counted in this process's memory while testing: the configured store (Redis or
+    files under var/) outlives a test run and is shared with other runs. Set once, before any test patches
+    a cache: changing CACHES replaces every cache instance."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    with override_settings(CACHES={**settings.CACHES, "throttle": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests-throttle"}}):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _own_throttle_counts():
+    """Each test counts failed API tokens afresh."""
+    from django.core.cache import caches
+
+    caches["throttle"].clear()
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # Test users only: PBKDF2's deliberate slowness buys nothing here.

@@ -191,6 +191,7 @@ def test_the_admin_and_the_console_show_the_same_routing_diagnosis(admin_client,
     agent = django_user_model.objects.create_user("agent", password="pw", is_staff=True)
     agent.user_permissions.add(Permission.objects.get(codename="view_conversation"))
     AgentProfile.objects.create(user=agent)
+    conversation.queue.members.add(agent)  # an open conversation in the agent's queue: theirs to read
     client.force_login(agent)
 
     def shown(page: str, start: str, end: str) -> list[str]:

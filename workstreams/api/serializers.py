@@ -77,6 +77,16 @@ class TransferSerializer(serializers.Serializer):
                                          required=False, help_text="Username: the agent gets it directly.")
 
 
+class ReassignSerializer(serializers.Serializer):
+    agent = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.filter(is_active=True),
+                                         help_text="Username of the agent who gets the conversation.")
+
+
+class ForceCloseSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, default="", allow_blank=True, max_length=300,
+                                   help_text="Why, kept in the routing diagnosis (up to 300 characters).")
+
+
 class TemplateSendSerializer(serializers.Serializer):
     template = serializers.PrimaryKeyRelatedField(queryset=WhatsAppTemplate.objects.all())
     variables = serializers.DictField(child=serializers.CharField(max_length=1600), required=False, default=dict,

@@ -61,3 +61,15 @@ class TransferForm(forms.Form):
         if data["queue"] is None and data["agent"] is None:
             raise ValidationError("That queue or agent no longer exists; reload the page and choose again.")
         return data
+
+
+class ReassignForm(forms.Form):
+    agent = forms.ModelChoiceField(
+        queryset=get_user_model().objects.filter(is_active=True, agent_profile__isnull=False), label="Reassign to",
+        error_messages={"required": "Choose the agent who gets the conversation.",
+                        "invalid_choice": "That agent no longer exists; reload the page and choose again."})
+
+
+class ForceCloseForm(forms.Form):
+    reason = forms.CharField(label="Reason", required=False, max_length=300,
+                             help_text="Kept in the routing diagnosis; the customer does not see it.")

@@ -206,6 +206,27 @@ def conversation_close(*, conversation: Conversation, reason: str = "") -> Conve
     return locked
 
 
+FORCE_CLOSE_REASON_MAX = 300
+
+
+@transaction.atomic
+def conversation_force_close(*, conversation: Conversation, by: Any, reason: str = "") -> Conversation:
+    """A supervisor closes a conversation for good, whatever its state (the customer gets the closed message)."""
+    reason = (reason or "").strip()
+    if "\x00" in reason:
+        raise ServiceError("The reason contains a NUL character; remove it.", code="null_characters", field="reason")
+    if len(reason) > FORCE_CLOSE_REASON_MAX:
+        raise ServiceError(f"The reason is {len(reason)} characters; at most {FORCE_CLOSE_REASON_MAX} are kept.",
+                           code="reason_too_long", field="reason")
+    locked = _locked(conversation)
+    if locked.state == ConversationState.CLOSED:
+        raise ConflictError(f"Conversation #{locked.pk} is already closed.", code="conversation_closed",
+                            field="conversation")
+    who = by.get_username() if getattr(by, "pk", None) else "an administrator"
+    return conversation_close(conversation=locked, reason=f"force-closed by {who}" + (f": {reason}" if reason
+                                                                                       else ""))
+
+
 QUEUE_MESSAGES = (AutomatedMessageKind.OUT_OF_HOURS, AutomatedMessageKind.NO_AGENT, AutomatedMessageKind.IN_QUEUE)
 
 

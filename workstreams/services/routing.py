@@ -237,9 +237,13 @@ def routing_lines(diagnosis: dict[str, Any] | None) -> list[str]:
         lines.append(_("Escalated by the bot: %(reason)s") % {"reason": d["escalated"]})
     for transfer in d.get("transfers", []):
         values = {"target": transfer.get("to_queue") or transfer.get("to_agent"), "by": transfer.get("by"),
-                  "at": _moment(transfer.get("at"))}
-        lines.append(_("Transferred to %(target)s by %(by)s at %(at)s") % values if transfer.get("by")
-                     else _("Transferred to %(target)s by the system at %(at)s") % values)
+                  "at": _moment(transfer.get("at")), "source": transfer.get("from_agent")}
+        if transfer.get("reassigned"):
+            lines.append(_("Reassigned from %(source)s to %(target)s by %(by)s at %(at)s") % values
+                         if values["source"] else _("Reassigned to %(target)s by %(by)s at %(at)s") % values)
+        else:
+            lines.append(_("Transferred to %(target)s by %(by)s at %(at)s") % values if transfer.get("by")
+                         else _("Transferred to %(target)s by the system at %(at)s") % values)
     if d.get("closed"):
         lines.append(_("Closed: %(reason)s") % {"reason": d["closed"]})
     return lines

@@ -407,9 +407,9 @@ class MessagingAccountAdmin(admin.ModelAdmin):
         form = SendTestMessageForm(request.POST or None, account=account)
         if request.method == "POST" and form.is_valid():
             try:
-                result = services.account_send_test_message(
+                sent = services.account_send_test_message(
                     account=account, to=form.cleaned_data["to"], text=form.cleaned_data["text"],
-                    from_number=form.cleaned_data["from_number"] or None,
+                    from_number=form.cleaned_data["from_number"] or None, media_urls=form.cleaned_data["media_urls"],
                 )
             except ServiceError as exc:
                 form.add_service_error(exc, secrets=account.secret_values())
@@ -417,7 +417,7 @@ class MessagingAccountAdmin(admin.ModelAdmin):
                 self.message_user(
                     request,
                     f"Test message sent through {account.name} to {form.cleaned_data['to']}; "
-                    f"provider message id {result.provider_message_id}.",
+                    f"provider message id {sent.provider_message_id}.",
                     messages.SUCCESS,
                 )
                 return HttpResponseRedirect(self._change_url(account))

@@ -10,6 +10,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.forms.formsets import DELETION_FIELD_NAME
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -175,13 +176,19 @@ class SendTestMessageForm(ServiceErrorMixin, forms.Form):
         label="To", max_length=32,
         help_text="The recipient in E.164 form, with the leading + and country code, e.g. +14155550100.",
     )
+    # Length and how many attachments are the send rules' (the service's), as for every other send.
     text = forms.CharField(
-        label="Text", max_length=services.MAX_MESSAGE_LENGTH, widget=forms.Textarea(attrs={"rows": 4}),
+        label="Text", strip=False, widget=forms.Textarea(attrs={"rows": 4}),
         help_text=f"Up to {services.MAX_MESSAGE_LENGTH} characters.",
     )
     from_number = forms.ChoiceField(
         label="From", required=False,
         help_text="One of the account's numbers; the first one when left on the default.",
+    )
+    media_urls = forms.CharField(
+        label="Attachment links", required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Optional: public https links to files, one per line (where the number and its provider carry "
+                  "attachments).",
     )
 
     def __init__(self, *args: Any, account: MessagingAccount, **kwargs: Any):
@@ -190,6 +197,16 @@ class SendTestMessageForm(ServiceErrorMixin, forms.Form):
         self.fields["from_number"].choices = [("", "First number of the account")] + [
             (n.number, str(n)) for n in account.numbers.all()
         ]
+
+    def clean_media_urls(self) -> list[str]:
+        urls = [line.strip() for line in self.cleaned_data["media_urls"].splitlines() if line.strip()]
+        check = URLValidator(schemes=["http", "https"])
+        for url in urls:
+            try:
+                check(url)
+            except ValidationError:
+                raise ValidationError(f"“{url}” is not a web link (https://…).") from None
+        return urls
 
 
 class ImportNumbersForm(ServiceErrorMixin, forms.Form):

@@ -76,4 +76,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         exc = validation_error(exc.detail)
     if isinstance(exc, ServiceError):
         return Response(exc.as_dict(), status=exc.http_status)
-    return exception_handler(exc, context)
+    response = exception_handler(exc, context)
+    # DRF's own refusals (401, 403, 404, 405, 429 …) get the rule's name too: {"error": "throttled", "detail": …}.
+    if response is not None and isinstance(response.data, dict) and isinstance(response.data.get("detail"), str):
+        code = getattr(response.data["detail"], "code", None) or getattr(exc, "default_code", None) or "not_found"
+        response.data = {"error": str(code), **response.data}
+    return response

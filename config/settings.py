@@ -39,8 +39,10 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # built from it and Twilio signatures are checked against it.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
-# Behind a TLS-terminating proxy: honour X-Forwarded-Proto / X-Forwarded-Host.
-if env.bool("TRUST_PROXY_HEADERS", default=False):
+# Behind a TLS-terminating proxy: honour X-Forwarded-Proto / X-Forwarded-Host (and X-Forwarded-For, for
+# the client address that throttling counts by).
+TRUST_PROXY_HEADERS = env.bool("TRUST_PROXY_HEADERS", default=False)
+if TRUST_PROXY_HEADERS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
 
@@ -57,6 +59,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",  # throttles failed sign-ins (config/throttling.py)
     "channels_app",
     "workstreams",
     "outbound",
@@ -76,6 +79,7 @@ MIDDLEWARE = [
     "workstreams.middleware.AgentLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 #: The stack for provider webhooks (/webhooks/…, see config/wsgi.py): machine-to-machine POSTs
 #: need no session, user, messages, CSRF or clickjacking protection.
@@ -134,6 +138,12 @@ else:
     # One process's memory: fine for caching; anything shared between processes
     # (counters, locks) lives in database rows on the embedded default.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Throttle counts must be seen by every web process: Redis when there is one, else files on this machine
+# (a process's own memory would give each gunicorn worker its own allowance, and forget it on restart).
+CACHES["throttle"] = ({"BACKEND": "config.cache.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "throttle"}
+                      if REDIS_URL else
+                      {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                       "LOCATION": str(VAR_DIR / "cache" / "throttle")})
 
 # --- Celery -------------------------------------------------------------------------------
 _CELERY_FS = VAR_DIR / "celery-fs"
@@ -178,6 +188,23 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_TASK_QUEUES_ALL = ("default", "replies", "bulk")
 
 # --- Auth, i18n, static -----------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses a locked-out sign-in before the password is checked
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failed sign-ins (admin and console): per client address and per username, counted in the database.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "config.throttling.client_ip"
+AXES_USERNAME_CALLABLE = "config.throttling.login_username"
+AXES_LOCKOUT_CALLABLE = "config.throttling.login_locked_out"
+AXES_DISABLE_ACCESS_LOG = True  # failures are kept (Axes → Access attempts); successful sign-ins are not
+AXES_SENSITIVE_PARAMETERS = ["password"]
+# Failed API tokens per client address ("N/s", "N/min", "N/hour"; empty: no limit), counted in the
+# "throttle" cache.
+API_TOKEN_FAILURE_RATE = env.str("API_TOKEN_FAILURE_RATE", default="20/min")
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -221,7 +248,7 @@ MEDIA_URL = "media/"
 # --- REST API ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "config.throttling.ThrottledTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -307,8 +334,9 @@ AUTO_CLOSE_WAITING_AFTER = timedelta(days=env.float("AUTO_CLOSE_WAITING_DAYS", d
 # HTTP bots: hosts (or ".suffix" domains) called even though they resolve to internal addresses.
 BOT_ALLOWED_HOSTS = env.list("BOT_ALLOWED_HOSTS", default=[])
 # Seams to the higher apps (dotted paths).
-HUB_INBOUND_HANDLERS = env.list("HUB_INBOUND_HANDLERS", default=["workstreams.inbound.inbound_message_handle",
-                                                                  "outbound.inbound.outbound_reply_link"])
+# Inbound handlers are channels_app.policy.InboundHandler instances; each gets every stored inbound message.
+HUB_INBOUND_HANDLERS = env.list("HUB_INBOUND_HANDLERS", default=["workstreams.inbound.conversation_inbound",
+                                                                  "outbound.inbound.reply_inbound"])
 HUB_NUMBER_POLICY = env.str("HUB_NUMBER_POLICY", default="workstreams.inbound.number_policy")
 CHANNEL_LOG_RETENTION_DAYS = env.int("CHANNEL_LOG_RETENTION_DAYS", default=14)
 CHANNEL_LOG_MAX_BODY = env.int("CHANNEL_LOG_MAX_BODY", default=10_000)
@@ -321,7 +349,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"},
+                "axes": {"level": "WARNING"}},  # its start-up banner and every sign-in; lockouts are still logged
 }
 
 # --- Outbound -----------------------------------------------------------------------------

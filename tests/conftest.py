@@ -108,6 +108,27 @@ def sandbox_account(db):
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _throttle_counts_in_memory():
+    """Failed API tokens are counted in this process's memory while testing: the configured store (Redis or
+    files under var/) outlives a test run and is shared with other runs. Set once, before any test patches
+    a cache: changing CACHES replaces every cache instance."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    with override_settings(CACHES={**settings.CACHES, "throttle": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests-throttle"}}):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _own_throttle_counts():
+    """Each test counts failed API tokens afresh."""
+    from django.core.cache import caches
+
+    caches["throttle"].clear()
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # Test users only: PBKDF2's deliberate slowness buys nothing here.
@@ -118,8 +139,9 @@ def _fast_password_hashing(settings):
 def receive(db):
     """Simulate channels_app handing an inbound message upward (as event processing does)."""
     from channels_app.models import Direction, Message, MessageStatus
+    from channels_app.policy import Received
     from channels_app.services.inbound import contact_for
-    from workstreams.inbound import inbound_message_handle
+    from workstreams.inbound import conversation_inbound
 
     counter = {"n": 0}
 
@@ -130,6 +152,8 @@ def receive(db):
             account=account, phone_number=phone, contact=contact_for(sender, display_name=name),
             provider=account.provider, channel=phone.channel, direction=Direction.INBOUND, body=body,
             status=MessageStatus.RECEIVED, provider_message_id=f"in-{counter['n']}")
-        return inbound_message_handle(message=message, keyword=keyword)
+        # As channels_app hands it over; a STOP or START here is taken as changing the consent in force.
+        return conversation_inbound.one(Received(message=message, keyword=keyword,
+                                                 consent_changed=keyword in ("opt_out", "opt_in")))
 
     return _receive

@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.db import models
 from django.utils.html import format_html, format_html_join
 
@@ -31,9 +32,12 @@ from .models import (
     Workstream,
     WorkstreamNumber,
 )
+from .services import access
+from .services.access import Action
 from .services.bots import bot_url_check
 from .services.distribution import capacity_used
 from .services.hours import queue_is_open
+from .services.routing import routing_lines
 
 
 class OperatingSlotInline(admin.TabularInline):
@@ -59,12 +63,32 @@ class OperatingHoursAdmin(admin.ModelAdmin):
         return hours_open_at(obj)
 
 
+class SupervisorsMixin:
+    """The supervisors field offers only active staff users who hold the supervise permission."""
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "supervisors":
+            users = get_user_model().objects
+            kwargs["queryset"] = (users.with_perm(access.SUPERVISE_PERMISSION, is_active=True,
+                                                  backend=access.PERMISSION_BACKEND)
+                                  .filter(is_staff=True).order_by("username"))
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
 @admin.register(Queue)
-class QueueAdmin(admin.ModelAdmin):
-    list_display = ["name", "priority", "assignment_method", "is_default", "open_now", "waiting", "members_count"]
+class QueueAdmin(SupervisorsMixin, admin.ModelAdmin):
+    list_display = ["name", "priority", "assignment_method", "is_default", "open_now", "waiting", "members_count",
+                    "supervisors_list"]
     list_filter = ["is_default", "assignment_method", "skill_matching"]
     search_fields = ["name"]
-    filter_horizontal = ["members"]
+    filter_horizontal = ["members", "supervisors"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("supervisors")
+
+    @admin.display(description="Supervisors")
+    def supervisors_list(self, obj):
+        return ", ".join(u.get_username() for u in obj.supervisors.all()) or "—"
 
     @admin.display(description="Open now", boolean=True)
     def open_now(self, obj):
@@ -216,7 +240,7 @@ class RoutingRuleInline(admin.TabularInline):
 
 
 @admin.register(Workstream)
-class WorkstreamAdmin(admin.ModelAdmin):
+class WorkstreamAdmin(SupervisorsMixin, admin.ModelAdmin):
     list_display = ["name", "channel", "distribution_mode", "capacity_per_conversation", "bot", "number_count"]
     list_filter = ["channel", "distribution_mode"]
     search_fields = ["name", "numbers__phone_number__number"]
@@ -227,7 +251,9 @@ class WorkstreamAdmin(admin.ModelAdmin):
                                           "fallback_queue", "wrap_up_capacity", "wrap_up_time",
                                           "waiting_auto_close"]}),
         ("Bot", {"fields": ["bot"]}),
+        ("Supervision", {"fields": ["supervisors"]}),
     ]
+    filter_horizontal = ["supervisors"]
 
     @admin.display(description="Numbers")
     def number_count(self, obj):
@@ -376,37 +402,33 @@ class ConversationAdmin(admin.ModelAdmin):
 
     @admin.display(description="Routing diagnosis")
     def routing_explained(self, obj):
-        d = obj.routing_diagnosis or {}
-        if not d:
+        lines = routing_lines(obj.routing_diagnosis)
+        if not lines:
             return "—"
-        lines = [format_html("<strong>{}</strong>: {}", d.get("queue", "?"), d.get("reason", ""))]
-        for step in d.get("evaluated", []):
-            verdict = "matched" if step.get("matched") else ("error: " + step["error"] if step.get("error")
-                                                             else "did not match")
-            lines.append(format_html("Rule “{}” {} — {}", step.get("rule"), verdict, "; ".join(step.get("why", []))))
-        if d.get("escalated"):
-            lines.append(format_html("Escalated by the bot: {}", d["escalated"]))
-        for transfer in d.get("transfers", []):
-            lines.append(format_html("Transferred to {} by {} at {}", transfer.get("to_queue") or
-                                     transfer.get("to_agent"), transfer.get("by") or "the system", transfer.get("at")))
         return format_html_join("", "<div>{}</div>", ((line,) for line in lines))
 
     def has_add_permission(self, request):
         return False
 
+    def get_queryset(self, request):
+        # The same reach as the console and the API: agents see their own, supervisors their queues'.
+        return access.conversations_visible_to(request.user, super().get_queryset(request))
+
     @admin.action(description="End the selected conversations (resolved, wrap-up)")
     def end_conversations(self, request, queryset):
-        self._apply(request, queryset, lambda c: services.conversation_end(conversation=c, user=request.user),
-                    "ended")
+        self._apply(request, queryset, Action.END,
+                    lambda c: services.conversation_end(conversation=c, user=request.user), "ended")
 
-    @admin.action(description="Close the selected conversations")
+    @admin.action(description="Force-close the selected conversations")
     def close_conversations(self, request, queryset):
-        self._apply(request, queryset, lambda c: services.conversation_close(conversation=c), "closed")
+        self._apply(request, queryset, Action.FORCE_CLOSE,
+                    lambda c: services.conversation_force_close(conversation=c, by=request.user), "closed")
 
-    def _apply(self, request, queryset, operation, verb):
+    def _apply(self, request, queryset, action, operation, verb):
         done = 0
         for conversation in queryset:
             try:
+                access.conversation_require(request.user, action, conversation)
                 operation(conversation)
                 done += 1
             except ServiceError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from channels_app.numbers import to_e164
-from channels_app.services.inbound import contact_for
+from channels_app.services.contacts import contact_for
 from config.exceptions import ServiceError
 
 from .models import Case, CaseStatus

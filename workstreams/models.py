@@ -98,6 +98,11 @@ class Queue(models.Model):
     )
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="queues",
                                      help_text="Agents who take work from this queue.")
+    supervisors = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="supervised_queues",
+        help_text="Staff who monitor, transfer, reassign and force-close every conversation of this queue. Only "
+                  "users with the permission “Can supervise conversations” (e.g. through the Supervisors group) "
+                  "are listed.")
     operating_hours = models.ForeignKey(OperatingHours, null=True, blank=True, on_delete=models.SET_NULL,
                                         related_name="queues", help_text="Empty: always open.")
     assignment_method = models.CharField(max_length=20, choices=AssignmentMethod.choices,
@@ -267,6 +272,11 @@ class Workstream(models.Model):
                                         help_text="With 'for a set time': how long wrap-up keeps using capacity.")
     bot = models.ForeignKey(Bot, null=True, blank=True, on_delete=models.SET_NULL, related_name="workstreams",
                             help_text="Gets each new conversation before any agent.")
+    supervisors = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="supervised_workstreams",
+        help_text="Staff who monitor, transfer, reassign and force-close every conversation of this workstream, "
+                  "whatever its queue. Only users with the permission “Can supervise conversations” (e.g. through "
+                  "the Supervisors group) are listed.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -472,6 +482,11 @@ class Conversation(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [
+            # Scoped: a supervisor acts only in the queues and workstreams that list them as supervisors.
+            ("supervise_conversation", "Can supervise conversations"),
+            ("manage_all_conversations", "Can see and act on every conversation (administrator)"),
+        ]
         constraints = [
             # At most one conversation that is not closed per customer and number: concurrent
             # inbound messages cannot open two.

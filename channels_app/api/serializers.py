@@ -148,13 +148,19 @@ class ValidationResultSerializer(serializers.Serializer):
 
 class SendTestMessageSerializer(serializers.Serializer):
     to = serializers.CharField(max_length=32, help_text="The recipient in E.164, e.g. +14155550100.")
-    text = serializers.CharField(trim_whitespace=False, help_text="Up to 1,600 characters.")
+    # Length, emptiness and how many attachments are the send rules' (one message for every sender).
+    text = serializers.CharField(trim_whitespace=False, allow_blank=True, help_text="Up to 1,600 characters.")
     from_number = serializers.CharField(
         max_length=24, required=False, allow_blank=True,
         help_text="One of the account's numbers; the first one when omitted.",
     )
+    media_urls = serializers.ListField(
+        child=serializers.URLField(), required=False, default=list,
+        help_text="Public URLs of files to attach, where the number and its provider carry attachments.",
+    )
 
 
 class SendTestMessageResultSerializer(serializers.Serializer):
+    message_id = serializers.IntegerField(help_text="The stored test message (its delivery reports update it).")
     provider_message_id = serializers.CharField(help_text="The provider's id of the message it accepted.")
     status = serializers.CharField(help_text="The message status right after the provider accepted it.")

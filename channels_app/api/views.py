@@ -145,21 +145,23 @@ class MessagingAccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
 
     @extend_schema(
         summary="Send a test message now",
-        description="Sends one message right away (not queued) through the provider to check the account end to "
-        "end.",
+        description="Sends one message right away (not queued, not retried) through the provider to check the "
+        "account end to end. It obeys every rule a reply obeys (length, consent, the WhatsApp 24-hour window, "
+        "attachments) and is stored as a test message.",
         request=SendTestMessageSerializer,
         operation_id="v1_accounts_test_message",
-        responses={200: SendTestMessageResultSerializer, **errors(400, 401, 403, 404, 502)},
+        responses={200: SendTestMessageResultSerializer, **errors(400, 401, 403, 404, 409, 502)},
     )
     @action(detail=True, methods=["post"], url_path="test-message")
     def test_message(self, request: Request, pk: int | None = None) -> Response:
         account = self.get_object()
         data = validated(SendTestMessageSerializer(data=request.data))
-        result = services.account_send_test_message(
-            account=account, to=data["to"], text=data["text"], from_number=data.get("from_number") or None
+        message = services.account_send_test_message(
+            account=account, to=data["to"], text=data["text"], from_number=data.get("from_number") or None,
+            media_urls=data["media_urls"],
         )
         return Response(SendTestMessageResultSerializer(
-            {"provider_message_id": result.provider_message_id, "status": result.status}
+            {"message_id": message.pk, "provider_message_id": message.provider_message_id, "status": message.status}
         ).data)
 
 

@@ -208,7 +208,7 @@ class AzureCommunicationServicesProvider(BaseProvider):
             methods=("POST", "OPTIONS"),
         ),
     )
-    attachment_channels = ()
+    max_attachments = 0  # ACS SMS carries text only
     error_codes = ERROR_CODES
     connect_help = ("Azure Communication Services accounts need the resource's endpoint and access key (or its "
                     "connection string) from the Azure portal. Once the account is saved, subscribe its Event Grid "
@@ -329,7 +329,7 @@ class AzureCommunicationServicesProvider(BaseProvider):
         meaning = self.error_meaning(code)
         raise ProviderError(text or (meaning.meaning if meaning else f"ACS refused the recipient (HTTP {status})"),
                             retryable=bool(meaning and meaning.retryable), code=code,
-                            http_status=int(status) if status.isdigit() else response.status_code, opt_out=blocked,
+                            http_status=int(status) if status.isdigit() else response.status_code,
                             retry_after=retry_after_seconds(response) if meaning and meaning.retryable else None)
 
     def _error(self, response, data: dict[str, Any]) -> ProviderError:
@@ -473,7 +473,7 @@ class AzureCommunicationServicesProvider(BaseProvider):
         # Every other report is final and unsuccessful ("Failed" today).
         blocked = bool(BLOCKED.search(detail))
         return StatusUpdate(str(data["messageId"]), "failed", "blocked" if blocked else status[:32],
-                            detail or f"ACS reported {status}", raw=data, opt_out=blocked)
+                            detail or f"ACS reported {status}", raw=data)
 
     def status_message_hint(self, request: WebhookRequest) -> str | None:
         """Our message id, which rides in the send's tag (``smsSendOptions.tag``, echoed as ``Tag``)."""

@@ -125,19 +125,18 @@ class ProviderError(Exception):
 
     ``retryable`` is true for timeouts, connection errors, 5xx and 429: the same request
     may succeed later. Otherwise the provider refused it (``code`` and ``message`` are the
-    provider's own) and sending it again will not help. ``opt_out`` says the provider refused
-    because the recipient opted out (or blocked the sender): the hub records that consent.
+    provider's own) and sending it again will not help; a code among the provider's
+    ``opt_out_error_codes`` means the recipient opted out (or blocked the sender).
     """
 
     def __init__(self, message: str, *, retryable: bool, code: Any = "", http_status: int | None = None,
-                 retry_after: float | None = None, opt_out: bool = False):
+                 retry_after: float | None = None):
         super().__init__(message)
         self.message = message
         self.retryable = retryable
         self.code = str(code) if code not in (None, "") else ""
         self.http_status = http_status
         self.retry_after = retry_after
-        self.opt_out = opt_out
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}" if self.code else self.message
@@ -236,8 +235,6 @@ class StatusUpdate:
     error_code: str = ""
     error_message: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
-    #: The provider reports that the recipient opted out of (or blocked) this sender.
-    opt_out: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "error_message", scrub_text(self.error_message))
@@ -358,17 +355,26 @@ class BaseProvider:
     #: The first segment of its webhook URLs; its name unless set.
     url_prefix: ClassVar[str] = ""
     webhook_routes: ClassVar[tuple[WebhookRoute, ...]] = ()
-    #: Whether its messages carry attachments (per channel).
-    attachment_channels: ClassVar[tuple[str, ...]] = ("sms", "whatsapp")
+    #: How many attachments one outgoing message may carry through this provider (0: none; then its
+    #: numbers take no attachment settings either).
+    max_attachments: ClassVar[int] = 10
     #: The provider's error codes that the hub treats specially (codes as strings).
     error_codes: ClassVar[Mapping[str, ErrorCode]] = {}
+    #: The codes that mean the recipient has opted out (a send refused with one of them, or a status
+    #: callback carrying one, records the opt-out): those its error table marks ``opt_out``.
+    opt_out_error_codes: ClassVar[frozenset[str]] = frozenset()
     #: The account form's introduction: how to connect an account of this provider (HTML-safe text).
     connect_help: ClassVar[str] = ""
-    #: Whether ``remote_numbers`` lists the numbers on the provider's side, and the button's label.
     #: True for a stand-in that records sends instead of making them.
     sends_nothing: ClassVar[bool] = False
+    #: Whether ``remote_numbers`` lists the numbers on the provider's side, and the button's label.
     lists_numbers: ClassVar[bool] = False
     list_numbers_label: ClassVar[str] = "Import numbers from the provider"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "opt_out_error_codes" not in cls.__dict__:
+            cls.opt_out_error_codes = frozenset(code for code, meaning in cls.error_codes.items() if meaning.opt_out)
 
     def __init__(self, account: MessagingAccount):
         self.account = account

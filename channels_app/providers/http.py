@@ -241,12 +241,11 @@ def retry_after_seconds(response: requests.Response) -> float | None:
 def error_from_response(response: requests.Response, *, code: Any, message: str,
                         table: Mapping[str, ErrorCode] | None = None) -> ProviderError:
     """Classify an HTTP error answer: 5xx and 429 are retryable, other 4xx are permanent, unless the
-    provider's error table (``table``, by code) says the code is retryable or an opt-out."""
+    provider's error table (``table``, by code) says the code is retryable."""
     status = response.status_code
     meaning = (table or {}).get(str(code)) if code not in (None, "") else None
     retryable = status >= 500 or status == 429 or bool(meaning and meaning.retryable)
     return ProviderError(
         message or (meaning.meaning if meaning else "") or f"HTTP {status}", retryable=retryable, code=code,
         http_status=status, retry_after=retry_after_seconds(response) if retryable else None,
-        opt_out=bool(meaning and meaning.opt_out),
     )

@@ -126,6 +126,8 @@ class TeleSignProvider(BaseProvider):
         ),
     )
     error_codes = ERROR_CODES
+    #: TeleSign's messaging API carries text only: an attachment would be dropped without a word.
+    max_attachments = 0
     connect_help = ("TeleSign accounts need the Customer ID and API key from the TeleSign portal. Once the "
                     "account is saved, give TeleSign its callback URL for inbound messages and delivery reports.")
 
@@ -189,7 +191,7 @@ class TeleSignProvider(BaseProvider):
         if code is not None and code not in IN_PROGRESS_CODES and code not in DELIVERED_CODES:
             meaning = self.error_meaning(code)
             raise ProviderError(description or f"TeleSign status {code}", retryable=bool(meaning and meaning.retryable),
-                                code=code, http_status=response.status_code, opt_out=bool(meaning and meaning.opt_out))
+                                code=code, http_status=response.status_code)
         return SendResult(provider_message_id=str(data["reference_id"]), status="sent", raw=data)
 
     def validate_credentials(self) -> ValidationResult:
@@ -290,6 +292,4 @@ class TeleSignProvider(BaseProvider):
             return StatusUpdate(str(data["reference_id"]), "delivered", raw=data)
         if code in IN_PROGRESS_CODES:
             return StatusUpdate(str(data["reference_id"]), "sent", raw=data)
-        meaning = self.error_meaning(code)
-        return StatusUpdate(str(data["reference_id"]), "failed", str(code), description, raw=data,
-                            opt_out=bool(meaning and meaning.opt_out))
+        return StatusUpdate(str(data["reference_id"]), "failed", str(code), description, raw=data)

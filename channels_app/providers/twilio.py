@@ -192,8 +192,7 @@ class TwilioProvider(BaseProvider):
         if data.get("status") in ("failed", "undelivered", "canceled"):
             meaning = self.error_meaning(data.get("error_code"))
             raise ProviderError(str(data.get("error_message") or f"Twilio status {data['status']}"),
-                                retryable=bool(meaning and meaning.retryable), code=data.get("error_code") or "",
-                                opt_out=bool(meaning and meaning.opt_out))
+                                retryable=bool(meaning and meaning.retryable), code=data.get("error_code") or "")
         return SendResult(provider_message_id=str(data["sid"]), status="sent", raw=data)
 
     def validate_credentials(self) -> ValidationResult:
@@ -280,13 +279,10 @@ class TwilioProvider(BaseProvider):
             raise WebhookPayloadError("missing fields: MessageStatus")
         if twilio_status not in STATUS_MAP:
             raise WebhookPayloadError(f"unknown MessageStatus {twilio_status!r}")
-        error_code = self._one(p, "ErrorCode")
-        meaning = self.error_meaning(error_code)
         return StatusUpdate(
             provider_message_id=self._one(p, "MessageSid"),
             status=STATUS_MAP[twilio_status],
-            error_code=error_code,
+            error_code=self._one(p, "ErrorCode"),
             error_message=self._one(p, "ErrorMessage"),
             raw=first_values(p),
-            opt_out=bool(meaning and meaning.opt_out),
         )

@@ -23,16 +23,16 @@ from channels_app.models import (
     Channel,
     ChannelLog,
     Contact,
+    Message,
+    MessageKind,
     MessagingAccount,
     PhoneNumber,
     ValidationStatus,
 )
 from channels_app.numbers import check_number, to_e164
 from channels_app.providers import (
-    OutgoingMessage,
     ProviderError,
     RemoteNumber,
-    SendResult,
     ValidationResult,
     credential_fields,
     get_provider,
@@ -43,8 +43,7 @@ from channels_app.providers import (
 from config.exceptions import ServiceError
 from config.redaction import redact
 
-from .consent import consent_require
-from .delivery import MAX_MESSAGE_LENGTH
+from .delivery import Draft, message_send_now
 
 logger = logging.getLogger(__name__)
 
@@ -279,51 +278,53 @@ def account_validate(*, account: MessagingAccount) -> ValidationResult:
     return result
 
 
-def account_send_test_message(*, account: MessagingAccount, to: str, text: str,
-                              from_number: str | None = None) -> SendResult:
-    """Send one message right now (not queued, not stored as a message) to check the account end to end.
+#: The test message's inputs, by what the send rules name (so each refusal shows on the input to fix).
+_TEST_MESSAGE_FIELDS = {"body": "text", "attachments": "media_urls", "contact": "to"}
+_TEST_MESSAGE_RULE_FIELDS = {"whatsapp_window_closed": "to"}
 
-    A customer who opted out of the sending number is not written to, as with every other send.
+
+def account_send_test_message(*, account: MessagingAccount, to: str, text: str, from_number: str | None = None,
+                              media_urls: Iterable[str] = ()) -> Message:
+    """Send one message right now (not queued, not retried) to check the account end to end.
+
+    It obeys every rule any other send obeys (length, consent, the WhatsApp 24-hour window,
+    attachments), is stored as a test message, and its delivery reports update it. A provider
+    refusal is answered 502 with the provider's reason.
     """
-    if not account.is_active:
-        raise ServiceError(f"Account '{account.name}' is inactive.", code="account_inactive", field="account")
-    text = text or ""
-    if not text.strip():
-        raise ServiceError("Enter the message text.", code="body_required", field="text")
-    if len(text) > MAX_MESSAGE_LENGTH:
-        raise ServiceError(
-            f"The message is {len(text)} characters; the limit is {MAX_MESSAGE_LENGTH}.",
-            code="body_too_long", field="text",
-        )
     recipient = to_e164(to)
     if not recipient or not recipient.startswith("+"):
         raise ServiceError(f"'{to}' is not a phone number in E.164 form, e.g. +14155550100.",
                            code="to_invalid", field="to")
-    numbers = account.numbers.all()
+    numbers = list(account.numbers.all())
     if from_number:
         sender = next((n for n in numbers if from_number in (n.number, n.e164)), None)
         if sender is None:
             raise ServiceError(f"{from_number} is not a number of account '{account.name}'.",
                                code="from_invalid", field="from_number")
     else:
-        sender = numbers.first()
+        sender = numbers[0] if numbers else None
         if sender is None:
             raise ServiceError(f"Account '{account.name}' has no number to send from; add one first.",
                                code="no_number", field="from_number")
-    contact = Contact.objects.filter(address=recipient).first()
-    if contact is not None:
-        consent_require(contact=contact, phone_number=sender)
-    message = OutgoingMessage(to=recipient, from_=sender.number, channel=account.channel, body=text)
+    sender.account = account
+    contact = Contact.objects.filter(address=recipient).first() or Contact(address=recipient)
+    draft = Draft(phone_number=sender, contact=contact, body=text or "", media_urls=tuple(media_urls),
+                  kind=MessageKind.TEST)
     try:
-        result = get_provider(account).send(message)
-    except ProviderError as exc:
-        reason = redact(str(exc), account.secret_values())
-        logger.warning("test message from account %s to %s refused: %s", account.pk, recipient, reason)
+        message, error = message_send_now(draft=draft)
+    except ServiceError as exc:
+        exc.field = _TEST_MESSAGE_RULE_FIELDS.get(exc.code) or _TEST_MESSAGE_FIELDS.get(exc.field or "", exc.field)
+        raise
+    if error is not None:
+        reason = redact(str(error), account.secret_values())
+        logger.warning("test message %s from account %s to %s refused: %s", message.pk, account.pk, recipient,
+                       reason)
         raise ServiceError(f"{provider_label(account.provider)} refused the message: {reason}",
-                           code="provider_error", field="account", http_status=502) from None
-    logger.info("test message sent from account %s (%s) to %s; provider message id %s", account.pk,
-                sender.number, recipient, result.provider_message_id)
-    return result
+                           code="provider_error", field="account", http_status=502,
+                           extra={"message_id": message.pk})
+    logger.info("test message %s sent from account %s (%s) to %s; provider message id %s", message.pk, account.pk,
+                sender.number, recipient, message.provider_message_id)
+    return message
 
 
 def channel_log_trim(*, older_than_days: int | None = None) -> int:
@@ -428,8 +429,8 @@ def account_import_numbers(*, account: MessagingAccount, numbers: Iterable[str])
 
 
 def phone_number_carries_attachments(*, phone_number: PhoneNumber) -> bool:
-    """Whether messages on this number can carry attachments (a fact of its provider and channel)."""
-    return phone_number.channel in provider_class(phone_number.provider).attachment_channels
+    """Whether messages on this number can carry attachments (a fact of its provider)."""
+    return provider_class(phone_number.provider).max_attachments > 0
 
 
 def phone_number_provider_label(*, phone_number: PhoneNumber) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from enum import StrEnum
 
 from channels_app.models import ConsentRecord, ConsentState, Contact, PhoneNumber
 from config.exceptions import ServiceError
@@ -11,10 +12,20 @@ OPT_OUT_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END",
 OPT_IN_KEYWORDS = frozenset({"START", "YES", "UNSTOP"})
 HELP_KEYWORDS = frozenset({"HELP", "INFO"})
 
-OPT_OUT, OPT_IN, HELP = "opt_out", "opt_in", "help"
 
 
-def keyword_action(body: str) -> str | None:
+class Keyword(StrEnum):
+    """What a customer's one-word message asks for."""
+
+    OPT_OUT = "opt_out"
+    OPT_IN = "opt_in"
+    HELP = "help"
+
+
+OPT_OUT, OPT_IN, HELP = Keyword.OPT_OUT, Keyword.OPT_IN, Keyword.HELP
+
+
+def keyword_action(body: str) -> Keyword | None:
     """``opt_out``, ``opt_in`` or ``help`` when the whole message is one such keyword, else None.
 
     Matching trims white space and trailing punctuation and ignores case: "Stop." opts out,
@@ -62,10 +73,10 @@ def consent_record(*, contact: Contact, phone_number: PhoneNumber, state: str, s
                                         detail=detail[:255])
 
 
-def consent_require(*, contact: Contact, phone_number: PhoneNumber) -> None:
-    if consent_state(contact=contact, phone_number=phone_number) == ConsentState.OPTED_OUT:
-        raise ServiceError(
-            f"{contact.address} has opted out of messages from {phone_number.number}; nothing can be sent until "
-            "they text START.",
-            code="opted_out", field="contact", http_status=409,
-        )
+def opted_out_error(*, contact: Contact, phone_number: PhoneNumber) -> ServiceError:
+    """The refusal of a send to a contact who opted out (the consent rule's, in ``rules``)."""
+    return ServiceError(
+        f"{contact.address} has opted out of messages from {phone_number.number}; nothing can be sent until "
+        "they text START.",
+        code="opted_out", field="contact", http_status=409,
+    )

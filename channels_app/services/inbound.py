@@ -16,9 +16,10 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from enum import StrEnum
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.http import QueryDict
 from django.utils import timezone
 
@@ -26,7 +27,6 @@ from channels_app.models import (
     Attachment,
     AttachmentState,
     ConsentState,
-    Contact,
     Direction,
     EventKind,
     EventState,
@@ -37,8 +37,7 @@ from channels_app.models import (
     MessagingAccount,
     PhoneNumber,
 )
-from channels_app.numbers import to_e164
-from channels_app.policy import inbound_handlers, number_policy
+from channels_app.policy import Received, inbound_handlers, number_policy
 from channels_app.providers import (
     InboundMessage,
     WebhookAnswer,
@@ -51,11 +50,27 @@ from channels_app.providers.base import FORM_CONTENT_TYPE, media_type
 from config.exceptions import ServiceError
 
 from . import consent
-from .delivery import message_queue, message_status_apply
+from .contacts import contact_for
+from .delivery import StatusApplied, message_queue, message_status_apply
 
 logger = logging.getLogger(__name__)
 
 MAX_EVENT_KEY = 128
+
+__all__ = ["EventOutcome", "contact_for", "inbound_event_process", "inbound_event_reprocess", "webhook_accept"]
+
+
+class EventOutcome(StrEnum):
+    """What processing a stored event did."""
+
+    RECEIVED = "received"  # a new inbound message, handed upward
+    DUPLICATE = "duplicate"  # a provider's retry of a message already stored
+    STATUS_MOVED = "status moved"  # a status callback moved its message forward
+    STATUS_KEPT = "status kept"  # a status callback the message was already past
+    SKIPPED = "skipped"  # the event was already processed or failed
+    MISSING = "missing"  # no such event
+    WILL_RETRY = "will retry"  # it failed this time; the sweep tries again
+    FAILED = "failed"  # it failed for good (malformed, or out of attempts); the error is on the event
 
 
 def form_params(body: bytes, content_type: str) -> dict[str, list[str]]:
@@ -308,16 +323,16 @@ def _request_of(event: InboundEvent) -> WebhookRequest:
                           params=form_params(body, event.content_type))
 
 
-def inbound_event_process(*, event_id: int) -> str:
+def inbound_event_process(*, event_id: int) -> EventOutcome:
     """Process one stored event; running it again changes nothing. Returns what happened."""
     try:
         with transaction.atomic():
             event = (InboundEvent.objects.select_for_update().select_related("account")
                      .filter(pk=event_id).first())
             if event is None:
-                return "missing"
+                return EventOutcome.MISSING
             if event.state != EventState.PENDING:
-                return f"skipped: already {event.state}"
+                return EventOutcome.SKIPPED
             provider = get_provider(event.account)
             request = _request_of(event)
             if event.kind == EventKind.INBOUND:
@@ -326,13 +341,14 @@ def inbound_event_process(*, event_id: int) -> str:
                 update = provider.parse_status(request)
                 # Our own message id rides in the callback when the provider carries it back.
                 hint = provider.status_message_hint(request)
-                outcome = message_status_apply(account_id=event.account_id, update=update, message_hint=hint)
-                if outcome == "unknown message":
+                applied = message_status_apply(account_id=event.account_id, update=update, message_hint=hint)
+                if applied == StatusApplied.UNKNOWN_MESSAGE:
                     raise LookupError(f"no outgoing message with id {update.provider_message_id}")
+                outcome = EventOutcome.STATUS_MOVED if applied == StatusApplied.MOVED else EventOutcome.STATUS_KEPT
             event.state = EventState.PROCESSED
             event.processed_at = timezone.now()
             event.attempts += 1
-            event.error = "" if not outcome.startswith("failed") else outcome
+            event.error = ""
             event.save(update_fields=["state", "processed_at", "attempts", "error"])
             return outcome
     except (WebhookPayloadError, LookupError, ServiceError) as exc:
@@ -343,18 +359,18 @@ def inbound_event_process(*, event_id: int) -> str:
         raise
 
 
-def _record_failure(event_id: int, error: str, *, permanent: bool) -> str:
+def _record_failure(event_id: int, error: str, *, permanent: bool) -> EventOutcome:
     with transaction.atomic():
         event = InboundEvent.objects.select_for_update().filter(pk=event_id).first()
         if event is None or event.state != EventState.PENDING:
-            return "skipped"
+            return EventOutcome.SKIPPED
         event.attempts += 1
         event.error = error.replace("\x00", "\\x00")[:2000]  # PostgreSQL text holds no NUL
         if permanent or event.attempts >= settings.INBOUND_EVENT_MAX_ATTEMPTS:
             event.state = EventState.FAILED
             event.processed_at = timezone.now()
         event.save(update_fields=["attempts", "error", "state", "processed_at"])
-        return f"{'failed' if event.state == EventState.FAILED else 'will retry'}: {error}"
+        return EventOutcome.FAILED if event.state == EventState.FAILED else EventOutcome.WILL_RETRY
 
 
 def _find_number(account: MessagingAccount, address: str) -> PhoneNumber:
@@ -364,51 +380,34 @@ def _find_number(account: MessagingAccount, address: str) -> PhoneNumber:
     raise WebhookPayloadError(f"{address} is not a number of account '{account.name}'")
 
 
-def contact_for(address: str, *, display_name: str = "") -> Contact:
-    """The contact with this address, created on first contact; a WhatsApp profile name is kept."""
-    normalized = to_e164(address)
-    if not normalized:
-        raise WebhookPayloadError(f"sender {address!r} is not a phone number")
-    contact = Contact.objects.filter(address=normalized).first()
-    if contact is None:
-        try:
-            with transaction.atomic():
-                contact = Contact.objects.create(address=normalized, display_name=display_name[:200])
-        except IntegrityError:
-            contact = Contact.objects.get(address=normalized)
-    if display_name and contact.display_name != display_name[:200]:
-        contact.display_name = display_name[:200]
-        contact.save(update_fields=["display_name", "updated_at"])
-    return contact
-
-
-def _receive(account: MessagingAccount, inbound: InboundMessage) -> str:
+def _receive(account: MessagingAccount, inbound: InboundMessage) -> EventOutcome:
     phone = _find_number(account, inbound.to_address)
     if Message.objects.filter(provider=account.provider, provider_message_id=inbound.provider_message_id).exists():
-        return "duplicate"
+        return EventOutcome.DUPLICATE
     contact = contact_for(inbound.from_address, display_name=inbound.profile_name)
     message = Message.objects.create(
         account=account, phone_number=phone, contact=contact, provider=account.provider, channel=phone.channel,
         direction=Direction.INBOUND, body=inbound.body, status=MessageStatus.RECEIVED,
         provider_message_id=inbound.provider_message_id, status_updated_at=timezone.now(),
     )
-    message.refused_attachments = _attachments(message, inbound)
+    refused = _attachments(message, inbound)
     keyword = consent.keyword_action(inbound.body)
-    # Whether the keyword changed the consent in force (a second STOP changes nothing), for handlers.
-    message.consent_changed = False
-    if keyword in (consent.OPT_OUT, consent.OPT_IN):
-        state = ConsentState.OPTED_OUT if keyword == consent.OPT_OUT else ConsentState.OPTED_IN
-        message.consent_changed = consent.consent_record(
+    consent_changed = False
+    if keyword in (consent.Keyword.OPT_OUT, consent.Keyword.OPT_IN):
+        state = ConsentState.OPTED_OUT if keyword == consent.Keyword.OPT_OUT else ConsentState.OPTED_IN
+        consent_changed = consent.consent_record(
             contact=contact, phone_number=phone, state=state, source="keyword",
             detail=inbound.body.strip()[:40]) is not None
-    elif keyword == consent.HELP and account.help_reply.strip() and not number_policy(phone).answers_help:
+    elif keyword == consent.Keyword.HELP and account.help_reply.strip() and not number_policy(phone).answers_help:
         try:
             message_queue(phone_number=phone, contact=contact, body=account.help_reply, kind=MessageKind.AUTOMATED)
         except ServiceError as exc:
             logger.info("help reply to %s not sent: %s", contact.address, exc.message)
+    received = Received(message=message, keyword=keyword, consent_changed=consent_changed,
+                        refused_attachments=refused)
     for handler in inbound_handlers():
-        handler(message=message, keyword=keyword)
-    return f"received{f' ({keyword})' if keyword else ''}"
+        handler.one(received)
+    return EventOutcome.RECEIVED
 
 
 def _attachments(message: Message, inbound: InboundMessage) -> int:

@@ -4,7 +4,7 @@ A worker that picks up one event claims, in the same transaction, up to
 ``INBOUND_PROCESS_BATCH`` pending inbound events of the same account (``SKIP LOCKED``, so
 workers never share one) and handles the plain ones — a text message from a customer to one
 of the account's numbers — with a few bulk queries: the duplicates it already has, the
-contacts, the messages, and each higher app's ``many`` handler. Anything unusual (a keyword,
+contacts, the messages, and each higher app's handler's ``many`` entry point. Anything unusual (a keyword,
 media, an unknown number or sender) goes through ``inbound_event_process``, one by one, as
 before. If the batch fails as a whole, every event is processed on its own, so one bad event
 never holds up the others and the per-event failure rules apply.
@@ -20,7 +20,6 @@ from django.db.models import F
 from django.utils import timezone
 
 from channels_app.models import (
-    Contact,
     Direction,
     EventKind,
     EventState,
@@ -30,10 +29,11 @@ from channels_app.models import (
     MessagingAccount,
 )
 from channels_app.numbers import to_e164
-from channels_app.policy import inbound_handlers
+from channels_app.policy import Received, inbound_handlers
 from channels_app.providers import InboundMessage, WebhookPayloadError, get_provider
 
 from . import consent
+from .contacts import ContactDetails, contacts_for
 from .inbound import _request_of, inbound_event_process
 
 logger = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ def _batch(account_id: int, event_id: int) -> tuple[int, list[int]]:
             known.add(inbound.provider_message_id)
             fresh.append((event, inbound))
 
-    contacts = _contacts({to_e164(i.from_address): i.profile_name for _, i in fresh})
+    contacts = contacts_for({to_e164(i.from_address): ContactDetails(display_name=i.profile_name) for _, i in fresh})
     now = timezone.now()
     messages = Message.objects.bulk_create([
         Message(account=account, phone_number=numbers[i.to_address], contact=contacts[to_e164(i.from_address)],
@@ -112,33 +112,10 @@ def _batch(account_id: int, event_id: int) -> tuple[int, list[int]]:
                 status_updated_at=now)
         for _, i in fresh
     ])
-    for message in messages:
-        message.refused_attachments = 0
+    received = [Received(message=message) for message in messages]  # plain: no keyword, no attachments
     for handler in inbound_handlers():
-        many = getattr(handler, "many", None)
-        if many is not None:
-            many(messages=messages)
-        else:
-            for message in messages:
-                handler(message=message, keyword=None)
+        handler.many(received)
     handled = [e.pk for e, _ in fresh] + duplicates
     InboundEvent.objects.filter(pk__in=handled).update(state=EventState.PROCESSED, processed_at=now, error="",
                                                        attempts=F("attempts") + 1)
     return len(handled), slow
-
-
-def _contacts(profiles: dict[str, str]) -> dict[str, Contact]:
-    """The contacts for these addresses, created where missing, with their WhatsApp profile names kept."""
-    found = {c.address: c for c in Contact.objects.filter(address__in=list(profiles))}
-    missing = [a for a in profiles if a not in found]
-    if missing:
-        Contact.objects.bulk_create([Contact(address=a, display_name=(profiles[a] or "")[:200]) for a in missing],
-                                    ignore_conflicts=True)
-        found.update({c.address: c for c in Contact.objects.filter(address__in=missing)})
-    renamed = [c for a, c in found.items() if profiles[a] and c.display_name != profiles[a][:200]]
-    for contact in renamed:
-        contact.display_name = profiles[contact.address][:200]
-        contact.updated_at = timezone.now()
-    if renamed:
-        Contact.objects.bulk_update(renamed, ["display_name", "updated_at"])
-    return found

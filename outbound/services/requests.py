@@ -14,10 +14,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from channels_app.models import Channel, Contact, Message, MessageStatus
+from channels_app.models import Channel
 from channels_app.numbers import to_e164
+from channels_app.services.contacts import ContactDetails, contacts_for
+from channels_app.services.delivery import messages_due_now
 from config.db.bulk import bulk_insert
 from config.exceptions import ConflictError, ServiceError
 from outbound import selectors
@@ -116,18 +119,6 @@ def _address(tocontactid: str) -> str | None:
     return address
 
 
-def _contacts_by_address(wanted: dict[str, ContactInput]) -> dict[str, Contact]:
-    """Existing contacts by address, creating the missing ones: two queries (three when some are new)."""
-    found = {c.address: c for c in Contact.objects.filter(address__in=list(wanted))}
-    missing = [Contact(address=address, display_name=item.customer_name[:200], locale=item.locale[:16])
-               for address, item in wanted.items() if address not in found]
-    if missing:
-        # A concurrent request may create the same contact: keep whichever row won.
-        Contact.objects.bulk_create(missing, ignore_conflicts=True)
-        found.update({c.address: c for c in Contact.objects.filter(address__in=[m.address for m in missing])})
-    return found
-
-
 def outbound_request_submit(*, payload: Any, user: Any = None) -> OutboundRequest:
     """A request from the API: the body in the documented shape (see ``contacts.payload_parse``)."""
     parsed = payload_parse(payload)
@@ -187,7 +178,9 @@ def outbound_request_create(*, contacts: list[Any], source: str, configuration: 
     try:
         with transaction.atomic():
             now = timezone.now()
-            by_address = _contacts_by_address({a: item for item, a, _, _, _ in outcomes if a})
+            # New contacts take the request's name and locale; existing ones keep theirs.
+            by_address = contacts_for({a: ContactDetails(display_name=item.customer_name, locale=item.locale)
+                                       for item, a, _, _, _ in outcomes if a}, update_names=False)
             request = OutboundRequest.objects.create(
                 configuration=configuration, source=source, batch=batch, case=case, created_by=user,
                 contact_count=len(parsed),
@@ -233,8 +226,7 @@ def outbound_request_rerun(*, request: OutboundRequest) -> bool:
     now = timezone.now()
     with transaction.atomic():
         # Now, not after the backoff: retries waiting for their time are due at once.
-        Message.objects.filter(outbound_recipient__request_id=request.pk, status=MessageStatus.QUEUED).update(
-            next_attempt_at=now)
+        messages_due_now(where=Q(outbound_recipient__request_id=request.pk))
         OutboundRequest.objects.filter(pk=request.pk).exclude(state=RequestState.SENDING).update(
             state=RequestState.PENDING, finished_at=None, next_run_at=None)
         OutboundRequest.objects.filter(pk=request.pk).update(enqueued_at=now)

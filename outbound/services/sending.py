@@ -1,13 +1,16 @@
 """Sending a request: one worker task claims it, then sends its contacts in chunks.
 
-Per chunk, in one short transaction: the contacts not sent yet (and messages due for a retry) are
-locked with ``select_for_update(skip_locked=True)``, consent is read for all of them in one query,
-each contact's text is rendered in its locale, and their ``Message`` rows are inserted in bulk
-(``bulk_insert``: COPY on PostgreSQL) already claimed (status "sending"), with their timeline activities. Then, outside
-any transaction, a small thread pool calls the provider for each message through the account's
-keep-alive session, within the per-number rate, backing off on 429. Outcomes are written back in
-one UPDATE per WRITE_BACK_EVERY messages that only touches rows still "sending" (a fast status
-callback is never overwritten).
+The messages are channels_app's: this module renders, and hands them to channels_app's pipeline
+(``channels_app.services.delivery``) to check, store, claim and record. Per chunk, in one short
+transaction: messages of the request due for a retry are claimed (``messages_claim``), the contacts
+not sent yet are locked with ``select_for_update(skip_locked=True)``, each contact's text is rendered
+in its locale, every send rule is checked for all of them at once (``messages_check``: consent in
+one query), and their messages are stored in bulk already claimed (``messages_create``: COPY on
+PostgreSQL), with their timeline activities. Then, outside any transaction, a small thread pool
+calls the provider for each message through the account's keep-alive session, within the
+per-number rate, backing off on 429. Outcomes are written back (``messages_outcome_apply``) in one
+UPDATE per WRITE_BACK_EVERY messages that never moves a message backwards (a fast status callback is
+never overwritten).
 
 Nothing is sent twice: a contact gets its message row in the same transaction that moves it out of
 "pending", a message is claimed before its HTTP call, and two runs of the same request cannot
@@ -25,36 +28,33 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed, wait
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import close_old_connections, transaction
-from django.db.models import Count, F, Min, Q
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
-from channels_app import segments
-from channels_app.models import (
-    Channel,
-    ConsentState,
-    Direction,
-    Message,
-    MessageKind,
-    MessageStatus,
-    PhoneNumber,
-)
-from channels_app.providers import BaseProvider, OutgoingMessage, ProviderError, get_provider
+from channels_app.models import Channel, Message, MessageKind, MessageStatus, PhoneNumber
+from channels_app.providers import BaseProvider, get_provider
 from channels_app.providers.http import channel_log_buffered, session_for
-from channels_app.services.consent import consent_opted_out_many, consent_record
 from channels_app.services.delivery import (
-    MAX_MESSAGE_LENGTH,
-    retry_delay,
-    status_callback_url,
+    Attempt,
+    Draft,
+    Send,
+    SendOutcome,
+    attempt_send,
+    messages_check,
+    messages_claim,
+    messages_create,
+    messages_outcome_apply,
+    messages_stale_requeue,
+    messages_withdraw,
+    send_of,
 )
 from config.db.bulk import bulk_insert
-from config.redaction import redact
+from config.db.rows import rows_update
 from outbound.models import (
     OutboundBatch,
     OutboundConfiguration,
@@ -68,29 +68,12 @@ from outbound.models import (
 
 from . import ratelimit
 from .requests import outbound_request_enqueue
-from .rows import rows_update
 from .templates import MissingValues, content_variables_render, localization_choose, template_render
 
 logger = logging.getLogger(__name__)
 
-SENT, FAILED, NOT_ATTEMPTED = "sent", "failed", "not_attempted"
 #: Outcomes are written back at least this often within a chunk.
 WRITE_BACK_EVERY = 25
-
-
-@dataclass(frozen=True)
-class _Job:
-    message_id: int
-    attempts: int  # including this one
-    outgoing: OutgoingMessage
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    message_id: int
-    kind: str
-    provider_message_id: str = ""
-    error: ProviderError | None = None
 
 
 class _Throttle:
@@ -190,15 +173,6 @@ def _reject(recipient: OutboundRecipient, state: str, code: str, reason: str) ->
     recipient.state, recipient.reason_code, recipient.reason = state, code, reason[:500]
 
 
-def _outgoing(message: Message, phone: PhoneNumber) -> OutgoingMessage:
-    return OutgoingMessage(
-        to=message.contact.address, from_=phone.number, channel=message.channel, body=message.body,
-        status_callback=status_callback_url(message), content_sid=message.content_sid or None,
-        content_variables=message.content_variables or None, external_id=str(message.pk),
-        first_sent_at=message.created_at,
-    )
-
-
 class _NotSendable(Exception):
     def __init__(self, code: str, reason: str):
         super().__init__(reason)
@@ -207,7 +181,10 @@ class _NotSendable(Exception):
 
 def _render(recipient: OutboundRecipient, configuration: OutboundConfiguration,
             localizations: list[TemplateLocalization]) -> tuple[TemplateLocalization, str, dict[str, str]]:
-    """The localization, text and WhatsApp variables for one contact; _NotSendable says why there are none."""
+    """The localization, text and WhatsApp variables for one contact; _NotSendable says why there are none.
+
+    Only the template's own rules are here; the send rules (length, consent …) are channels_app's.
+    """
     template = configuration.template
     localization = localization_choose(localizations=localizations, locale=recipient.locale,
                                        default_language=template.default_language)
@@ -224,96 +201,61 @@ def _render(recipient: OutboundRecipient, configuration: OutboundConfiguration,
         raise _NotSendable("missing_values", f"No value for {names} in the '{localization.language}' version of "
                            f"template '{template.name}': give it in contextitems (CustomerName and CaseName also "
                            "as fields).") from None
-    if len(body) > MAX_MESSAGE_LENGTH:
-        raise _NotSendable("body_too_long", f"The filled-in message is {len(body)} characters; the limit is "
-                           f"{MAX_MESSAGE_LENGTH}.")
-    if not body.strip() and configuration.channel_type != Channel.WHATSAPP:
-        raise _NotSendable("body_required", "The filled-in message is empty.")
     return localization, body, variables
 
 
 def _claim_chunk(request: OutboundRequest, configuration: OutboundConfiguration,
-                 localizations: list[TemplateLocalization], *, limit: int) -> tuple[list[_Job], bool]:
+                 localizations: list[TemplateLocalization], *, limit: int) -> tuple[list[Send], bool]:
     """Claim up to ``limit`` messages to send now: retries that are due, then contacts not sent yet.
 
     Also says whether that was everything there is to send now (no need to look again).
     """
-    now = timezone.now()
     phone = configuration.phone_number
-    account = phone.account
     with transaction.atomic():
-        retries = list(
-            Message.objects.select_for_update(skip_locked=True, of=("self",)).select_related("contact")
-            .filter(outbound_recipient__request_id=request.pk, status=MessageStatus.QUEUED)
-            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-            .order_by("pk")[:limit]
-        )
-        room = limit - len(retries)
+        claimed = messages_claim(where=Q(outbound_recipient__request_id=request.pk), phone_number=phone, limit=limit)
+        room = limit - claimed.locked
         # One more than there is room for tells whether another chunk follows.
         recipients = list(
             OutboundRecipient.objects.select_for_update(skip_locked=True, of=("self",)).select_related("contact")
             .filter(request_id=request.pk, state=RecipientState.PENDING).order_by("index")[:room + 1]
         )
-        exhausted = len(retries) < limit and len(recipients) <= room
+        exhausted = claimed.locked < limit and len(recipients) <= room
         recipients = recipients[:max(room, 0)]
-        if not retries and not recipients:
+        if not claimed.locked and not recipients:
             return [], True
-        opted_out = consent_opted_out_many(
-            contact_ids={m.contact_id for m in retries} | {r.contact_id for r in recipients}, phone_number=phone)
+        sends = list(claimed.sends)
 
-        jobs: list[_Job] = []
-        refused: dict[int, dict[str, Any]] = {}
-        for message in retries:
-            if message.contact_id in opted_out:
-                refused[message.pk] = _failure_fields("opted_out", _opted_out_text(message.contact.address, phone))
-            elif not account.is_active:
-                refused[message.pk] = _failure_fields("account_inactive", f"Account '{account.name}' is inactive.")
-        if refused:
-            rows_update(Message, {pk: {**fields, "status_updated_at": now} for pk, fields in refused.items()},
-                        only_if={"status": MessageStatus.QUEUED})
-        retries = [m for m in retries if m.pk not in refused]
-        if retries:
-            Message.objects.filter(pk__in=[m.pk for m in retries]).update(
-                status=MessageStatus.SENDING, attempts=F("attempts") + 1, status_updated_at=now)
-        for message in retries:
-            message.account = account
-            jobs.append(_Job(message.pk, message.attempts + 1, _outgoing(message, phone)))
-
-        created: list[tuple[OutboundRecipient, Message]] = []
+        rendered: list[tuple[OutboundRecipient, TemplateLocalization, Draft]] = []
         for recipient in recipients:
-            if not account.is_active:
-                _reject(recipient, RecipientState.REJECTED, "account_inactive",
-                        f"Account '{account.name}' is inactive.")
-                continue
-            if recipient.contact_id in opted_out:
-                _reject(recipient, RecipientState.SKIPPED, "opted_out",
-                        _opted_out_text(recipient.contact.address, phone))
-                continue
             try:
                 localization, body, variables = _render(recipient, configuration, localizations)
             except _NotSendable as exc:
                 _reject(recipient, RecipientState.REJECTED, exc.code, exc.reason)
                 continue
-            info = segments.count(body)
-            message = Message(
-                account=account, phone_number=phone, contact=recipient.contact, provider=phone.provider,
-                channel=phone.channel, direction=Direction.OUTBOUND, kind=MessageKind.OUTBOUND, body=body,
-                content_sid=localization.content_sid if configuration.channel_type == Channel.WHATSAPP else "",
-                content_variables=variables, status=MessageStatus.SENDING, encoding=info.encoding,
-                segments=info.segments, attempts=1, status_updated_at=now, author_id=request.created_by_id,
-            )
-            recipient.state, recipient.language = RecipientState.MESSAGE, localization.language
-            created.append((recipient, message))
-        if created:
-            bulk_insert(Message, [message for _, message in created], ids=True)
-            for recipient, message in created:
-                recipient.message = message
-                jobs.append(_Job(message.pk, 1, _outgoing(message, phone)))
+            whatsapp = configuration.channel_type == Channel.WHATSAPP
+            rendered.append((recipient, localization, Draft(
+                phone_number=phone, contact=recipient.contact, body=body, kind=MessageKind.OUTBOUND,
+                content_sid=localization.content_sid if whatsapp else "", content_variables=variables,
+                author_id=request.created_by_id)))
+        errors = messages_check(drafts=[draft for _, _, draft in rendered])
+        accepted: list[tuple[OutboundRecipient, TemplateLocalization, Draft]] = []
+        for (recipient, localization, draft), error in zip(rendered, errors, strict=True):
+            if error is None:
+                accepted.append((recipient, localization, draft))
+            else:
+                # An opted-out contact is skipped (nothing was wrong with the request); any other rule rejects.
+                _reject(recipient, RecipientState.SKIPPED if error.code == "opted_out" else RecipientState.REJECTED,
+                        error.code, error.message)
+        messages = messages_create(drafts=[draft for _, _, draft in accepted], claimed=True)
+        for (recipient, localization, _), message in zip(accepted, messages, strict=True):
+            recipient.state, recipient.language, recipient.message = (RecipientState.MESSAGE, localization.language,
+                                                                      message)
+            sends.append(send_of(message))
         if recipients:
             rows_update(OutboundRecipient, {r.pk: {"state": r.state, "reason_code": r.reason_code, "reason": r.reason,
                                                    "language": r.language, "message": r.message_id}
                                             for r in recipients})
-        if created and configuration.show_in_timeline:
+        if messages and configuration.show_in_timeline:
             bulk_insert(TimelineActivity, [
                 TimelineActivity(
                     contact_id=recipient.contact_id, case_id=recipient.case_id,
@@ -321,76 +263,63 @@ def _claim_chunk(request: OutboundRequest, configuration: OutboundConfiguration,
                     configuration_ref=configuration.configuration_id, message=message, recipient=recipient,
                     text=message.body, channel=message.channel, language=recipient.language,
                 )
-                for recipient, message in created
+                for (recipient, _, _), message in zip(accepted, messages, strict=True)
             ])
-    return jobs, exhausted
-
-
-def _opted_out_text(address: str, phone: PhoneNumber) -> str:
-    return f"{address} has opted out of messages from {phone.number}."
-
-
-def _failure_fields(code: str, text: str) -> dict[str, Any]:
-    return {"status": MessageStatus.FAILED, "error_code": code[:32], "error_message": text, "next_attempt_at": None}
+    return sends, exhausted
 
 
 # --- Sending -------------------------------------------------------------------------------------
 
-def _send_one(provider: BaseProvider, job: _Job, throttle: _Throttle) -> _Outcome:
-    try:
-        result = provider.send(job.outgoing)
-    except ProviderError as exc:
-        if exc.http_status == 429:
-            throttle.hit(exc.retry_after or settings.OUTBOUND_THROTTLE_BACKOFF_SECONDS)
-        return _Outcome(job.message_id, FAILED, error=exc)
-    except SoftTimeLimitExceeded:
-        raise
-    except Exception as exc:  # a bug must not stop the other contacts, nor leave the row "sending"
-        logger.exception("sending outbound message %s crashed", job.message_id)
-        return _Outcome(job.message_id, FAILED,
-                        error=ProviderError(f"unexpected error: {exc.__class__.__name__}", retryable=True))
-    return _Outcome(job.message_id, SENT, provider_message_id=result.provider_message_id)
+def _send_one(provider: BaseProvider, send: Send, throttle: _Throttle) -> Attempt:
+    attempt = attempt_send(provider, send)
+    if attempt.error is not None and attempt.error.http_status == 429:
+        throttle.hit(attempt.error.retry_after or settings.OUTBOUND_THROTTLE_BACKOFF_SECONDS)
+    return attempt
 
 
-def _blocks(jobs: list[_Job], phone: PhoneNumber, throttle: _Throttle) -> Iterator[list[_Job]]:
-    """The jobs in blocks the per-number rate allows now (waiting for the next second when it is used up)."""
+def _blocks(sends: list[Send], phone: PhoneNumber, throttle: _Throttle) -> Iterator[list[Send]]:
+    """The sends in blocks the per-number rate allows now (waiting for the next second when it is used up)."""
     rate = settings.OUTBOUND_SEND_RATE_PER_NUMBER
     if rate <= 0:
-        yield jobs
+        yield sends
         return
     index = 0
-    while index < len(jobs) and not throttle.active:
-        granted, wait_for = ratelimit.number_take(phone_number_id=phone.pk, n=len(jobs) - index, per_second=rate)
+    while index < len(sends) and not throttle.active:
+        granted, wait_for = ratelimit.number_take(phone_number_id=phone.pk, n=len(sends) - index, per_second=rate)
         if not granted:
             time.sleep(wait_for)
             continue
-        yield jobs[index:index + granted]
+        yield sends[index:index + granted]
         index += granted
 
 
-def _in_thread(run: Any, job: _Job) -> _Outcome:
+def _in_thread(run: Any, send: Send) -> Attempt:
     close_old_connections()  # the provider module writes the channel log from this thread
-    return run(job)
+    return run(send)
 
 
-def _dispatch(jobs: list[_Job], *, provider: BaseProvider, phone: PhoneNumber,
-              record: Callable[[list[_Outcome], _Throttle], None]) -> _Throttle:
-    """Send the jobs, concurrently when OUTBOUND_SEND_CONCURRENCY > 1, handing the outcomes to ``record``
+def _not_attempted(send: Send) -> Attempt:
+    return Attempt(send.message.pk, send.attempts)
+
+
+def _dispatch(sends: list[Send], *, provider: BaseProvider, phone: PhoneNumber,
+              record: Callable[[list[Attempt], _Throttle], None]) -> _Throttle:
+    """Send them, concurrently when OUTBOUND_SEND_CONCURRENCY > 1, handing the attempts to ``record``
     every WRITE_BACK_EVERY and at the end (so a worker that dies leaves few sends unrecorded).
 
-    On an interruption the jobs that never started are reported NOT_ATTEMPTED; one whose HTTP call
+    On an interruption the sends that never started are reported not attempted; one whose HTTP call
     was under way and did not finish gets no outcome (its row stays "sending").
     """
     throttle = _Throttle()
     started: set[int] = set()
     finished: set[int] = set()
-    pending: list[_Outcome] = []
+    pending: list[Attempt] = []
 
-    def run(job: _Job) -> _Outcome:
+    def run(send: Send) -> Attempt:
         if throttle.active:
-            return _Outcome(job.message_id, NOT_ATTEMPTED)
-        started.add(job.message_id)
-        return _send_one(provider, job, throttle)
+            return _not_attempted(send)
+        started.add(send.message.pk)
+        return _send_one(provider, send, throttle)
 
     def flush() -> None:
         batch = pending[:]
@@ -398,25 +327,25 @@ def _dispatch(jobs: list[_Job], *, provider: BaseProvider, phone: PhoneNumber,
         if batch:
             record(batch, throttle)
 
-    def collect(outcome: _Outcome) -> None:
-        pending.append(outcome)
-        finished.add(outcome.message_id)
+    def collect(attempt: Attempt) -> None:
+        pending.append(attempt)
+        finished.add(attempt.message_id)
         if len(pending) >= WRITE_BACK_EVERY:
             flush()
 
     size = settings.OUTBOUND_SEND_CONCURRENCY
     try:
         if size <= 1:
-            for block in _blocks(jobs, phone, throttle):
-                for job in block:
-                    collect(run(job))
+            for block in _blocks(sends, phone, throttle):
+                for send in block:
+                    collect(run(send))
             return throttle
         _session_ready(phone.account, size)
         pool = _pool(size)
         futures = []
         try:
-            for block in _blocks(jobs, phone, throttle):
-                futures += [pool.submit(_in_thread, run, job) for job in block]
+            for block in _blocks(sends, phone, throttle):
+                futures += [pool.submit(_in_thread, run, send) for send in block]
             for future in as_completed(futures):
                 collect(future.result())
         except BaseException:
@@ -426,68 +355,27 @@ def _dispatch(jobs: list[_Job], *, provider: BaseProvider, phone: PhoneNumber,
                  timeout=settings.PROVIDER_CONNECT_TIMEOUT + settings.PROVIDER_READ_TIMEOUT)
             for future in futures:
                 if future.done() and not future.cancelled() and future.exception() is None:
-                    outcome = future.result()
-                    if outcome.message_id not in finished:
-                        pending.append(outcome)
-                        finished.add(outcome.message_id)
+                    attempt = future.result()
+                    if attempt.message_id not in finished:
+                        pending.append(attempt)
+                        finished.add(attempt.message_id)
             raise
         return throttle
     finally:
-        pending.extend(_Outcome(job.message_id, NOT_ATTEMPTED) for job in jobs
-                       if job.message_id not in finished and job.message_id not in started)
+        pending.extend(_not_attempted(send) for send in sends
+                       if send.message.pk not in finished and send.message.pk not in started)
         flush()
 
 
-def _record(attempts: dict[int, int], outcomes: list[_Outcome], *, phone: PhoneNumber,
-            throttle: _Throttle) -> dict[str, int]:
-    """Write the outcomes back in one UPDATE (only rows still "sending"). ``attempts``: message id → tries."""
-    now = timezone.now()
-    secrets = phone.account.secret_values()
-    updates: dict[int, dict[str, Any]] = {}
-    tally = {"sent": 0, "failed": 0, "retrying": 0, "not_attempted": 0}
-    opt_outs: list[tuple[int, str]] = []
-    for outcome in outcomes:
-        if outcome.kind == SENT:
-            tally["sent"] += 1
-            updates[outcome.message_id] = {
-                "status": MessageStatus.SENT, "provider_message_id": outcome.provider_message_id, "sent_at": now,
-                "next_attempt_at": None, "error_code": "", "error_message": "",
-            }
-        elif outcome.kind == NOT_ATTEMPTED:
-            tally["not_attempted"] += 1
-            updates[outcome.message_id] = {
-                "status": MessageStatus.QUEUED, "attempts": attempts[outcome.message_id] - 1,
-                "next_attempt_at": now + timedelta(seconds=throttle.seconds or 0),
-            }
-        else:
-            exc = outcome.error or ProviderError("unknown error", retryable=True)
-            text = redact(str(exc.message), secrets)
-            tried = attempts[outcome.message_id]
-            if exc.retryable and tried < settings.MESSAGE_MAX_ATTEMPTS:
-                tally["retrying"] += 1
-                updates[outcome.message_id] = {
-                    "status": MessageStatus.QUEUED, "error_code": exc.code[:32], "error_message": text,
-                    "next_attempt_at": now + timedelta(seconds=retry_delay(tried, exc.retry_after)),
-                }
-            else:
-                tally["failed"] += 1
-                code = exc.code or ("retries_exhausted" if exc.retryable else "provider_error")
-                updates[outcome.message_id] = _failure_fields(
-                    code, text if not exc.retryable else f"gave up after {tried} attempts: {text}")
-                if exc.opt_out:
-                    opt_outs.append((outcome.message_id, text))
-    if not updates:
-        return tally
-    for fields in updates.values():
-        fields["status_updated_at"] = now
-    written = rows_update(Message, updates, only_if={"status": MessageStatus.SENDING})
-    if written < len(updates):
-        # A status callback got there first (it also set the provider id); keep its status, note the send.
-        sent_ids = [pk for pk, fields in updates.items() if fields["status"] == MessageStatus.SENT]
-        Message.objects.filter(pk__in=sent_ids, sent_at__isnull=True).update(sent_at=now)
-    for message in Message.objects.filter(pk__in=[pk for pk, _ in opt_outs]).select_related("contact", "phone_number"):
-        consent_record(contact=message.contact, phone_number=message.phone_number, state=ConsentState.OPTED_OUT,
-                       source=f"provider error {message.error_code}", detail=message.error_message)
+_TALLY = {SendOutcome.SENT: "sent", SendOutcome.FAILED: "failed", SendOutcome.RETRYING: "retrying",
+          SendOutcome.NOT_ATTEMPTED: "not_attempted"}
+
+
+def _record(attempts: list[Attempt], *, phone: PhoneNumber, throttle: _Throttle) -> dict[str, int]:
+    """Hand the attempts to channels_app (one UPDATE); how many were sent, failed, retrying, not attempted."""
+    tally = dict.fromkeys(_TALLY.values(), 0)
+    for applied in messages_outcome_apply(account=phone.account, attempts=attempts, hold_seconds=throttle.seconds):
+        tally[_TALLY[applied.outcome]] += 1
     return tally
 
 
@@ -520,18 +408,17 @@ def outbound_request_send(*, request_id: int) -> str:
             provider = get_provider(phone.account)
             exhausted = False
             while not exhausted:
-                jobs, exhausted = _claim_chunk(request, configuration, localizations,
-                                               limit=settings.OUTBOUND_SEND_CHUNK)
-                if not jobs:
+                sends, exhausted = _claim_chunk(request, configuration, localizations,
+                                                limit=settings.OUTBOUND_SEND_CHUNK)
+                if not sends:
                     continue
-                attempts = {job.message_id: job.attempts for job in jobs}
 
-                def record(outcomes: list[_Outcome], chunk_throttle: _Throttle, attempts=attempts) -> None:
-                    for key, value in _record(attempts, outcomes, phone=phone, throttle=chunk_throttle).items():
+                def record(attempts: list[Attempt], chunk_throttle: _Throttle) -> None:
+                    for key, value in _record(attempts, phone=phone, throttle=chunk_throttle).items():
                         total[key] += value
 
                 with channel_log_buffered():  # the chunk's channel-log rows go in with one INSERT
-                    throttle = _dispatch(jobs, provider=provider, phone=phone, record=record)
+                    throttle = _dispatch(sends, provider=provider, phone=phone, record=record)
                 _extend_lease(request.pk, run)
                 if throttle.active:
                     break
@@ -545,9 +432,7 @@ def _skip_inactive(request: OutboundRequest, configuration: OutboundConfiguratio
     reason = f"The outbound configuration '{configuration.name}' was deactivated before this contact was sent."
     OutboundRecipient.objects.filter(request=request, state=RecipientState.PENDING).update(
         state=RecipientState.SKIPPED, reason_code="configuration_inactive", reason=reason)
-    Message.objects.filter(outbound_recipient__request=request, status=MessageStatus.QUEUED).update(
-        status=MessageStatus.FAILED, error_code="configuration_inactive", error_message=reason,
-        next_attempt_at=None, status_updated_at=timezone.now())
+    messages_withdraw(where=Q(outbound_recipient__request=request), code="configuration_inactive", reason=reason)
 
 
 def _finish(request_id: int, run: int, *, throttle: _Throttle, interrupted: bool) -> str:
@@ -604,13 +489,9 @@ def outbound_recover() -> dict[str, int]:
     # Callbacks already received say which of the unknown sends went out: apply them first.
     settled = status_events_settle()
     now = timezone.now()
-    stale = now - timedelta(seconds=settings.MESSAGE_SENDING_STALE_SECONDS)
     grace = now - timedelta(seconds=settings.OUTBOUND_REQUEUE_AFTER_SECONDS)
-    stuck = Message.objects.filter(kind=MessageKind.OUTBOUND, direction=Direction.OUTBOUND,
-                                   status=MessageStatus.SENDING, status_updated_at__lt=stale,
-                                   outbound_recipient__isnull=False)
-    reset_requests = set(stuck.values_list("outbound_recipient__request_id", flat=True))
-    reset = stuck.update(status=MessageStatus.QUEUED, next_attempt_at=now, status_updated_at=now)
+    reset = messages_stale_requeue(where=Q(kind=MessageKind.OUTBOUND, outbound_recipient__isnull=False), now=now)
+    reset_requests = set(OutboundRecipient.objects.filter(message_id__in=reset).values_list("request_id", flat=True))
     if reset_requests:
         OutboundRequest.objects.filter(pk__in=reset_requests).exclude(state=RequestState.SENDING).update(
             state=RequestState.WAITING, next_run_at=now, finished_at=None)
@@ -633,6 +514,6 @@ def outbound_recover() -> dict[str, int]:
     with transaction.atomic():
         for batch_id in batches:
             outbound_batch_enqueue(batch_id=batch_id)
-    return {"callbacks_applied": settled, "messages_requeued": reset, "requests_requeued": len(request_ids),
+    return {"callbacks_applied": settled, "messages_requeued": len(reset), "requests_requeued": len(request_ids),
             "batches_resumed": len(batches),
             "counters_trimmed": ratelimit.counters_trim()}

@@ -21,11 +21,12 @@ from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
 from channels_app.models import Channel, Direction, Message, MessageStatus
+from channels_app.policy import Received
 from channels_app.services import NumberSpec, account_create
 from channels_app.services.inbound import contact_for
 from tests.conftest import TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN
 from tests.integration.conftest import ProviderStub
-from workstreams.inbound import inbound_message_handle
+from workstreams.inbound import conversation_inbound
 from workstreams.models import AgentProfile, Queue, RoutingRule, Workstream, WorkstreamNumber
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -168,4 +169,4 @@ def customer_writes(account, body: str, *, sender: str = "+15551234567", name: s
             status_updated_at=timezone.now())
         if ago:
             Message.objects.filter(pk=message.pk).update(created_at=timezone.now() - ago)
-        return inbound_message_handle(message=message)
+        return conversation_inbound.one(Received(message=message))

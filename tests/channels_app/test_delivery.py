@@ -84,9 +84,10 @@ def test_opt_out_between_queue_and_send_stops_the_send(twilio_sms_account, custo
     message = _queue(twilio_sms_account, customer)
     consent.consent_record(contact=customer, phone_number=twilio_sms_account.numbers.get(),
                            state=ConsentState.OPTED_OUT, source="keyword")
-    assert delivery.message_send(message_id=message.pk) == "failed: opted out"
+    assert delivery.message_send(message_id=message.pk) == delivery.SendOutcome.FAILED
     assert len(mocked_http.calls) == 0
-    assert Message.objects.get(pk=message.pk).error_code == "opted_out"
+    assert (Message.objects.get(pk=message.pk).status, Message.objects.get(pk=message.pk).error_code) == (
+        "failed", "opted_out")
 
 
 def test_whatsapp_free_text_needs_the_24_hour_window(twilio_whatsapp_account, customer):
@@ -122,7 +123,7 @@ def test_retryable_errors_back_off_then_fail_with_the_reason(twilio_sms_account,
             delays.append((row.next_attempt_at - timezone.now()).total_seconds())
             Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
     row = Message.objects.get(pk=message.pk)
-    assert outcome.startswith("failed")
+    assert outcome == delivery.SendOutcome.FAILED
     assert (row.status, row.attempts, row.error_code) == ("failed", 3, "20500")
     assert row.error_message == "gave up after 3 attempts: Service unavailable"
     assert len(delays) == 2 and 4 < delays[0] <= 10.5 and 9 < delays[1] <= 20.5  # 10 s, 20 s, with jitter
@@ -132,9 +133,9 @@ def test_a_timeout_is_retried_and_then_succeeds(twilio_sms_account, customer, mo
     mocked_http.post(MESSAGES_URL, body=requests.ReadTimeout("slow"))
     mocked_http.post(MESSAGES_URL, status=201, json={"sid": "SM" + "2" * 32, "status": "queued"})
     message = _queue(twilio_sms_account, customer)
-    assert delivery.message_send(message_id=message.pk).startswith("retrying")
+    assert delivery.message_send(message_id=message.pk) == delivery.SendOutcome.RETRYING
     Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
-    assert delivery.message_send(message_id=message.pk) == "sent"
+    assert delivery.message_send(message_id=message.pk) == delivery.SendOutcome.SENT
     assert Message.objects.get(pk=message.pk).attempts == 2
 
 
@@ -169,8 +170,9 @@ def test_error_21610_records_the_opt_out(twilio_sms_account, customer, mocked_ht
 def test_a_second_run_of_the_same_task_sends_nothing(twilio_sms_account, customer, mocked_http):
     mocked_http.post(MESSAGES_URL, status=201, json={"sid": "SM" + "3" * 32, "status": "queued"})
     message = _queue(twilio_sms_account, customer)
-    assert delivery.message_send(message_id=message.pk) == "sent"
-    assert delivery.message_send(message_id=message.pk) == "skipped: already sent"
+    assert delivery.message_send(message_id=message.pk) == delivery.SendOutcome.SENT
+    assert delivery.message_send(message_id=message.pk) == delivery.SendOutcome.SKIPPED
+    assert delivery.message_send(message_id=10**9) == delivery.SendOutcome.MISSING
     assert len(mocked_http.calls) == 1
 
 

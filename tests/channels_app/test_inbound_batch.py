@@ -55,7 +55,7 @@ def test_a_failing_batch_falls_back_to_one_by_one(twilio_sms_account, monkeypatc
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(inbound_batch, "_contacts", broken)
+    monkeypatch.setattr(inbound_batch, "contacts_for", broken)
     assert inbound_events_process_batch(event_id=events[0].pk) == "processed 0 in a batch, 3 one by one"
     assert Message.objects.count() == 3
 

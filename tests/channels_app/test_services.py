@@ -151,7 +151,10 @@ def test_test_message_to_an_opted_out_customer_is_refused(sandbox_account):
     consent_record(contact=contact, phone_number=phone, state="opted_in", source="keyword")
     account_send_test_message(account=sandbox_account, to="+14155550123", text="ping")
     account_send_test_message(account=sandbox_account, to="+14155550199", text="ping")
-    assert len(sandbox.outbox) == 2 and not Message.objects.exists()
+    assert len(sandbox.outbox) == 2
+    # Stored as test messages, sent, like any other send (their delivery reports find them).
+    assert sorted(Message.objects.values_list("contact__address", "kind", "status", "provider_message_id")) == sorted(
+        (sent["to"], "test", "sent", sent["id"]) for sent in sandbox.outbox)
 
 
 def test_test_message_provider_refusal_is_reported(twilio_sms_account, mocked_http):
@@ -160,6 +163,11 @@ def test_test_message_provider_refusal_is_reported(twilio_sms_account, mocked_ht
     with pytest.raises(ServiceError) as err:
         account_send_test_message(account=twilio_sms_account, to="+14155550123", text="hi")
     assert "21610" in err.value.message and "unsubscribed" in err.value.message
+    assert err.value.http_status == 502
+    # Failed with the provider's code, not retried; the provider's opt-out code is recorded as for any send.
+    message = Message.objects.get(pk=err.value.extra["message_id"])
+    assert (message.kind, message.status, message.error_code, message.attempts) == ("test", "failed", "21610", 1)
+    assert message.contact.consent_records.get().state == "opted_out"
 
 
 def test_channel_log_trim_keeps_recent_rows(sandbox_account, settings):

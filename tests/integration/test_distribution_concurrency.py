@@ -7,8 +7,9 @@ import pytest
 from django.db import connection, connections, transaction
 
 from channels_app.models import Direction, Message, MessageStatus
+from channels_app.policy import Received
 from channels_app.services.inbound import contact_for
-from workstreams.inbound import inbound_message_handle
+from workstreams.inbound import conversation_inbound
 from workstreams.models import (
     AgentProfile,
     Conversation,
@@ -43,7 +44,7 @@ def setup(transactional_db, sandbox_account, django_user_model):
                                          direction=Direction.INBOUND, body="hi", status=MessageStatus.RECEIVED,
                                          provider_message_id=f"c-{i}")
         with transaction.atomic():  # as in event processing
-            inbound_message_handle(message=message)
+            conversation_inbound.one(Received(message=message))
     AgentProfile.objects.update(presence="available")  # directly: no cycle is triggered
     assert not Conversation.objects.filter(state=ConversationState.ACTIVE).exists()
     return agents

@@ -3,8 +3,9 @@ from datetime import timedelta
 from django.utils import timezone
 
 from channels_app.models import Direction, Message, MessageStatus
+from channels_app.policy import Received
 from channels_app.services.inbound import contact_for
-from outbound.inbound import outbound_reply_link
+from outbound.inbound import reply_inbound
 from outbound.models import OutboundReply, OutboundRequest, Source
 from outbound.services.requests import outbound_request_create
 from outbound.services.sending import outbound_request_send
@@ -34,25 +35,25 @@ def test_a_reply_is_linked_to_the_latest_outbound_message_it_answers(sandbox_con
     latest = _send(sandbox_config)
     reply = _reply(sandbox_config)
 
-    link = outbound_reply_link(message=reply, keyword=None)
+    link = reply_inbound.one(Received(message=reply))
     assert (link.outbound_message, link.recipient.request) == (latest, OutboundRequest.objects.latest("pk"))
-    assert outbound_reply_link(message=reply) == link
+    assert reply_inbound.one(Received(message=reply)) == link
     assert OutboundReply.objects.count() == 1
 
 
 def test_a_reply_after_the_window_or_from_someone_else_is_not_linked(sandbox_config, settings):
     settings.OUTBOUND_REPLY_WINDOW_DAYS = 7
     sent = _send(sandbox_config)
-    assert outbound_reply_link(message=_reply(sandbox_config, n=2)) is None
+    assert reply_inbound.one(Received(message=_reply(sandbox_config, n=2))) is None
     late = _reply(sandbox_config, when=sent.created_at + timedelta(days=8))
-    assert outbound_reply_link(message=late) is None
+    assert reply_inbound.one(Received(message=late)) is None
     on_time = _reply(sandbox_config, when=timezone.now() + timedelta(days=6))
-    assert outbound_reply_link(message=on_time).outbound_message == sent
+    assert reply_inbound.one(Received(message=on_time)).outbound_message == sent
 
 
 def test_the_reply_handler_is_in_the_default_inbound_handlers(settings):
-    assert settings.HUB_INBOUND_HANDLERS[-1] == "outbound.inbound.outbound_reply_link"
-    assert "workstreams.inbound.inbound_message_handle" in settings.HUB_INBOUND_HANDLERS
+    assert settings.HUB_INBOUND_HANDLERS[-1] == "outbound.inbound.reply_inbound"
+    assert "workstreams.inbound.conversation_inbound" in settings.HUB_INBOUND_HANDLERS
 
 
 def test_a_reply_through_the_webhook_opens_a_conversation_and_is_linked(client, sandbox_config,

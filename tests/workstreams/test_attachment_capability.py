@@ -40,6 +40,6 @@ def test_nothing_is_attached_on_an_acs_number_whatever_was_configured(acs_accoun
     WorkstreamNumber.objects.create(workstream=workstream, phone_number=phone, language="en")
     policy = number_policy(phone)
     assert not policy.customers_may_send_attachments and not policy.agents_may_send_attachments
-    with pytest.raises(ServiceError, match="may not send attachments"):
+    with pytest.raises(ServiceError, match="cannot send attachments: its provider carries text only"):
         message_queue(phone_number=phone, contact=contact_for("+15551234567"), body="see attached",
                       media_urls=("https://hub.example/a.png",))

@@ -119,7 +119,8 @@ def test_help_and_attachment_not_allowed(workstream, texts, receive, sandbox_acc
     assert sent() == ["Reply with your question; text STOP to opt out."]
 
     from channels_app.models import Attachment
-    from workstreams.inbound import inbound_message_handle
+    from channels_app.policy import Received
+    from workstreams.inbound import conversation_inbound
 
     texts("attachment_not_allowed", "We cannot accept files here; please describe it in words.")
     phone = sandbox_account.numbers.get()
@@ -127,7 +128,7 @@ def test_help_and_attachment_not_allowed(workstream, texts, receive, sandbox_acc
                                      provider="sandbox", channel="sms", direction="inbound", body="photo",
                                      status="received", provider_message_id="with-file")
     Attachment.objects.create(message=message, url="https://x.example/a.jpg", state="refused")
-    run(django_capture_on_commit_callbacks, inbound_message_handle, message=message)
+    run(django_capture_on_commit_callbacks, conversation_inbound.one, Received(message=message, refused_attachments=1))
     assert sent()[-1] == "We cannot accept files here; please describe it in words."
 
 

@@ -43,3 +43,32 @@ def test_new_conversations_go_to_the_default_queue_with_a_diagnosis(sandbox_acco
     conversation = receive(sandbox_account)
     assert conversation.queue.name == "Default queue"
     assert conversation.routing_diagnosis["reason"] == "the number is in no workstream; fallback queue"
+
+
+def test_many_messages_at_once_join_the_conversations_one_at_a_time_would(sandbox_account, django_user_model):
+    from channels_app.models import Direction, Message, MessageStatus
+    from channels_app.policy import Received
+    from channels_app.services.inbound import contact_for
+    from workstreams.inbound import conversation_inbound
+
+    def received(sender, body, n):
+        phone = sandbox_account.numbers.get()
+        return Received(message=Message.objects.create(
+            account=sandbox_account, phone_number=phone, contact=contact_for(sender), provider="sandbox",
+            channel="sms", direction=Direction.INBOUND, body=body, status=MessageStatus.RECEIVED,
+            provider_message_id=f"in-{n}"))
+
+    def shape():
+        return sorted((c.contact.address, c.state, c.queue.name, [e.message.body for e in c.entries.order_by("pk")],
+                       c.last_inbound_at is not None) for c in Conversation.objects.all())
+
+    script = [("+15550000001", "hi"), ("+15550000002", "hello"), ("+15550000001", "again"),
+              ("+15550000003", "STOP"), ("+15550000002", "still there?")]
+    for n, (sender, body) in enumerate(script):
+        conversation_inbound.one(received(sender, body, n))
+    one_by_one = shape()
+    Conversation.objects.all().delete()
+    items = [received(sender, body, 100 + n) for n, (sender, body) in enumerate(script)]
+    conversations = conversation_inbound.many(items)
+    assert shape() == one_by_one
+    assert [c.contact_id for c in conversations] == [r.message.contact_id for r in items]

@@ -126,3 +126,81 @@ def test_a_rule_can_require_skills(workstream, queues, receive, sandbox_account)
     conversation = receive(sandbox_account, "hola")
     assert list(conversation.required_skills.all()) == [spanish]
     assert conversation.routing_diagnosis["skills"] == ["Spanish"]
+
+
+def test_routing_decides_without_changing_the_conversation(workstream, queues, sandbox_account):
+    from channels_app.models import Direction, Message, MessageStatus
+    from workstreams.models import Conversation
+    from workstreams.services.routing import RoutingDecision, conversation_route
+
+    spanish = Skill.objects.create(name="Spanish")
+    r = rule(workstream, "Spanish", queues["Spanish"], ("message_text", "keyword", "hola"))
+    r.required_skills.add(spanish)
+    phone = sandbox_account.numbers.get()
+    contact = contact_for("+15551234567")
+    message = Message.objects.create(account=sandbox_account, phone_number=phone, contact=contact, provider="sandbox",
+                                     channel="sms", direction=Direction.INBOUND, body="hola",
+                                     status=MessageStatus.RECEIVED, provider_message_id="in-1")
+    conversation = Conversation(contact=contact, phone_number=phone, workstream=workstream, channel="sms")
+
+    decision = conversation_route(conversation=conversation, message=message)
+
+    assert isinstance(decision, RoutingDecision)
+    assert (decision.queue, decision.rule, decision.skills) == (queues["Spanish"], "Spanish", (spanish,))
+    assert [(v.rule, v.matched) for v in decision.evaluated] == [("Spanish", True)]
+    assert decision.diagnosis()["skills"] == ["Spanish"] and decision.diagnosis()["queue"] == "Spanish"
+    assert conversation.queue_id is None and conversation.routing_diagnosis == {}
+
+
+DIAGNOSIS = {
+    "bot": "Helper", "queue": "Billing", "rule": "Invoices", "reason": "rule 'Invoices' matched: text has 'invoice'",
+    "evaluated": [{"rule": "Spanish", "matched": False, "why": ["text 'x' not has the word 'hola'"]},
+                  {"rule": "Broken", "matched": False, "error": "bad regular expression", "why": []},
+                  {"rule": "Invoices", "matched": True, "why": ["text has 'invoice'"]}],
+    "skills": ["Billing"], "escalated": "customer asked for an agent",
+    "transfers": [{"to_queue": "Escalations", "by": "ana", "at": "2026-12-01T10:00:00+00:00"}],
+    "closed": "spam",
+}
+LINES = [
+    "Bot “Helper” answered first.",
+    "Billing: rule 'Invoices' matched: text has 'invoice'",
+    "Rule “Spanish” did not match — text 'x' not has the word 'hola'",
+    "Rule “Broken” failed: bad regular expression",
+    "Rule “Invoices” matched — text has 'invoice'",
+    "Skills asked for: Billing",
+    "Escalated by the bot: customer asked for an agent",
+    "Transferred to Escalations by ana at Dec. 1, 2026, 10 a.m.",
+    "Closed: spam",
+]
+
+
+def test_the_admin_and_the_console_show_the_same_routing_diagnosis(admin_client, client, workstream, receive,
+                                                                   sandbox_account, django_user_model):
+    import html
+    import re
+
+    from django.contrib.auth.models import Permission
+    from django.urls import reverse
+
+    from workstreams.models import AgentProfile, Conversation
+    from workstreams.services.routing import routing_lines
+
+    assert routing_lines(DIAGNOSIS) == LINES
+    conversation = receive(sandbox_account, "my invoice")
+    Conversation.objects.filter(pk=conversation.pk).update(routing_diagnosis=DIAGNOSIS)
+    agent = django_user_model.objects.create_user("agent", password="pw", is_staff=True)
+    agent.user_permissions.add(Permission.objects.get(codename="view_conversation"))
+    AgentProfile.objects.create(user=agent)
+    conversation.queue.members.add(agent)  # an open conversation in the agent's queue: theirs to read
+    client.force_login(agent)
+
+    def shown(page: str, start: str, end: str) -> list[str]:
+        part = page[page.index(start) + len(start):]
+        part = part[:part.index(end)]
+        return [html.unescape(line).strip() for line in re.findall(r"<(?:li|div)>(.*?)</(?:li|div)>", part)]
+
+    admin_page = admin_client.get(reverse("admin:workstreams_conversation_change", args=[conversation.pk]))
+    console_page = client.get(reverse("console:conversation", args=[conversation.pk]))
+    assert console_page.status_code == 200
+    assert shown(admin_page.content.decode(), "field-routing_explained", 'class="form-row') == LINES
+    assert shown(console_page.content.decode(), 'id="routing-heading"', "</section>") == LINES

@@ -58,8 +58,10 @@ class ReplySerializer(serializers.Serializer):
     # Length and emptiness are the service's rules (one message for every caller); here only shape.
     body = serializers.CharField(allow_blank=True, trim_whitespace=False, required=False, default="",
                                  help_text=f"Up to {MAX_MESSAGE_LENGTH} characters.")
-    media_urls = serializers.ListField(child=serializers.URLField(), required=False, default=list, max_length=10,
-                                       help_text="Public URLs of files to attach (where agents may send them).")
+    # How many attachments, and where, are the service's attachment rule (at most 10 where agents may send them).
+    media_urls = serializers.ListField(child=serializers.URLField(), required=False, default=list,
+                                       help_text="Public URLs of files to attach (up to 10, where agents may send "
+                                                 "them).")
 
 
 class PresenceSerializer(serializers.Serializer):
@@ -73,6 +75,16 @@ class TransferSerializer(serializers.Serializer):
                                                help_text="Queue id: the conversation waits there.")
     agent = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.filter(is_active=True),
                                          required=False, help_text="Username: the agent gets it directly.")
+
+
+class ReassignSerializer(serializers.Serializer):
+    agent = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.filter(is_active=True),
+                                         help_text="Username of the agent who gets the conversation.")
+
+
+class ForceCloseSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, default="", allow_blank=True, max_length=300,
+                                   help_text="Why, kept in the routing diagnosis (up to 300 characters).")
 
 
 class TemplateSendSerializer(serializers.Serializer):

@@ -12,13 +12,16 @@ from channels_app.models import Message
 from config.api import ApiErrorSerializer as ErrorSerializer
 from workstreams import selectors, services
 from workstreams.models import AgentProfile, Conversation, ConversationState, Queue
-from workstreams.services import distribution
+from workstreams.services import access, distribution
+from workstreams.services.access import Action
 
 from .serializers import (
     ConversationSerializer,
+    ForceCloseSerializer,
     MessageSerializer,
     PresenceSerializer,
     QueueSerializer,
+    ReassignSerializer,
     ReplySerializer,
     TemplateSendSerializer,
     TransferSerializer,
@@ -27,14 +30,24 @@ from .serializers import (
 ERRORS = {400: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
 
 
-class ConversationPermissions(permissions.DjangoModelPermissions):
-    """Reading needs view permission; replying and ending need change permission."""
+class WorksWithConversations(permissions.IsAuthenticated):
+    """What the console asks: an active staff agent (profile and permission to view conversations), a
+    supervisor or an administrator. A refusal says which is missing."""
 
-    perms_map = {
-        **permissions.DjangoModelPermissions.perms_map,
-        "GET": ["%(app_label)s.view_%(model_name)s"],
-        "POST": ["%(app_label)s.change_%(model_name)s"],
-    }
+    def has_permission(self, request, view) -> bool:
+        if not super().has_permission(request, view):
+            return False  # DRF answers 401
+        access.access_require(request.user)
+        return True
+
+
+class ConversationAccess(WorksWithConversations):
+    """Each action on one conversation, as workstreams.services.access decides (the queryset already hides
+    the conversations the user may not see: those are 404)."""
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        access.conversation_require(request.user, view.conversation_action(request), obj)
+        return True
 
 
 def _conversation_action(description: str, request=None, status_code: int = 200):
@@ -42,7 +55,20 @@ def _conversation_action(description: str, request=None, status_code: int = 200)
                          description=description)
 
 
+#: The access rule each endpoint asks for (by view action and, where one action serves two, by method).
+ACTIONS: dict[str, Action | dict[str, Action]] = {
+    "list": Action.READ, "retrieve": Action.READ, "routing": Action.READ,
+    "messages": {"GET": Action.READ, "POST": Action.REPLY}, "template": Action.REPLY,
+    "take": Action.TAKE, "transfer": Action.TRANSFER, "reassign": Action.REASSIGN, "wait": Action.WAIT,
+    "resume": Action.RESUME, "end": Action.END, "force_close": Action.FORCE_CLOSE, "retry": Action.RETRY,
+}
+
+
 class ConversationActionsMixin:
+    def conversation_action(self, request) -> Action:
+        rule = ACTIONS[self.action]  # an endpoint without a rule is a programming error, never an open door
+        return rule[request.method] if isinstance(rule, dict) else rule
+
     @_conversation_action("Take this open conversation from a queue you belong to (pick mode's Take).")
     @action(detail=True, methods=["post"])
     def take(self, request, pk=None):
@@ -53,11 +79,34 @@ class ConversationActionsMixin:
                           request=TransferSerializer)
     @action(detail=True, methods=["post"])
     def transfer(self, request, pk=None):
+        conversation = self.get_object()
         data = TransferSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        conversation = distribution.conversation_transfer(conversation=self.get_object(), by=request.user,
+        conversation = distribution.conversation_transfer(conversation=conversation, by=request.user,
                                                           queue=data.validated_data.get("queue"),
                                                           agent=data.validated_data.get("agent"))
+        return Response(ConversationSerializer(conversation).data)
+
+    @_conversation_action("Supervisors: give the conversation to another agent, whoever holds it now (the agent's "
+                          "capacity permitting).", request=ReassignSerializer)
+    @action(detail=True, methods=["post"])
+    def reassign(self, request, pk=None):
+        conversation = self.get_object()
+        data = ReassignSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        conversation = distribution.conversation_reassign(conversation=conversation, by=request.user,
+                                                          agent=data.validated_data["agent"])
+        return Response(ConversationSerializer(conversation).data)
+
+    @_conversation_action("Supervisors: close the conversation for good, whatever its state (the customer gets the "
+                          "'conversation closed' message).", request=ForceCloseSerializer)
+    @action(detail=True, methods=["post"], url_path="force-close")
+    def force_close(self, request, pk=None):
+        conversation = self.get_object()
+        data = ForceCloseSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        conversation = services.conversation_force_close(conversation=conversation, by=request.user,
+                                                         reason=data.validated_data["reason"])
         return Response(ConversationSerializer(conversation).data)
 
     @_conversation_action("Step away: the conversation waits and its capacity is released.")
@@ -77,9 +126,10 @@ class ConversationActionsMixin:
                                "window).")
     @action(detail=True, methods=["post"])
     def template(self, request, pk=None):
+        conversation = self.get_object()
         data = TemplateSendSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        message = services.conversation_send_template(conversation=self.get_object(), author=request.user,
+        message = services.conversation_send_template(conversation=conversation, author=request.user,
                                                       template=data.validated_data["template"],
                                                       variables=data.validated_data["variables"])
         return Response(MessageSerializer(message, context=self.get_serializer_context()).data,
@@ -98,7 +148,7 @@ class ConversationActionsMixin:
 class AgentMeViewSet(viewsets.ViewSet):
     """The signed-in agent: presence and picking work."""
 
-    permission_classes = [permissions.IsAuthenticated]
+    permission_classes = [WorksWithConversations]
 
     def _presence(self, user):
         profile = AgentProfile.objects.filter(user=user).first()
@@ -121,28 +171,34 @@ class AgentMeViewSet(viewsets.ViewSet):
                    description="Take the next conversation waiting in your queues (higher priority, then oldest).")
     @action(detail=False, methods=["post"], url_path="me/pick")
     def pick(self, request):
+        access.agent_work_require(request.user)
         return Response(ConversationSerializer(distribution.conversation_pick_next(user=request.user)).data)
 
 
 @extend_schema(tags=["queues"])
 class QueueViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The queues you belong to or supervise (every queue for an administrator), with their counts."""
+
     serializer_class = QueueSerializer
-    permission_classes = [permissions.IsAuthenticated]
+    permission_classes = [WorksWithConversations]
     queryset = Queue.objects.annotate(
         waiting=Count("conversations", filter=Q(conversations__state=ConversationState.OPEN)),
         active=Count("conversations", filter=Q(conversations__state=ConversationState.ACTIVE)),
     ).order_by("-priority", "name")
+
+    def get_queryset(self):
+        return access.queues_visible_to(self.request.user, super().get_queryset())
 
 
 @extend_schema(tags=["conversations"])
 class ConversationViewSet(ConversationActionsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                           viewsets.GenericViewSet):
     serializer_class = ConversationSerializer
-    permission_classes = [permissions.IsAuthenticated, ConversationPermissions]
+    permission_classes = [ConversationAccess]
     queryset = Conversation.objects.select_related("contact", "phone_number", "queue", "agent")
 
     def get_queryset(self):
-        qs = super().get_queryset()
+        qs = access.conversations_visible_to(self.request.user, super().get_queryset())
         params = self.request.query_params
         if params.get("state"):
             qs = qs.filter(state__in=params["state"].split(","))
@@ -167,9 +223,9 @@ class ConversationViewSet(ConversationActionsMixin, mixins.ListModelMixin, mixin
 
     @extend_schema(responses={200: MessageSerializer(many=True)}, methods=["GET"])
     @extend_schema(request=ReplySerializer, responses={201: MessageSerializer, **ERRORS}, methods=["POST"],
-                   description="An agent's reply. Refusals: 400 (empty, over 1,600 characters, attachments not "
-                               "allowed), 409 (conversation closed, contact opted out, WhatsApp 24-hour window "
-                               "closed), each with a JSON error naming the rule.")
+                   description="An agent's reply. Refusals: 400 (empty, over 1,600 characters, more than 10 "
+                               "attachments, attachments not allowed), 409 (conversation closed, contact opted out, "
+                               "WhatsApp 24-hour window closed), each with a JSON error naming the rule.")
     @action(detail=True, methods=["get", "post"])
     def messages(self, request, pk=None):
         conversation = self.get_object()
@@ -196,7 +252,8 @@ class ConversationViewSet(ConversationActionsMixin, mixins.ListModelMixin, mixin
     @action(detail=True, methods=["post"], url_path=r"messages/(?P<message_id>\d+)/retry")
     def retry(self, request, pk=None, message_id=None):
         conversation = self.get_object()
-        message = get_object_or_404(Message, pk=message_id)
+        # Looked up within the conversation: another conversation's message is as absent as one that is not.
+        message = get_object_or_404(Message, pk=message_id, conversation_link__conversation=conversation)
         message = services.conversation_message_retry(conversation=conversation, message=message)
         return Response(MessageSerializer(message, context=self.get_serializer_context()).data,
                         status=status.HTTP_201_CREATED)

@@ -9,8 +9,6 @@ from django.core.validators import URLValidator
 
 from workstreams.models import Queue, WhatsAppTemplate
 
-MAX_MEDIA_URLS = 10
-
 
 class ReplyForm(forms.Form):
     body = forms.CharField(label="Reply", required=False, strip=False, widget=forms.Textarea(attrs={"rows": 3}))
@@ -24,9 +22,8 @@ class ReplyForm(forms.Form):
         return self.cleaned_data["body"].replace("\r\n", "\n")
 
     def clean_media_urls(self) -> list[str]:
+        # Only the shape: how many, and where, are the attachment rule's (channels_app.services.rules).
         urls = [line.strip() for line in self.cleaned_data["media_urls"].splitlines() if line.strip()]
-        if len(urls) > MAX_MEDIA_URLS:
-            raise ValidationError(f"Attach at most {MAX_MEDIA_URLS} links.")
         check = URLValidator(schemes=["http", "https"])
         for url in urls:
             try:
@@ -64,3 +61,15 @@ class TransferForm(forms.Form):
         if data["queue"] is None and data["agent"] is None:
             raise ValidationError("That queue or agent no longer exists; reload the page and choose again.")
         return data
+
+
+class ReassignForm(forms.Form):
+    agent = forms.ModelChoiceField(
+        queryset=get_user_model().objects.filter(is_active=True, agent_profile__isnull=False), label="Reassign to",
+        error_messages={"required": "Choose the agent who gets the conversation.",
+                        "invalid_choice": "That agent no longer exists; reload the page and choose again."})
+
+
+class ForceCloseForm(forms.Form):
+    reason = forms.CharField(label="Reason", required=False, max_length=300,
+                             help_text="Kept in the routing diagnosis; the customer does not see it.")

@@ -10,16 +10,15 @@ from typing import Any
 from django.db.models import Count, F, IntegerField, Min, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
-from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from channels_app.models import AttachmentState, Channel, ConsentState, Direction, Message
 from channels_app.policy import number_policy
 from channels_app.services.consent import consent_state
-from channels_app.services.delivery import whatsapp_window_closes_at
+from channels_app.services.rules import whatsapp_window_closes_at
 from workstreams.models import (
+    LIVE_STATES,
     AgentProfile,
     Conversation,
     ConversationMessage,
@@ -30,6 +29,13 @@ from workstreams.models import (
     WhatsAppTemplate,
 )
 from workstreams.selectors import conversation_messages
+from workstreams.services.access import (
+    Roles,
+    conversations_supervised_by,
+    conversations_visible_to,
+    queues_visible_to,
+    user_roles,
+)
 from workstreams.services.automated import conversation_languages, render
 from workstreams.services.conversations import template_variables
 
@@ -83,8 +89,10 @@ def ago_label(moment: datetime | None, now: datetime) -> str:
     return _("%(duration)s ago") % {"duration": duration_label(seconds)}
 
 
-def dashboard_lists(*, user: Any) -> dict[str, Any]:
-    """The agent's active and waiting conversations, the open ones in their queues, and each queue's counts."""
+def dashboard_lists(*, user: Any, roles: Roles | None = None) -> dict[str, Any]:
+    """The agent's active and waiting conversations, the open ones in their queues, each queue's counts, and
+    the live conversations a supervisor oversees (every live one, for an administrator)."""
+    roles = roles or user_roles(user)
     mine = list(_listed(user).filter(agent=user, state__in=[ConversationState.ACTIVE, ConversationState.WAITING])
                 .order_by(F("last_message_at").desc(nulls_last=True), "-id")[:LIST_LIMIT])
     queued = list(_listed(user).filter(state=ConversationState.OPEN, agent__isnull=True, with_bot=False,
@@ -92,7 +100,7 @@ def dashboard_lists(*, user: Any) -> dict[str, Any]:
                   .order_by("-queue__priority", "queued_at", "id")[:LIST_LIMIT])
     waiting_filter = Q(conversations__state=ConversationState.OPEN, conversations__agent__isnull=True,
                        conversations__with_bot=False)
-    queues = list(Queue.objects.filter(members=user).annotate(
+    queues = list(queues_visible_to(user).annotate(
         waiting=Count("conversations", filter=waiting_filter),
         active=Count("conversations", filter=Q(conversations__state=ConversationState.ACTIVE)),
         oldest=Min("conversations__queued_at", filter=waiting_filter),
@@ -104,7 +112,13 @@ def dashboard_lists(*, user: Any) -> dict[str, Any]:
             if conversation.queued_at else ""
     for queue in queues:
         queue.oldest_label = duration_label((now - queue.oldest).total_seconds()) if queue.oldest else ""
-    return {"mine": mine, "queued": queued, "queues": queues,
+    overseen = (conversations_visible_to(user, _listed(user)) if roles.admin
+                else conversations_supervised_by(user, _listed(user)))
+    supervised = list(overseen.filter(state__in=LIVE_STATES)
+                      .order_by("-queue__priority", F("last_message_at").desc(nulls_last=True), "-id")[:LIST_LIMIT])
+    for conversation in supervised:
+        conversation.activity_label = ago_label(conversation.last_message_at, now)
+    return {"mine": mine, "queued": queued, "queues": queues, "supervised": supervised,
             "unread_total": sum(c.unread for c in mine) + sum(c.unread for c in queued)}
 
 
@@ -159,57 +173,14 @@ class ContactPanel:
     earlier: list[Conversation] = field(default_factory=list)
 
 
-def contact_panel(conversation: Conversation) -> ContactPanel:
+def contact_panel(conversation: Conversation, *, user: Any) -> ContactPanel:
+    """The customer beside the thread; of their other conversations, only those ``user`` may see."""
     consent = consent_state(contact=conversation.contact, phone_number=conversation.phone_number)
-    earlier = list(Conversation.objects.filter(contact=conversation.contact).exclude(pk=conversation.pk)
+    others = Conversation.objects.filter(contact=conversation.contact).exclude(pk=conversation.pk)
+    earlier = list(conversations_visible_to(user, others)
                    .select_related("phone_number", "agent", "queue").order_by("-created_at", "-id")[:10])
     return ContactPanel(consent=consent, consent_label=ConsentState(consent).label,
                         language=conversation.contact.locale or conversation.language, earlier=earlier)
-
-
-def _moment(value: Any) -> str:
-    """A stored ISO 8601 moment, in the page's language and time zone (as stored when it is not one)."""
-    parsed = parse_datetime(value) if isinstance(value, str) else None
-    if parsed is None:
-        return str(value or "")
-    return date_format(timezone.localtime(parsed) if timezone.is_aware(parsed) else parsed, "DATETIME_FORMAT")
-
-
-def routing_lines(diagnosis: dict[str, Any] | None) -> list[str]:
-    """The stored routing diagnosis in sentences: the queue and why, each rule tried, escalations, transfers.
-
-    The sentences are in the page's language; the reasons inside them are stored as routing wrote them.
-    """
-    d = diagnosis or {}
-    lines: list[str] = []
-    if d.get("bot"):
-        lines.append(_("Bot “%(bot)s” answered first.") % {"bot": d["bot"]})
-    if d.get("queue") or d.get("reason"):
-        queue = d.get("queue") or _("No queue")
-        lines.append(_("%(queue)s: %(reason)s") % {"queue": queue, "reason": d["reason"]} if d.get("reason")
-                     else queue)
-    for step in d.get("evaluated", []):
-        rule = step.get("rule")
-        if step.get("matched"):
-            line = _("Rule “%(rule)s” matched") % {"rule": rule}
-        elif step.get("error"):
-            line = _("Rule “%(rule)s” failed: %(error)s") % {"rule": rule, "error": step["error"]}
-        else:
-            line = _("Rule “%(rule)s” did not match") % {"rule": rule}
-        why = "; ".join(step.get("why", []))
-        lines.append(f"{line} — {why}" if why else line)
-    if d.get("skills"):
-        lines.append(_("Skills asked for: %(skills)s") % {"skills": ", ".join(d["skills"])})
-    if d.get("escalated"):
-        lines.append(_("Escalated by the bot: %(reason)s") % {"reason": d["escalated"]})
-    for transfer in d.get("transfers", []):
-        values = {"target": transfer.get("to_queue") or transfer.get("to_agent"), "by": transfer.get("by"),
-                  "at": _moment(transfer.get("at"))}
-        lines.append(_("Transferred to %(target)s by %(by)s at %(at)s") % values if transfer.get("by")
-                     else _("Transferred to %(target)s by the system at %(at)s") % values)
-    if d.get("closed"):
-        lines.append(_("Closed: %(reason)s") % {"reason": d["closed"]})
-    return lines
 
 
 def whatsapp_templates(conversation: Conversation) -> list[dict[str, Any]]:
@@ -252,11 +223,6 @@ def transfer_targets(conversation: Conversation, *, user: Any) -> dict[str, list
               .order_by("user__first_name", "user__last_name", "user__username"))
     queues = Queue.objects.exclude(pk=conversation.queue_id) if conversation.queue_id else Queue.objects.all()
     return {"queues": list(queues.order_by("-priority", "name")), "agents": list(agents)}
-
-
-def is_queue_member(conversation: Conversation, user: Any) -> bool:
-    return bool(conversation.queue_id) and Queue.members.through.objects.filter(
-        queue_id=conversation.queue_id, user_id=user.pk).exists()
 
 
 def agents_may_send_attachments(conversation: Conversation) -> bool:

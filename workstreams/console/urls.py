@@ -18,6 +18,8 @@ urlpatterns = [
     path("conversations/<int:pk>/wait/", views.wait, name="wait"),
     path("conversations/<int:pk>/resume/", views.resume, name="resume"),
     path("conversations/<int:pk>/transfer/", views.transfer, name="transfer"),
+    path("conversations/<int:pk>/reassign/", views.reassign, name="reassign"),
+    path("conversations/<int:pk>/force-close/", views.force_close, name="force-close"),
     path("conversations/<int:pk>/messages/<int:message_id>/retry/", views.retry, name="retry"),
     path("attachments/<int:pk>/", views.attachment, name="attachment"),
 ]

@@ -33,14 +33,14 @@ from channels_app.services.delivery import MAX_MESSAGE_LENGTH
 from config.exceptions import ServiceError
 from workstreams import services
 from workstreams.models import LIVE_STATES, AgentProfile, Conversation, ConversationState, Presence
-from workstreams.services import distribution
+from workstreams.services import access, distribution
+from workstreams.services.access import Action
+from workstreams.services.routing import routing_lines
 
 from . import selectors
-from .forms import ReplyForm, TemplateForm, TransferForm
+from .forms import ForceCloseForm, ReassignForm, ReplyForm, TemplateForm, TransferForm
 from .services import conversation_mark_read
 
-VIEW_PERMISSION = "workstreams.view_conversation"
-CHANGE_PERMISSION = "workstreams.change_conversation"
 #: Each poll looks this far behind its cursor, so a message whose transaction committed late still shows.
 POLL_OVERLAP = timedelta(seconds=60)
 #: Attachments shown in the page itself; any other type is downloaded, never rendered from our origin.
@@ -59,39 +59,50 @@ def _page(request: HttpRequest, template: str, context: dict[str, Any], status: 
     return render(request, template, {"hub_name": admin.site.site_header, **context}, status=status)
 
 
-def console_view(*, permission: str = VIEW_PERMISSION, json: bool = False):
-    """Staff only (anonymous → the admin login), with the conversation permissions, and an agent profile."""
+def console_view(*, json: bool = False):
+    """The console's door, as workstreams.services.access keeps it: an active staff agent (profile and the
+    permission to view conversations), a supervisor or an administrator. Anonymous and non-staff users go to
+    the admin login; the others are told what is missing."""
 
     def decorate(view):
         @wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs):
             user = request.user
-            if not (user.is_active and user.is_staff):
+            roles = access.user_roles(user)
+            if not roles.staff:
                 if json or _wants_json(request):
                     return _json_error("not_logged_in", "Your session has ended; reload the page to log in again.",
                                        401)
                 return redirect_to_login(request.get_full_path(), reverse("admin:login"))
-            missing = [p for p in dict.fromkeys([VIEW_PERMISSION, permission]) if not user.has_perm(p)]
-            if missing:
-                detail = ("You need the permission to view conversations to use the agent console"
-                          if VIEW_PERMISSION in missing else
-                          "You need the permission to change conversations to answer or act on them") + \
-                    "; an administrator can grant it in the admin under Users (or through a group)."
+            refusal = access.access_refusal(roles)
+            if refusal is not None:
                 if json or _wants_json(request):
-                    return _json_error("permission_denied", detail, 403)
-                return _page(request, "console/forbidden.html", {"detail": detail}, status=403)
-            profile = AgentProfile.objects.filter(user=user).first()
-            if profile is None:
+                    return JsonResponse(refusal.as_dict(), status=refusal.http_status)
+                if refusal.code == "not_an_agent":
+                    return _no_profile(request)
+                return _forbidden(request, refusal)
+            request.roles = roles
+            request.agent_profile = AgentProfile.objects.filter(user=user).first()
+            try:
+                return view(request, *args, **kwargs)
+            except access.AccessRefused as exc:
+                # A refusal of one conversation (404 or 403), raised by ``_conversation``.
+                if exc.http_status == 404 and not (json or _wants_json(request)):
+                    raise Http404(exc.message)
                 if json or _wants_json(request):
-                    return _json_error("not_an_agent", f"{user.get_username()} has no agent profile; an "
-                                       "administrator can add one under Workstreams → Agent profiles.", 403)
-                return _no_profile(request)
-            request.agent_profile = profile
-            return view(request, *args, **kwargs)
+                    return JsonResponse(exc.as_dict(), status=exc.http_status)
+                back = reverse("console:conversation", args=[kwargs["pk"]]) if "pk" in kwargs and \
+                    request.method == "POST" else ""
+                return _forbidden(request, exc, conversation_refused=True, back_url=back)
 
         return wrapper
 
     return decorate
+
+
+def _forbidden(request: HttpRequest, refusal: ServiceError, **context: Any) -> HttpResponse:
+    return _page(request, "console/forbidden.html", {"detail": refusal.message, "code": refusal.code, **context},
+                 status=refusal.http_status)
 
 
 def _no_profile(request: HttpRequest) -> HttpResponse:
@@ -99,7 +110,8 @@ def _no_profile(request: HttpRequest) -> HttpResponse:
     can_fix = user.has_perm("workstreams.add_agentprofile")
     fixers = [] if can_fix else [
         u.get_full_name() or u.get_username()
-        for u in get_user_model().objects.with_perm("workstreams.add_agentprofile").order_by("username")[:5]
+        for u in get_user_model().objects.with_perm("workstreams.add_agentprofile", backend=access.PERMISSION_BACKEND)
+        .order_by("username")[:5]
     ]
     return _page(request, "console/no_profile.html", {
         "can_fix": can_fix, "fixers": fixers,
@@ -115,8 +127,14 @@ def _safe_next(request: HttpRequest, default: str) -> str:
     return default
 
 
-def _conversation(pk: int) -> Conversation:
-    return get_object_or_404(selectors.conversation_for_page(pk))
+def _conversation(request: HttpRequest, pk: int, action: Action) -> Conversation:
+    """The conversation, if the user may ``action`` it; a conversation they may not see is a 404."""
+    item = access.conversations_visible_to(request.user, selectors.conversation_for_page(pk)).first()
+    if item is None:  # the same answer whether it exists elsewhere or nowhere
+        raise access.AccessRefused(f"There is no conversation #{pk} that you may see.", code="not_found",
+                                   http_status=404)
+    request.access = access.conversation_require(request.user, action, item)  # AccessRefused: 403
+    return item
 
 
 def _conversation_url(conversation: Conversation) -> str:
@@ -151,9 +169,12 @@ def _act(request: HttpRequest, operation: Callable[[], Any], *, done: str, to: s
 
 
 def _dashboard_fragment(request: HttpRequest) -> tuple[str, dict[str, Any]]:
-    lists = selectors.dashboard_lists(user=request.user)
+    lists = selectors.dashboard_lists(user=request.user, roles=request.roles)
     profile = request.agent_profile
-    context = {**lists, "profile": profile, "free_capacity": distribution.agent_free_capacity(request.user)}
+    context = {**lists, "profile": profile, "roles": request.roles,
+               "free_capacity": distribution.agent_free_capacity(request.user) if profile else 0,
+               "add_profile_url": reverse("admin:workstreams_agentprofile_add") + f"?user={request.user.pk}"
+               if request.user.has_perm("workstreams.add_agentprofile") else ""}
     return render_to_string("console/_dashboard_lists.html", context, request=request), lists
 
 
@@ -198,10 +219,11 @@ def presence(request: HttpRequest) -> HttpResponse:
                  to=_safe_next(request, back), data={"presence": profile.presence})
 
 
-@console_view(permission=CHANGE_PERMISSION)
+@console_view()
 @require_POST
 def pick_next(request: HttpRequest) -> HttpResponse:
     try:
+        access.agent_work_require(request.user)
         conversation = distribution.conversation_pick_next(user=request.user)
     except ServiceError as exc:
         return _refused(request, exc, back=reverse("console:dashboard"))
@@ -217,15 +239,31 @@ def _conversation_version(conversation: Conversation) -> str:
                                      int(conversation.with_bot), int(conversation.resolved)))
 
 
+def _access(request: HttpRequest, conversation: Conversation) -> access.ConversationAccess:
+    known = getattr(request, "access", None)
+    if known is None or known.conversation.pk != conversation.pk:
+        known = request.access = access.conversation_access(request.user, conversation)
+    return known
+
+
+def _can(request: HttpRequest, conversation: Conversation) -> dict[str, bool]:
+    """What the signed-in user may do here, by action name (``can.reply`` …): only those buttons are shown."""
+    allowed = _access(request, conversation).allowed
+    return {action.value: action in allowed for action in Action}
+
+
 def _header_context(request: HttpRequest, conversation: Conversation) -> dict[str, Any]:
     live = conversation.state in LIVE_STATES
+    can = _can(request, conversation)
     return {
         "conversation": conversation,
+        "can": can,
         "is_mine": conversation.agent_id == request.user.pk,
         "is_live": live,
-        "can_take": (conversation.state == ConversationState.OPEN and not conversation.agent_id
-                     and not conversation.with_bot and selectors.is_queue_member(conversation, request.user)),
-        "targets": selectors.transfer_targets(conversation, user=request.user) if live else None,
+        "can_take": (can["take"] and conversation.state == ConversationState.OPEN and not conversation.agent_id
+                     and not conversation.with_bot),
+        "targets": selectors.transfer_targets(conversation, user=request.user)
+        if live and (can["transfer"] or can["reassign"]) else None,
         "version": _conversation_version(conversation),
     }
 
@@ -243,13 +281,14 @@ def _conversation_context(request: HttpRequest, conversation: Conversation, **ex
         "is_closed": conversation.state == ConversationState.CLOSED,
         "free_text_disabled": conversation.state == ConversationState.CLOSED or (window.applies
                                                                                  and not window.is_open),
-        "panel": selectors.contact_panel(conversation),
-        "routing": selectors.routing_lines(conversation.routing_diagnosis),
+        "panel": selectors.contact_panel(conversation, user=request.user),
+        "routing": routing_lines(conversation.routing_diagnosis),
         "templates": selectors.whatsapp_templates(conversation),
         "quick_replies": selectors.quick_replies(conversation, user=request.user),
         "attachments_allowed": selectors.agents_may_send_attachments(conversation),
         "max_length": MAX_MESSAGE_LENGTH,
         "reply_form": extra.pop("reply_form", None) or ReplyForm(),
+        "read_only_reason": getattr(_access(request, conversation).refusal(Action.REPLY), "message", ""),
         **extra,
     }
 
@@ -257,14 +296,15 @@ def _conversation_context(request: HttpRequest, conversation: Conversation, **ex
 @console_view()
 @require_GET
 def conversation(request: HttpRequest, pk: int) -> HttpResponse:
-    item = _conversation(pk)
+    item = _conversation(request, pk, Action.READ)
     context = _conversation_context(request, item)
     conversation_mark_read(user=request.user, conversation=item, last_message_id=context["last_id"])
     return _page(request, "console/conversation.html", context)
 
 
-def _message_payload(request: HttpRequest, conversation: Conversation, message: Message) -> dict[str, Any]:
-    context = {"m": message, "conversation": conversation}
+def _message_payload(request: HttpRequest, conversation: Conversation, message: Message,
+                     can: dict[str, bool]) -> dict[str, Any]:
+    context = {"m": message, "conversation": conversation, "can": can}
     return {
         "id": message.pk, "order": message.order_key, "version": message.version,
         "direction": message.direction, "status": message.status,
@@ -293,7 +333,7 @@ def _parse_cursor(value: str) -> tuple[datetime | None, str]:
 @require_GET
 def conversation_updates(request: HttpRequest, pk: int) -> JsonResponse:
     """New and changed messages since the page's cursor, and the conversation's state when it changed."""
-    item = _conversation(pk)
+    item = _conversation(request, pk, Action.READ)
     now = timezone.now()
     after = int(request.GET["after"]) if request.GET.get("after", "").isdigit() else 0
     since, problem = _parse_cursor(request.GET.get("since") or "")
@@ -307,6 +347,7 @@ def conversation_updates(request: HttpRequest, pk: int) -> JsonResponse:
         conversation_mark_read(user=request.user, conversation=item, last_message_id=newest)
     window = selectors.whatsapp_window(item, now=now)
     version = _conversation_version(item)
+    can = _can(request, item)
     state: dict[str, Any] = {
         "version": version, "state": item.state, "closed": item.state == ConversationState.CLOSED,
         "window": {"applies": window.applies, "open": window.is_open,
@@ -318,7 +359,7 @@ def conversation_updates(request: HttpRequest, pk: int) -> JsonResponse:
         state["header_html"] = render_to_string("console/_conversation_header.html",
                                                 _header_context(request, item), request=request)
     return JsonResponse({"cursor": now.isoformat(), "last_id": newest, "conversation": state,
-                         "messages": [_message_payload(request, item, m) for m in changes]})
+                         "messages": [_message_payload(request, item, m, can) for m in changes]})
 
 
 def _form_error(form) -> str:
@@ -328,10 +369,10 @@ def _form_error(form) -> str:
     return "Check the form."
 
 
-@console_view(permission=CHANGE_PERMISSION)
+@console_view()
 @require_POST
 def reply(request: HttpRequest, pk: int) -> HttpResponse:
-    item = _conversation(pk)
+    item = _conversation(request, pk, Action.REPLY)
     form = ReplyForm(request.POST)
     try:
         if not form.is_valid():
@@ -350,10 +391,10 @@ def reply(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(_conversation_url(item) + "#composer")
 
 
-@console_view(permission=CHANGE_PERMISSION)
+@console_view()
 @require_POST
 def send_template(request: HttpRequest, pk: int) -> HttpResponse:
-    item = _conversation(pk)
+    item = _conversation(request, pk, Action.REPLY)
     form = TemplateForm(request.POST)
     try:
         if not form.is_valid():
@@ -373,53 +414,53 @@ def send_template(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(_conversation_url(item) + "#composer")
 
 
-@console_view(permission=CHANGE_PERMISSION)
+@console_view()
 @require_POST
 def retry(request: HttpRequest, pk: int, message_id: int) -> HttpResponse:
-    item = _conversation(pk)
-    message = get_object_or_404(Message, pk=message_id)
+    item = _conversation(request, pk, Action.RETRY)
+    message = get_object_or_404(Message, pk=message_id, conversation_link__conversation=item)
     return _act(request, lambda: services.conversation_message_retry(conversation=item, message=message),
                 done="The message is queued again.", to=_conversation_url(item))
 
 
-@console_view(permission=CHANGE_PERMISSION)
+@console_view()
 @require_POST
 def take(request: HttpRequest, pk: int) -> HttpResponse:
-    item = _conversation(pk)
+    item = _conversation(request, pk, Action.TAKE)
     return _act(request, lambda: distribution.conversation_take(conversation=item, user=request.user),
                 done=_("You took conversation #%(id)s.") % {"id": item.pk}, to=_conversation_url(item),
                 back=_safe_next(request, reverse("console:dashboard")))
 
 
-@console_view(permission=CHANGE_PERMISSION)
+@console_view()
 @require_POST
 def end(request: HttpRequest, pk: int) -> HttpResponse:
-    item = _conversation(pk)
+    item = _conversation(request, pk, Action.END)
     return _act(request, lambda: services.conversation_end(conversation=item, user=request.user),
                 done=f"Conversation #{item.pk} ended and marked resolved.", to=_conversation_url(item))
 
 
-@console_view(permission=CHANGE_PERMISSION)
+@console_view()
 @require_POST
 def wait(request: HttpRequest, pk: int) -> HttpResponse:
-    item = _conversation(pk)
+    item = _conversation(request, pk, Action.WAIT)
     return _act(request, lambda: services.conversation_wait(conversation=item, user=request.user),
                 done=f"Conversation #{item.pk} is waiting; your capacity is free for other work.",
                 to=_conversation_url(item))
 
 
-@console_view(permission=CHANGE_PERMISSION)
+@console_view()
 @require_POST
 def resume(request: HttpRequest, pk: int) -> HttpResponse:
-    item = _conversation(pk)
+    item = _conversation(request, pk, Action.RESUME)
     return _act(request, lambda: services.conversation_resume(conversation=item, user=request.user),
                 done=f"You resumed conversation #{item.pk}.", to=_conversation_url(item))
 
 
-@console_view(permission=CHANGE_PERMISSION)
+@console_view()
 @require_POST
 def transfer(request: HttpRequest, pk: int) -> HttpResponse:
-    item = _conversation(pk)
+    item = _conversation(request, pk, Action.TRANSFER)
     form = TransferForm(request.POST)
     back = _conversation_url(item)
     if not form.is_valid():
@@ -435,10 +476,38 @@ def transfer(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @console_view()
+@require_POST
+def reassign(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _conversation(request, pk, Action.REASSIGN)
+    form = ReassignForm(request.POST)
+    back = _conversation_url(item)
+    if not form.is_valid():
+        return _refused(request, ServiceError(_form_error(form), code="invalid", field="agent"), back=back)
+    agent = form.cleaned_data["agent"]
+    name = agent.get_full_name() or agent.get_username()
+    return _act(request, lambda: distribution.conversation_reassign(conversation=item, by=request.user, agent=agent),
+                done=f"Conversation #{item.pk} reassigned to {name}.", to=back)
+
+
+@console_view()
+@require_POST
+def force_close(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _conversation(request, pk, Action.FORCE_CLOSE)
+    form = ForceCloseForm(request.POST)
+    back = _conversation_url(item)
+    if not form.is_valid():
+        return _refused(request, ServiceError(_form_error(form), code="invalid", field="reason"), back=back)
+    return _act(request, lambda: services.conversation_force_close(conversation=item, by=request.user,
+                                                                   reason=form.cleaned_data["reason"]),
+                done=f"Conversation #{item.pk} is closed.", to=back)
+
+
+@console_view()
 @require_GET
 def attachment(request: HttpRequest, pk: int) -> HttpResponse:
-    """A stored customer attachment, for signed-in agents only (customer files are not public)."""
-    item = get_object_or_404(Attachment.objects.filter(message__conversation_link__isnull=False), pk=pk)
+    """A stored customer attachment, for those who may read its conversation (customer files are not public)."""
+    visible = access.conversations_visible_to(request.user)
+    item = get_object_or_404(Attachment.objects.filter(message__conversation_link__conversation__in=visible), pk=pk)
     if not item.file:
         raise Http404("This attachment was not stored.")
     inline = item.content_type in INLINE_TYPES

@@ -7,18 +7,13 @@ import re
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 
 from channels_app.models import Message, MessageKind
 from channels_app.services.delivery import message_queue
 from config.exceptions import ServiceError
-from workstreams.models import (
-    AutomatedMessage,
-    AutomatedMessageKind,
-    Conversation,
-    ConversationMessage,
-    WorkstreamNumber,
-)
+from workstreams.models import AutomatedMessage, AutomatedMessageKind, Conversation, WorkstreamNumber
+
+from .thread import conversation_messages_append
 
 logger = logging.getLogger(__name__)
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -75,10 +70,8 @@ def automated_send(*, conversation: Conversation, kind: str, extra: dict[str, st
                 body=render(template.text, values), content_sid=whatsapp_template,
                 kind=MessageKind.OPT_OUT_CONFIRMATION if kind == AutomatedMessageKind.OPTED_OUT
                 else MessageKind.AUTOMATED,
-                enforce_attachment_policy=False,
             )
-            ConversationMessage.objects.create(conversation=conversation, message=message)
-            Conversation.objects.filter(pk=conversation.pk).update(last_message_at=timezone.now())
+            conversation_messages_append(links=[(conversation, message)])
     except ServiceError as exc:
         logger.info("automated %s message for conversation %s not sent: %s", kind, conversation.pk, exc.message)
         return None

@@ -33,9 +33,10 @@ from channels_app.models import Message, MessageKind
 from channels_app.services.delivery import message_queue
 from channels_app.services.media import host_allowed
 from config.exceptions import ServiceError
-from workstreams.models import Bot, BotKind, BotRuleMatch, Conversation, ConversationMessage, WorkstreamNumber
+from workstreams.models import Bot, BotKind, BotRuleMatch, Conversation, WorkstreamNumber
 
 from .automated import conversation_languages
+from .thread import conversation_messages_append
 
 logger = logging.getLogger(__name__)
 
@@ -220,9 +221,7 @@ def bot_handle(*, conversation_id: int, message_id: int) -> str:
                 with transaction.atomic():
                     reply = message_queue(phone_number=conversation.phone_number, contact=conversation.contact,
                                           body=decision.reply, kind=MessageKind.BOT)
-                    ConversationMessage.objects.create(conversation=locked, message=reply)
-                    locked.last_message_at = timezone.now()
-                    locked.save(update_fields=["last_message_at", "updated_at"])
+                    conversation_messages_append(links=[(locked, reply)])
             except ServiceError as exc:
                 decision = BotDecision(escalate=True, reason=f"bot reply refused: {exc.message}")
         if decision.escalate:
@@ -234,15 +233,13 @@ def bot_handle(*, conversation_id: int, message_id: int) -> str:
 def bot_escalate(*, conversation: Conversation, message: Message, reason: str) -> None:
     """Hand the conversation from the bot to routing and the agents (inside the caller's transaction)."""
     from .distribution import assignment_cycle_enqueue
-    from .routing import conversation_route
+    from .routing import conversation_route, routing_apply
 
     conversation.with_bot = False
-    conversation_route(conversation=conversation, message=message)
+    routing_apply(conversation=conversation, decision=conversation_route(conversation=conversation, message=message))
     conversation.routing_diagnosis = {**conversation.routing_diagnosis, "escalated": reason}
     conversation.queued_at = timezone.now()
     conversation.save()
-    skills = getattr(conversation, "_routing_skills", [])
-    conversation.required_skills.set(skills)
     from .conversations import after_queued
 
     after_queued(conversation)

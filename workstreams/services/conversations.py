@@ -9,8 +9,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from channels_app.models import Message, MessageKind
-from channels_app.services.delivery import message_check, message_queue, message_retry
+from channels_app.models import Direction, Message, MessageKind
+from channels_app.services.delivery import Draft, message_check, message_queue, message_retry
 from config.exceptions import ConflictError, ServiceError
 from workstreams.models import (
     LIVE_STATES,
@@ -25,6 +25,7 @@ from workstreams.models import (
 )
 
 from .automated import automated_send, render
+from .thread import conversation_messages_append
 
 logger = logging.getLogger(__name__)
 
@@ -42,14 +43,13 @@ def _require_not_closed(conversation: Conversation) -> None:
 
 
 def _link(conversation: Conversation, message: Message, *, author: Any = None) -> None:
-    ConversationMessage.objects.create(conversation=conversation, message=message)
-    conversation.last_message_at = timezone.now()
+    conversation_messages_append(links=[(conversation, message)])
     if conversation.state == ConversationState.OPEN and getattr(author, "pk", None):
         # An agent answering from the queue takes the conversation.
         conversation.agent = author
         conversation.state = ConversationState.ACTIVE
         conversation.assigned_at = conversation.last_message_at
-    conversation.save()
+        conversation.save()
 
 
 def conversation_reply(*, conversation: Conversation, author: Any, body: str = "",
@@ -82,7 +82,7 @@ def conversation_reply(*, conversation: Conversation, author: Any, body: str = "
 def _invited_since_last_inbound(conversation: Conversation) -> bool:
     """One invitation per closed window: not again until the customer has written."""
     invitations = Message.objects.filter(conversation_link__conversation=conversation, kind=MessageKind.AUTOMATED,
-                                         direction="outbound").exclude(content_sid="")
+                                         direction=Direction.OUTBOUND).exclude(content_sid="")
     if conversation.last_inbound_at:
         invitations = invitations.filter(created_at__gt=conversation.last_inbound_at)
     return invitations.exists()
@@ -118,7 +118,7 @@ def conversation_send_template(*, conversation: Conversation, author: Any, templ
 def conversation_reply_check(*, conversation: Conversation, body: str) -> None:
     """Validate a reply without sending it (for pages that want to warn early)."""
     _require_not_closed(conversation)
-    message_check(phone_number=conversation.phone_number, contact=conversation.contact, body=body)
+    message_check(draft=Draft(phone_number=conversation.phone_number, contact=conversation.contact, body=body))
 
 
 def _release(conversation: Conversation) -> None:
@@ -181,7 +181,7 @@ def survey_send(*, conversation: Conversation) -> Message | None:
         with transaction.atomic():
             message = message_queue(phone_number=conversation.phone_number, contact=conversation.contact,
                                     body=f"How did we do? {link}", kind=MessageKind.AUTOMATED)
-            ConversationMessage.objects.create(conversation=conversation, message=message)
+            conversation_messages_append(links=[(conversation, message)])
     except ServiceError as exc:
         logger.info("survey for conversation %s not sent: %s", conversation.pk, exc.message)
         return None
@@ -204,6 +204,27 @@ def conversation_close(*, conversation: Conversation, reason: str = "") -> Conve
     automated_send(conversation=locked, kind=AutomatedMessageKind.CLOSED)
     _release(locked)
     return locked
+
+
+FORCE_CLOSE_REASON_MAX = 300
+
+
+@transaction.atomic
+def conversation_force_close(*, conversation: Conversation, by: Any, reason: str = "") -> Conversation:
+    """A supervisor closes a conversation for good, whatever its state (the customer gets the closed message)."""
+    reason = (reason or "").strip()
+    if "\x00" in reason:
+        raise ServiceError("The reason contains a NUL character; remove it.", code="null_characters", field="reason")
+    if len(reason) > FORCE_CLOSE_REASON_MAX:
+        raise ServiceError(f"The reason is {len(reason)} characters; at most {FORCE_CLOSE_REASON_MAX} are kept.",
+                           code="reason_too_long", field="reason")
+    locked = _locked(conversation)
+    if locked.state == ConversationState.CLOSED:
+        raise ConflictError(f"Conversation #{locked.pk} is already closed.", code="conversation_closed",
+                            field="conversation")
+    who = by.get_username() if getattr(by, "pk", None) else "an administrator"
+    return conversation_close(conversation=locked, reason=f"force-closed by {who}" + (f": {reason}" if reason
+                                                                                       else ""))
 
 
 QUEUE_MESSAGES = (AutomatedMessageKind.OUT_OF_HOURS, AutomatedMessageKind.NO_AGENT, AutomatedMessageKind.IN_QUEUE)

@@ -284,34 +284,22 @@ def conversation_take(*, conversation: Conversation, user: Any) -> Conversation:
     return _take(locked, user, now=timezone.now())
 
 
-@transaction.atomic
-def conversation_transfer(*, conversation: Conversation, by: Any = None, queue: Queue | None = None,
-                          agent: Any = None) -> Conversation:
-    """Move a live conversation to another queue (it waits there) or straight to an agent."""
-    if (queue is None) == (agent is None):
-        raise ServiceError("Transfer to a queue or to an agent (one of them).", code="transfer_target",
-                           field="queue")
+def _live_locked(conversation: Conversation, verb: str) -> Conversation:
     locked = (Conversation.objects.select_for_update(of=("self",))
-              .select_related("workstream", "queue", "contact", "phone_number").get(pk=conversation.pk))
+              .select_related("workstream", "queue", "contact", "phone_number", "agent").get(pk=conversation.pk))
     if locked.state not in (ConversationState.OPEN, ConversationState.ACTIVE, ConversationState.WAITING):
-        raise ConflictError(f"Conversation #{locked.pk} has ended; it cannot be transferred.",
+        raise ConflictError(f"Conversation #{locked.pk} has ended; it cannot be {verb}.",
                             code="conversation_ended", field="conversation")
-    now = timezone.now()
-    note = {"at": now.isoformat(), "by": by.get_username() if getattr(by, "pk", None) else None}
-    if queue is not None:
-        locked.queue = queue
-        locked.agent = None
-        locked.state = ConversationState.OPEN
-        locked.queued_at = now
-        locked.with_bot = False
-        note["to_queue"] = queue.name
-        locked.routing_diagnosis = {**(locked.routing_diagnosis or {}), "queue": queue.name,
-                                    "transfers": [*(locked.routing_diagnosis or {}).get("transfers", []), note]}
-        locked.save()
-        assignment_cycle_enqueue()
-        return locked
+    return locked
+
+
+def _note(by: Any, now: datetime, **fields: Any) -> dict[str, Any]:
+    return {"at": now.isoformat(), "by": by.get_username() if getattr(by, "pk", None) else None, **fields}
+
+
+def _hand_to_agent(locked: Conversation, agent: Any, *, note: dict[str, Any], now: datetime) -> Conversation:
+    """Give a live conversation to ``agent`` (capacity permitting), recording ``note`` among its transfers."""
     _require_profile(agent)
-    note["to_agent"] = agent.get_username()
     locked.routing_diagnosis = {**(locked.routing_diagnosis or {}),
                                 "transfers": [*(locked.routing_diagnosis or {}).get("transfers", []), note]}
     locked.agent = None
@@ -320,6 +308,46 @@ def conversation_transfer(*, conversation: Conversation, by: Any = None, queue: 
     _take(locked, agent, now=now)
     assignment_cycle_enqueue()  # the previous agent's capacity is free again
     return locked
+
+
+@transaction.atomic
+def conversation_transfer(*, conversation: Conversation, by: Any = None, queue: Queue | None = None,
+                          agent: Any = None) -> Conversation:
+    """Move a live conversation to another queue (it waits there) or straight to an agent."""
+    if (queue is None) == (agent is None):
+        raise ServiceError("Transfer to a queue or to an agent (one of them).", code="transfer_target",
+                           field="queue")
+    locked = _live_locked(conversation, "transferred")
+    now = timezone.now()
+    if queue is not None:
+        locked.queue = queue
+        locked.agent = None
+        locked.state = ConversationState.OPEN
+        locked.queued_at = now
+        locked.with_bot = False
+        locked.routing_diagnosis = {**(locked.routing_diagnosis or {}), "queue": queue.name,
+                                    "transfers": [*(locked.routing_diagnosis or {}).get("transfers", []),
+                                                  _note(by, now, to_queue=queue.name)]}
+        locked.save()
+        assignment_cycle_enqueue()
+        return locked
+    return _hand_to_agent(locked, agent, note=_note(by, now, to_agent=agent.get_username()), now=now)
+
+
+@transaction.atomic
+def conversation_reassign(*, conversation: Conversation, by: Any, agent: Any) -> Conversation:
+    """A supervisor gives a live conversation to another agent, whoever holds it now (capacity permitting)."""
+    if agent is None:
+        raise ServiceError("Choose the agent to reassign the conversation to.", code="reassign_target",
+                           field="agent")
+    locked = _live_locked(conversation, "reassigned")
+    if locked.agent_id == agent.pk and locked.state == ConversationState.ACTIVE:
+        raise ConflictError(f"Conversation #{locked.pk} is already assigned to {agent.get_username()}.",
+                            code="already_assigned", field="agent")
+    now = timezone.now()
+    previous = locked.agent.get_username() if locked.agent_id else None
+    return _hand_to_agent(locked, agent, note=_note(by, now, to_agent=agent.get_username(), reassigned=True,
+                                                    from_agent=previous), now=now)
 
 
 @transaction.atomic

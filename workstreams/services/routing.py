@@ -2,19 +2,35 @@
 
 No match, or a rule that fails to evaluate (a broken regular expression, a condition naming
 a queue that does not exist), sends the conversation to the workstream's fallback queue,
-and the diagnosis says why. The diagnosis is stored on the conversation.
+and the diagnosis says why. ``conversation_route`` decides (a ``RoutingDecision``: the queue,
+the skills the rule asks for, and the diagnosis); ``routing_apply`` gives the decision to the
+conversation, whose stored diagnosis ``routing_lines`` puts in sentences for the admin and the
+console alike.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import phonenumbers
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 
 from channels_app.models import Message
 from channels_app.services.consent import consent_state
-from workstreams.models import ConditionField, ConditionOperator, Conversation, Queue, RoutingCondition, Workstream
+from workstreams.models import (
+    ConditionField,
+    ConditionOperator,
+    Conversation,
+    Queue,
+    RoutingCondition,
+    Skill,
+    Workstream,
+)
 
 from .hours import queue_is_open
 
@@ -100,11 +116,45 @@ def condition_holds(condition: RoutingCondition, conversation: Conversation, mes
     return result, f"{label} {shown!r} {'' if result else 'not '}{condition.get_operator_display()} {value!r}"
 
 
-def conversation_route(*, conversation: Conversation, message: Message) -> None:
-    """Choose the conversation's queue (and required skills, set after save by the caller) and record why."""
+@dataclass(frozen=True)
+class RuleVerdict:
+    """One rule as routing tried it."""
+
+    rule: str
+    matched: bool
+    why: tuple[str, ...] = ()  # a sentence per condition looked at, in order
+    error: str = ""  # why the rule could not be evaluated
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"rule": self.rule, "matched": self.matched, "why": list(self.why)}
+        if self.error:
+            data["error"] = self.error
+        return data
+
+
+@dataclass(frozen=True)
+class RoutingDecision:
+    """Where a conversation goes, what it asks of the agent, and why."""
+
+    queue: Queue
+    rule: str | None  # the rule that matched (None: the fallback queue)
+    reason: str
+    evaluated: tuple[RuleVerdict, ...] = ()
+    skills: tuple[Skill, ...] = field(default=())
+
+    def diagnosis(self) -> dict[str, Any]:
+        """As stored on the conversation (``routing_diagnosis``)."""
+        data: dict[str, Any] = {"queue": self.queue.name, "rule": self.rule,
+                                "evaluated": [v.as_json() for v in self.evaluated], "reason": self.reason}
+        if self.rule is not None:
+            data["skills"] = [s.name for s in self.skills]
+        return data
+
+
+def conversation_route(*, conversation: Conversation, message: Message) -> RoutingDecision:
+    """Choose the conversation's queue and required skills, and say why (nothing is changed)."""
     workstream: Workstream | None = conversation.workstream
-    evaluated: list[dict[str, Any]] = []
-    conversation._routing_skills = []  # applied once the conversation has a primary key
+    evaluated: list[RuleVerdict] = []
     if workstream is not None:
         rules = workstream.rules.filter(is_active=True).select_related("queue").prefetch_related(
             "conditions", "required_skills")
@@ -119,27 +169,81 @@ def conversation_route(*, conversation: Conversation, message: Message) -> None:
                         matched = False
                         break
             except RuleError as exc:
-                evaluated.append({"rule": rule.name, "matched": False, "error": str(exc), "why": reasons})
-                fallback = workstream.fallback_queue or default_queue()
-                conversation.queue = fallback
-                conversation.routing_diagnosis = {
-                    "queue": fallback.name, "rule": None, "evaluated": evaluated,
-                    "reason": f"rule '{rule.name}' could not be evaluated ({exc}); fallback queue",
-                }
-                return
-            evaluated.append({"rule": rule.name, "matched": matched, "why": reasons})
+                evaluated.append(RuleVerdict(rule.name, False, tuple(reasons), error=str(exc)))
+                return RoutingDecision(
+                    queue=workstream.fallback_queue or default_queue(), rule=None, evaluated=tuple(evaluated),
+                    reason=f"rule '{rule.name}' could not be evaluated ({exc}); fallback queue")
+            evaluated.append(RuleVerdict(rule.name, matched, tuple(reasons)))
             if matched:
-                conversation.queue = rule.queue
-                conversation._routing_skills = list(rule.required_skills.all())
-                conversation.routing_diagnosis = {
-                    "queue": rule.queue.name, "rule": rule.name, "evaluated": evaluated,
-                    "reason": f"rule '{rule.name}' matched: " + ("; ".join(reasons) or "it has no conditions"),
-                    "skills": [s.name for s in conversation._routing_skills],
-                }
-                return
-    fallback = (workstream.fallback_queue if workstream else None) or default_queue()
-    conversation.queue = fallback
+                return RoutingDecision(
+                    queue=rule.queue, rule=rule.name, evaluated=tuple(evaluated),
+                    reason=f"rule '{rule.name}' matched: " + ("; ".join(reasons) or "it has no conditions"),
+                    skills=tuple(rule.required_skills.all()))
     why = "no routing rule matched" if evaluated else (
         "the workstream has no routing rules" if workstream else "the number is in no workstream")
-    conversation.routing_diagnosis = {"queue": fallback.name, "rule": None, "evaluated": evaluated,
-                                      "reason": f"{why}; fallback queue"}
+    return RoutingDecision(queue=(workstream.fallback_queue if workstream else None) or default_queue(), rule=None,
+                           evaluated=tuple(evaluated), reason=f"{why}; fallback queue")
+
+
+def routing_apply(*, conversation: Conversation, decision: RoutingDecision) -> None:
+    """Give the conversation the decision's queue and diagnosis, and (once it is saved) its skills.
+
+    The conversation's other diagnosis notes (a bot's escalation, transfers) are kept; the caller
+    saves the conversation first when it is new.
+    """
+    conversation.queue = decision.queue
+    notes = {k: v for k, v in (conversation.routing_diagnosis or {}).items()
+             if k in ("bot", "escalated", "transfers", "closed")}
+    conversation.routing_diagnosis = {**notes, **decision.diagnosis()}
+    if conversation.pk is not None:
+        conversation.required_skills.set(decision.skills)
+
+
+def _moment(value: Any) -> str:
+    """A stored ISO 8601 moment, in the page's language and time zone (as stored when it is not one)."""
+    parsed = parse_datetime(value) if isinstance(value, str) else None
+    if parsed is None:
+        return str(value or "")
+    return date_format(timezone.localtime(parsed) if timezone.is_aware(parsed) else parsed, "DATETIME_FORMAT")
+
+
+def routing_lines(diagnosis: dict[str, Any] | None) -> list[str]:
+    """A conversation's stored routing diagnosis in sentences, for the admin and the console alike: who
+    answered first, the queue and why, each rule tried, the skills asked for, escalations, transfers.
+
+    The sentences are in the page's language; the reasons inside them are stored as routing wrote them.
+    """
+    d = diagnosis or {}
+    lines: list[str] = []
+    if d.get("bot"):
+        lines.append(_("Bot “%(bot)s” answered first.") % {"bot": d["bot"]})
+    if d.get("queue") or d.get("reason"):
+        queue = d.get("queue") or _("No queue")
+        lines.append(_("%(queue)s: %(reason)s") % {"queue": queue, "reason": d["reason"]} if d.get("reason")
+                     else queue)
+    for step in d.get("evaluated", []):
+        rule = step.get("rule")
+        if step.get("matched"):
+            line = _("Rule “%(rule)s” matched") % {"rule": rule}
+        elif step.get("error"):
+            line = _("Rule “%(rule)s” failed: %(error)s") % {"rule": rule, "error": step["error"]}
+        else:
+            line = _("Rule “%(rule)s” did not match") % {"rule": rule}
+        why = "; ".join(step.get("why", []))
+        lines.append(f"{line} — {why}" if why else line)
+    if d.get("skills"):
+        lines.append(_("Skills asked for: %(skills)s") % {"skills": ", ".join(d["skills"])})
+    if d.get("escalated"):
+        lines.append(_("Escalated by the bot: %(reason)s") % {"reason": d["escalated"]})
+    for transfer in d.get("transfers", []):
+        values = {"target": transfer.get("to_queue") or transfer.get("to_agent"), "by": transfer.get("by"),
+                  "at": _moment(transfer.get("at")), "source": transfer.get("from_agent")}
+        if transfer.get("reassigned"):
+            lines.append(_("Reassigned from %(source)s to %(target)s by %(by)s at %(at)s") % values
+                         if values["source"] else _("Reassigned to %(target)s by %(by)s at %(at)s") % values)
+        else:
+            lines.append(_("Transferred to %(target)s by %(by)s at %(at)s") % values if transfer.get("by")
+                         else _("Transferred to %(target)s by the system at %(at)s") % values)
+    if d.get("closed"):
+        lines.append(_("Closed: %(reason)s") % {"reason": d["closed"]})
+    return lines

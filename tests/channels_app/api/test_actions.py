@@ -1,7 +1,7 @@
 import pytest
 import requests
 
-from channels_app.models import MessagingAccount
+from channels_app.models import Message, MessagingAccount
 from channels_app.providers import sandbox
 from tests.conftest import TWILIO_ACCOUNT_SID
 
@@ -66,7 +66,9 @@ def test_test_message_through_the_sandbox_lands_in_its_outbox(manager, sandbox_a
     assert response.status_code == 200, response.content
     assert len(sandbox.outbox) == 1
     sent = sandbox.outbox[0]
-    assert response.json() == {"provider_message_id": sent["id"], "status": "sent"}
+    message = Message.objects.get()
+    assert response.json() == {"message_id": message.pk, "provider_message_id": sent["id"], "status": "sent"}
+    assert (message.kind, message.provider_message_id, message.body) == ("test", sent["id"], "Hello from the hub")
     assert (sent["to"], sent["from"], sent["body"]) == ("+14155550123", "+15005550006", "Hello from the hub")
 
 
@@ -105,7 +107,8 @@ def test_test_message_refused_for_an_inactive_account(manager, sandbox_account):
 
     response = manager.post(test_message_url(sandbox_account), {"to": "+14155550123", "text": "Hi"}, format="json")
 
-    assert response.status_code == 400
+    # The account rule every send obeys: a conflict with the account's state, as for a reply.
+    assert response.status_code == 409
     assert response.json()["error"] == "account_inactive"
     assert sandbox.outbox == []
 

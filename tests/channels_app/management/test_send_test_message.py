@@ -30,7 +30,7 @@ def test_the_account_may_be_given_by_id_and_the_sender_chosen(sandbox_account):
     ("args", "says"),
     [
         (["--to", "12", "--text", "Hi"], "--to: '12' is not a phone number in E.164 form, e.g. +14155550100."),
-        (["--to", "+14155550123", "--text", " "], "--text: Enter the message text."),
+        (["--to", "+14155550123", "--text", " "], "--text: The message is empty."),
         (["--to", "+14155550123", "--text", "Hi", "--from", "+14155559999"],
          "--from: +14155559999 is not a number of account 'Sandbox SMS'."),
     ],

@@ -38,7 +38,7 @@ class ToyProvider(BaseProvider):
     url_prefix = "toy-telecom"
     webhook_routes = (WebhookRoute("in", "in/", "Toy inbound URL", "Paste it into the Toy console.", kind=INBOUND,
                                    answer=WebhookAnswer(body=b"OK", content_type="text/plain")),)
-    attachment_channels = ()
+    max_attachments = 0
 
     def signature_present(self, request: WebhookRequest) -> bool:
         return "x-toy-key" in request.headers

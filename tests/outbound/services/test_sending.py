@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from channels_app.models import ConsentRecord, ConsentState, Message, MessageKind, MessageStatus
 from channels_app.providers import StatusUpdate, sandbox
-from channels_app.services.delivery import message_status_apply, messages_requeue_stuck
+from channels_app.services.delivery import StatusApplied, message_status_apply, messages_requeue_stuck
 from channels_app.services.inbound import contact_for
 from outbound import selectors
 from outbound.models import OutboundRecipient, OutboundRequest, RequestState, Source, TimelineActivity
@@ -230,7 +230,7 @@ def test_status_callbacks_move_the_contacts_to_delivered_and_failed(sms_config, 
     account_id = sms_config.phone_number.account_id
 
     assert message_status_apply(account_id=account_id,
-                                update=StatusUpdate(first.provider_message_id, "delivered")) == "now delivered"
+                                update=StatusUpdate(first.provider_message_id, "delivered")) == StatusApplied.MOVED
     message_status_apply(account_id=account_id,
                          update=StatusUpdate(second.provider_message_id, "undelivered", "30003", "Unreachable"))
 
@@ -279,9 +279,11 @@ def test_sending_100_contacts_costs_a_few_queries_not_one_per_contact(sandbox_co
         with CaptureQueriesContext(connection) as queries:
             _send(request)
         # The sandbox provider writes one channel-log row per message; everything else is per chunk, plus
-        # one write-back per WRITE_BACK_EVERY messages (SQLite also splits the bulk insert of messages).
+        # one write-back per WRITE_BACK_EVERY messages. The messages' insert is left out: SQLite splits it,
+        # and PostgreSQL takes a large chunk's ids from the sequence before streaming it with COPY.
         counts.append(len([q for q in queries.captured_queries if "channels_app_channellog" not in q["sql"]
-                           and not q["sql"].startswith('INSERT INTO "channels_app_message"')]))
+                           and not q["sql"].startswith('INSERT INTO "channels_app_message"')
+                           and "pg_get_serial_sequence" not in q["sql"]]))  # only messages need their ids
     assert counts[1] - counts[0] == 100 // sending.WRITE_BACK_EVERY - 1
     assert counts[1] <= 25
 

@@ -7,7 +7,9 @@ from workstreams.models import Conversation, Queue, RoutingRule, WhatsAppTemplat
 
 @pytest.fixture
 def agent(make_agent, support_queue):
-    user = make_agent("ana", queues=[support_queue], presence="offline")
+    user = make_agent("ana", queues=[support_queue, Queue.objects.get(is_default=True)], presence="offline")
+    user.is_staff = True
+    user.save()
     user.user_permissions.add(*Permission.objects.filter(codename__in=["view_conversation", "change_conversation"]))
     return user
 
@@ -36,7 +38,7 @@ def test_presence_read_and_change(api):
 
 def test_a_user_without_an_agent_profile_is_told_so(db, django_user_model):
     client = APIClient()
-    client.force_authenticate(django_user_model.objects.create_user("clerk"))
+    client.force_authenticate(django_user_model.objects.create_user("clerk", is_staff=True))
     response = client.get("/api/v1/agents/me/presence/")
     assert response.status_code == 403
     assert response.json()["error"] == "not_an_agent" and "no agent profile" in response.json()["detail"]
@@ -55,20 +57,23 @@ def test_pick_next_and_take(api, routed, workstream, receive, sandbox_account):
     assert (empty.status_code, empty.json()["error"]) == (409, "queue_empty")
 
 
-def test_transfer_and_routing_diagnosis(api, routed, receive, sandbox_account, make_agent):
+def test_transfer_and_routing_diagnosis(api, agent, routed, receive, sandbox_account, make_agent):
     other = Queue.objects.create(name="Escalations")
+    other.members.add(agent)  # the conversation stays within reach after moving there
     make_agent("bob")
     conversation = receive(sandbox_account, "hello")
     routing = api.get(f"/api/v1/conversations/{conversation.pk}/routing/").json()
     assert routing["queue"] == "Support" and routing["rule"] == "All"
     moved = api.post(f"/api/v1/conversations/{conversation.pk}/transfer/", {"queue": other.pk}, format="json")
     assert moved.status_code == 200 and moved.json()["queue"] == "Escalations"
-    to_agent = api.post(f"/api/v1/conversations/{conversation.pk}/transfer/", {"agent": "bob"}, format="json")
-    assert to_agent.json()["agent"] == "bob"
     neither = api.post(f"/api/v1/conversations/{conversation.pk}/transfer/", {}, format="json")
     assert (neither.status_code, neither.json()["error"]) == (400, "transfer_target")
     unknown = api.post(f"/api/v1/conversations/{conversation.pk}/transfer/", {"agent": "nobody"}, format="json")
     assert unknown.status_code == 400 and unknown.json()["field"] == "agent"
+    to_agent = api.post(f"/api/v1/conversations/{conversation.pk}/transfer/", {"agent": "bob"}, format="json")
+    assert to_agent.json()["agent"] == "bob"
+    # Now Bob's: out of this agent's reach.
+    assert api.get(f"/api/v1/conversations/{conversation.pk}/").status_code == 404
 
 
 def test_wait_and_resume(api, agent, routed, receive, sandbox_account):

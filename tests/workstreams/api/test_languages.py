@@ -13,7 +13,12 @@ from workstreams.models import AgentProfile
 
 @pytest.fixture
 def token_client(make_agent, support_queue):
+    from django.contrib.auth.models import Permission
+
     user = make_agent("ana", queues=[support_queue])
+    user.is_staff = True  # the API asks what the console asks: a staff agent who may view and change conversations
+    user.save()
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_conversation", "change_conversation"]))
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
     return client

@@ -9,13 +9,16 @@ from rest_framework.test import APIClient
 from channels_app.models import ConsentState, Message
 from channels_app.providers import sandbox
 from channels_app.services.consent import consent_record
-from workstreams.models import Workstream, WorkstreamNumber
+from workstreams.models import Queue, Workstream, WorkstreamNumber
 from workstreams.services import conversation_close
 
 
 @pytest.fixture
-def agent(django_user_model):
-    user = django_user_model.objects.create_user("agent", password="x")
+def agent(make_agent):
+    """A staff agent in the default queue (where conversations on numbers in no workstream wait)."""
+    user = make_agent("agent", queues=[Queue.objects.get(is_default=True)])
+    user.is_staff = True
+    user.save()
     user.user_permissions.add(*Permission.objects.filter(codename__in=["view_conversation", "change_conversation"]))
     return user
 
@@ -35,7 +38,9 @@ def test_listing_needs_authentication_and_permission(client, db, django_user_mod
     assert unprivileged.get("/api/v1/conversations/").status_code == 403
 
 
-def test_list_filters(api, sandbox_account, twilio_sms_account, receive):
+def test_list_filters(admin_user, sandbox_account, twilio_sms_account, receive):
+    api = APIClient()
+    api.force_authenticate(admin_user)  # sees every conversation: the filters alone decide
     a = receive(sandbox_account, sender="+15551234567")
     b = receive(twilio_sms_account, sender="+15557654321")
     conversation_close(conversation=b)
@@ -62,6 +67,7 @@ def test_reply_then_read_the_thread(api, agent, sandbox_account, receive, django
 
 def test_refusals_name_the_rule(api, sandbox_account, twilio_whatsapp_account, receive):
     conversation = receive(sandbox_account)
+    assert api.post(f"/api/v1/conversations/{conversation.pk}/take/").status_code == 200
 
     too_long = api.post(f"/api/v1/conversations/{conversation.pk}/messages/", {"body": "x" * 1601}, format="json")
     assert too_long.status_code == 400
@@ -94,8 +100,23 @@ def test_attachments_where_agents_may_not_send_them(api, sandbox_account, receiv
     assert (response.status_code, response.json()["error"]) == (400, "attachments_not_allowed")
 
 
+def test_at_most_ten_attachments_per_reply(api, sandbox_account, receive):
+    conversation = receive(sandbox_account)
+    urls = [f"https://files.example/{i}.pdf" for i in range(11)]
+    response = api.post(f"/api/v1/conversations/{conversation.pk}/messages/",
+                        {"body": "see attached", "media_urls": urls}, format="json")
+    assert (response.status_code, response.json()["error"], response.json()["field"]) == (
+        400, "too_many_attachments", "attachments")
+    assert response.json()["limit"] == 10
+    response = api.post(f"/api/v1/conversations/{conversation.pk}/messages/",
+                        {"body": "see attached", "media_urls": urls[:10]}, format="json")
+    assert response.status_code == 201
+    assert len(response.json()["attachments"]) == 10
+
+
 def test_end_conversation(api, sandbox_account, receive):
     conversation = receive(sandbox_account)
+    api.post(f"/api/v1/conversations/{conversation.pk}/take/")
     response = api.post(f"/api/v1/conversations/{conversation.pk}/end/")
     assert response.status_code == 200 and response.json()["state"] == "wrap_up"
     again = api.post(f"/api/v1/conversations/{conversation.pk}/end/")

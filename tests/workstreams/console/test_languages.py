@@ -9,8 +9,9 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.utils import translation
 
-from workstreams.console.selectors import ago_label, duration_label, routing_lines
+from workstreams.console.selectors import ago_label, duration_label
 from workstreams.models import AgentProfile
+from workstreams.services.routing import routing_lines
 
 DAY = 86400
 

@@ -98,10 +98,10 @@ def test_staff_without_the_conversation_permissions_is_told_why(client, staff):
 
 def test_change_permission_is_needed_to_act(client, staff, sandbox_account, receive):
     conversation = receive(sandbox_account, "hello")
-    client.force_login(staff("viewer", perms=["view_conversation"]))
+    client.force_login(staff("viewer", queues=[conversation.queue], perms=["view_conversation"]))
     page = client.get(url("conversation", conversation.pk))
     assert page.status_code == 200
-    assert "answering it needs the permission to change conversations" in page.content.decode()
+    assert "You need the permission to change conversations to answer or act on them" in page.content.decode()
     assert 'id="reply-form"' not in page.content.decode()
     response = client.post(url("reply", conversation.pk), {"body": "hi"}, **JSON)
     assert response.status_code == 403
@@ -122,12 +122,17 @@ def test_an_agent_without_a_profile_gets_a_page_saying_who_can_fix_it(client, dj
     assert "Bea Boss" in text  # who can fix it
 
 
-def test_an_administrator_without_a_profile_gets_a_link_to_add_one(client, django_user_model):
+def test_an_administrator_without_a_profile_oversees_and_gets_a_link_to_add_one(client, django_user_model,
+                                                                               sandbox_account, receive):
+    conversation = receive(sandbox_account, "hello", name="Maria")
     boss = django_user_model.objects.create_superuser("boss", password="x")
     client.force_login(boss)
     response = client.get(url("dashboard"))
-    assert response.status_code == 403
-    assert f'/admin/workstreams/agentprofile/add/?user={boss.pk}' in response.content.decode()
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert f'/admin/workstreams/agentprofile/add/?user={boss.pk}' in text
+    assert "All live conversations" in text and url("conversation", conversation.pk) in text
+    assert 'name="presence"' not in text  # no profile: no presence, no capacity
 
 
 def test_the_admin_links_to_the_console(client, django_user_model):
@@ -278,7 +283,7 @@ def test_a_reply_over_the_limit_is_refused_with_the_services_message(client, age
 
 def test_a_reply_to_a_closed_conversation_is_refused(client, agent, sandbox_account, receive):
     conversation = receive(sandbox_account, "hello")
-    Conversation.objects.filter(pk=conversation.pk).update(state=ConversationState.CLOSED)
+    Conversation.objects.filter(pk=conversation.pk).update(state=ConversationState.CLOSED, agent=agent)
     response = client.post(url("reply", conversation.pk), {"body": "hi"}, **JSON)
     assert response.status_code == 409
     assert response.json()["detail"] == f"Conversation #{conversation.pk} is closed; nothing more can be sent in it."
@@ -289,6 +294,10 @@ def test_attachment_links_follow_the_numbers_policy(client, agent, workstream, s
     assert 'name="media_urls"' in client.get(url("conversation", conversation.pk)).content.decode()
     bad = client.post(url("reply", conversation.pk), {"body": "x", "media_urls": "not a link"}, **JSON)
     assert bad.status_code == 400 and "is not a web link" in bad.json()["detail"]
+    eleven = "\n".join(f"https://example.com/{i}.pdf" for i in range(11))
+    many = client.post(url("reply", conversation.pk), {"body": "x", "media_urls": eleven}, **JSON)
+    assert (many.status_code, many.json()["error"]) == (400, "too_many_attachments")
+    assert many.json()["detail"] == "The message has 11 attachments; at most 10 can be sent in one message."
     WorkstreamNumber.objects.filter(workstream=workstream).update(agents_may_send_attachments=False)
     assert 'name="media_urls"' not in client.get(url("conversation", conversation.pk)).content.decode()
     refused = client.post(url("reply", conversation.pk), {"body": "x", "media_urls": "https://example.com/a.pdf"},
@@ -450,12 +459,14 @@ def test_take_in_pick_mode(client, agent, workstream, routed, sandbox_account, r
     assert "Someone else has already taken this conversation." in again.content.decode()
 
 
-def test_take_outside_my_queues_is_refused(client, agent, sandbox_account, receive):
+def test_a_conversation_outside_my_queues_is_not_there_for_me(client, agent, sandbox_account, receive):
     conversation = receive(sandbox_account, "hello")
     Conversation.objects.filter(pk=conversation.pk).update(queue=Queue.objects.create(name="Billing"))
     response = client.post(url("take", conversation.pk), **JSON)
-    assert response.status_code == 403
-    assert response.json()["detail"] == "You are not a member of this conversation's queue."
+    assert response.status_code == 404
+    assert client.get(url("conversation", conversation.pk)).status_code == 404
+    conversation.refresh_from_db()
+    assert (conversation.state, conversation.agent) == (ConversationState.OPEN, None)
 
 
 def test_pick_next(client, agent, sandbox_account, receive):
@@ -467,6 +478,7 @@ def test_pick_next(client, agent, sandbox_account, receive):
 
 def test_end_then_end_again(client, agent, sandbox_account, receive):
     conversation = receive(sandbox_account, "hello")
+    client.post(url("take", conversation.pk))
     response = client.post(url("end", conversation.pk), follow=True)
     assert "ended and marked resolved" in response.content.decode()
     conversation.refresh_from_db()
@@ -478,6 +490,7 @@ def test_end_then_end_again(client, agent, sandbox_account, receive):
 def test_transfer_to_a_queue_or_an_agent(client, agent, staff, sandbox_account, receive):
     conversation = receive(sandbox_account, "hello")
     billing = Queue.objects.create(name="Billing")
+    billing.members.add(agent)  # still open in one of the agent's queues after the transfer
     response = client.post(url("transfer", conversation.pk), {"target": f"queue:{billing.pk}"})
     assert response["Location"] == url("dashboard")
     conversation.refresh_from_db()

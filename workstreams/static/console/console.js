@@ -541,8 +541,17 @@
     });
   }
 
+  /* Forms that cannot be undone (force-close) ask first; delegated, since live updates replace the header. */
+  function initConfirm() {
+    document.addEventListener("submit", function (event) {
+      var form = event.target.closest("form[data-confirm]");
+      if (form && !window.confirm(form.getAttribute("data-confirm"))) event.preventDefault();
+    }, true);
+  }
+
   function init() {
     initFlash();
+    initConfirm();
     var page = document.body.getAttribute("data-page");
     if (page === "dashboard") initDashboard();
     if (page === "conversation") initConversation();

@@ -15,7 +15,8 @@ from django.db import connection, models
 
 def rows_update(model: type[models.Model], updates: dict[int, dict[str, Any]], *,
                 only_if: dict[str, Any] | None = None) -> int:
-    """Give each row (by primary key) its own field values; ``only_if`` adds equality conditions.
+    """Give each row (by primary key) its own field values; ``only_if`` adds conditions: a field equals a
+    value, or is one of a tuple, list or set of values.
 
     A field with the same value for every row is set plainly. Returns the number of rows changed.
     """
@@ -25,7 +26,9 @@ def rows_update(model: type[models.Model], updates: dict[int, dict[str, Any]], *
     varying = [n for n in names if len({repr(fields.get(n, _MISSING)) for fields in updates.values()}) > 1]
     per_statement = len(updates)
     if connection.features.max_query_params:
-        per_statement = max(1, connection.features.max_query_params // (2 * len(varying) + 2 + len(only_if or {})))
+        conditions = sum(len(v) if isinstance(v, (tuple, list, set, frozenset)) else 1
+                         for v in (only_if or {}).values())
+        per_statement = max(1, connection.features.max_query_params // (2 * len(varying) + 2 + conditions))
     pks = list(updates)
     changed = 0
     for start in range(0, len(pks), per_statement):
@@ -66,9 +69,15 @@ def _update(model, updates, names, varying, only_if) -> int:
     conditions = [f"{pk_column} IN ({', '.join(['%s'] * len(updates))})"]
     params += list(updates)
     for name, value in only_if.items():
-        column, prepared = _prep(model, name, value)
-        conditions.append(f"{quote(column)} = %s")
-        params.append(prepared)
+        if isinstance(value, (tuple, list, set, frozenset)):
+            values = sorted(value)
+            column = model._meta.get_field(name).column
+            conditions.append(f"{quote(column)} IN ({', '.join(['%s'] * len(values))})")
+            params += [_prep(model, name, v)[1] for v in values]
+        else:
+            column, prepared = _prep(model, name, value)
+            conditions.append(f"{quote(column)} = %s")
+            params.append(prepared)
     # Only quoted names from the model's metadata are formatted in; every value is a parameter.
     sql = f"UPDATE {quote(model._meta.db_table)} SET {', '.join(assignments)} WHERE {' AND '.join(conditions)}"  # noqa: S608
     with connection.cursor() as cursor:

@@ -4,8 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-dev lint migrate worker beat web bench bench-inbound bench-outbound clean \
-	messages compilemessages
+.PHONY: run test install install-dev lint migrate worker beat web bench bench-inbound bench-outbound bench-broker \
+	clean messages compilemessages
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,7 @@ run: export PROVIDER_CA_BUNDLE = $(CURDIR)/var/emulator-tls/cert.pem
 run: export ACS_ENDPOINT_HOSTS = 127.0.0.1
 endif
 run: migrate
-	$(PY) manage.py setup_demo $(if $(EMULATOR),--emulator)
+	$(PY) manage.py setup_demo --no-banner $(if $(EMULATOR),--emulator)
 	$(PY) manage.py run_hub $(if $(EMULATOR),--emulator)
 
 # Browser tests drive Debian's Chromium (never a downloaded browser).
@@ -74,6 +74,10 @@ bench-inbound: install-dev /usr/bin/wrk
 
 bench-outbound: install-dev /usr/bin/wrk
 	$(PY) -m bench.outbound
+
+## bench-broker: the embedded brokers compared (install SQLAlchemy to include kombu's SQLAlchemy transport)
+bench-broker: install-dev
+	$(PY) -m bench.broker
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

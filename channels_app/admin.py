@@ -55,6 +55,7 @@ from .providers import credential_fields, provider_class, provider_classes
 from .providers.base import json_depth_exceeds
 from .providers.http import log_text
 from .services import delivery, inbound
+from .trace import message_trace
 
 CREDENTIALS_PERMISSION_NAME = "Can set or change provider credentials"
 
@@ -552,6 +553,17 @@ class MessageAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in Message._meta.fields]
     inlines = [AttachmentInline]
     actions = ["retry_messages"]
+    change_form_template = "admin/channels_app/message/change_form.html"
+
+    class Media:
+        css = {"all": ["channels_app/admin.css"]}
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        message = self.get_object(request, object_id) if object_id else None
+        if message is not None:
+            extra_context["trace"] = message_trace(message=message)
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="Text")
     def short_body(self, obj):

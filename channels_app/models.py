@@ -7,6 +7,8 @@ import secrets
 from django.conf import settings
 from django.db import models
 
+from config.logs import current_message_id, current_request_id
+
 from .fields import EncryptedJSONField
 from .providers import number_type_choices, provider_choices, provider_class
 
@@ -156,6 +158,11 @@ class ChannelLog(models.Model):
     response_body = models.TextField(blank=True, default="")
     error = models.TextField(blank=True, default="")
     is_error = models.BooleanField(default=False)
+    # What the exchange was about, from the log context of the code that made it (config/logs.py).
+    message = models.ForeignKey("Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="logs",
+                                default=current_message_id, help_text="The message this exchange sent.")
+    request_id = models.CharField(max_length=64, blank=True, default=current_request_id,
+                                  help_text="The web request or task this exchange was part of (in the logs too).")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -274,6 +281,8 @@ class Message(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
     status_updated_at = models.DateTimeField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True, default=current_request_id, editable=False,
+                                  help_text="The web request or task that created it (its log lines carry it).")
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -346,6 +355,8 @@ class InboundEvent(models.Model):
     error = models.TextField(blank=True, default="")
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True, default="", editable=False,
+                                  help_text="The web request that brought it (its log lines carry it).")
 
     class Meta:
         ordering = ["-received_at", "-id"]

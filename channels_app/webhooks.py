@@ -20,6 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from channels_app.providers import WebhookAnswer, WebhookPayloadError, WebhookRequest, get_provider, provider_class
 from channels_app.providers.http import write_log
 from channels_app.services.inbound import account_for_webhook, form_params, webhook_accept
+from config import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class WebhookView(View):
             return response
         account = account_for_webhook(token=token, provider=self.provider)
         if account is None:
+            metrics.webhook_refused(provider=self.provider, reason="not_found")
             return _error(404, "not_found", "No active account has this callback URL.")
         provider = get_provider(account)
         candidates = self._requests(request)
@@ -92,11 +94,13 @@ class WebhookView(View):
             reason = "bad signature" if provider.signature_present(first) else "missing signature"
             self._log(account, first, 403, note=f"webhook refused: {reason}", is_error=True)
             logger.warning("webhook for account %s refused: %s", account.pk, reason)
+            metrics.webhook_refused(provider=self.provider, reason=reason.replace(" ", "_"))
             return _error(403, "forbidden", f"Webhook refused: {reason}.")
         try:
             accepted = webhook_accept(account=account, request=verified, route=route)
         except WebhookPayloadError as exc:
             self._log(account, verified, 400, note=f"webhook refused: {exc}", is_error=True)
+            metrics.webhook_refused(provider=self.provider, reason="invalid_payload")
             return _error(400, "invalid_payload", str(exc))
         if accepted.refused:
             stored = len(accepted.events)
@@ -104,6 +108,7 @@ class WebhookView(View):
             if stored:
                 detail += f" ({stored} other event{'s' if stored != 1 else ''} of the request stored)"
             self._log(account, verified, 400, note=f"webhook refused in part: {detail}", is_error=True)
+            metrics.webhook_refused(provider=self.provider, reason="invalid_payload")
             return _error(400, "invalid_payload", detail)
         if accepted.note:
             self._log(account, verified, accepted.answer.status, note=accepted.note)

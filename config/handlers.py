@@ -6,6 +6,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
 
+from config.logs import context_end, context_start, request_id_from
+
 WEBHOOK_PREFIX = "/webhooks/"
 
 
@@ -33,12 +35,24 @@ class MiddlewareStackHandler(WSGIHandler):
 
 def path_dispatcher(application):
     """``application`` for every path but ``/webhooks/…``, which a handler with
-    ``settings.WEBHOOK_MIDDLEWARE`` serves."""
+    ``settings.WEBHOOK_MIDDLEWARE`` serves.
+
+    Each request gets an id for its log lines (and the tasks it queues), sent back as ``X-Request-ID``.
+    """
     webhooks = MiddlewareStackHandler(settings.WEBHOOK_MIDDLEWARE)
 
     def dispatch(environ, start_response):
-        if environ.get("PATH_INFO", "").startswith(WEBHOOK_PREFIX):
-            return webhooks(environ, start_response)
-        return application(environ, start_response)
+        request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
+        token = context_start(request_id=request_id)
+
+        def respond(status, headers, exc_info=None):
+            return start_response(status, [*headers, ("X-Request-ID", request_id)], exc_info)
+
+        try:
+            if environ.get("PATH_INFO", "").startswith(WEBHOOK_PREFIX):
+                return webhooks(environ, respond)
+            return application(environ, respond)
+        finally:
+            context_end(token)
 
     return dispatch

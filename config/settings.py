@@ -16,6 +16,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from config.logs import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("HUB_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -59,6 +61,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "config.heartbeats",
     "axes",  # throttles failed sign-ins (config/throttling.py)
     "channels_app",
     "workstreams",
@@ -170,11 +173,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's database scheduler, writing beat's heartbeat (config/heartbeats).
+CELERY_BEAT_SCHEDULER = "config.heartbeats.celery:HeartbeatScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # How often beat runs the recovery sweeps and the assignment cycle.
 SWEEP_SECONDS = env.float("HUB_SWEEP_SECONDS", default=30.0)
+if SWEEP_SECONDS < 1:
+    # beat's database schedule keeps whole seconds: a shorter interval would be due all the time.
+    raise ImproperlyConfigured("HUB_SWEEP_SECONDS must be at least 1.")
 CELERY_BEAT_SCHEDULE = {
     "channel-log-trim": {"task": "channels_app.tasks.channel_log_trim", "schedule": 3600.0},
     "inbound-events-requeue": {"task": "channels_app.tasks.inbound_events_requeue", "schedule": SWEEP_SECONDS},
@@ -338,20 +345,43 @@ BOT_ALLOWED_HOSTS = env.list("BOT_ALLOWED_HOSTS", default=[])
 HUB_INBOUND_HANDLERS = env.list("HUB_INBOUND_HANDLERS", default=["workstreams.inbound.conversation_inbound",
                                                                   "outbound.inbound.reply_inbound"])
 HUB_NUMBER_POLICY = env.str("HUB_NUMBER_POLICY", default="workstreams.inbound.number_policy")
+# What the higher apps add to a message's trace (channels_app/trace.py).
+HUB_MESSAGE_TRACE_SOURCES = env.list("HUB_MESSAGE_TRACE_SOURCES", default=[
+    "workstreams.trace.message_trace_entries", "outbound.trace.message_trace_entries"])
 CHANNEL_LOG_RETENTION_DAYS = env.int("CHANNEL_LOG_RETENTION_DAYS", default=14)
 CHANNEL_LOG_MAX_BODY = env.int("CHANNEL_LOG_MAX_BODY", default=10_000)
 
 # --- Logging ------------------------------------------------------------------------------
+# Plain text by default; LOG_FORMAT=json writes one JSON object per line. Every line carries the ids of
+# what it concerns and is redacted (config/logs.py).
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"},
-                "axes": {"level": "WARNING"}},  # its start-up banner and every sign-in; lockouts are still logged
-}
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+LOGGING = logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT)
+
+# --- Metrics and health ---------------------------------------------------------------------
+# Prometheus (config/metrics.py): every process of a host writes its counters into METRICS_DIR
+# (prometheus-client's multiprocess mode); /metrics sums them and adds the state gauges read from the
+# database and broker at scrape time. Readable with the bearer token, or from the allowed networks.
+METRICS_DIR = Path(env.str("METRICS_DIR", default=str(VAR_DIR / "metrics")))
+METRICS_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)  # read by prometheus-client when it is imported
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+try:
+    import ipaddress as _ipaddress
+
+    for _network in METRICS_ALLOWED_NETWORKS:
+        _ipaddress.ip_network(_network, strict=False)
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_exc} (give networks like 10.0.0.0/8).") from None
+# A worker's own metrics endpoint (0: none), for workers on hosts without a web server.
+WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)
+HUB_METRICS_COLLECTORS = env.list("HUB_METRICS_COLLECTORS", default=[
+    "channels_app.metrics.collect", "workstreams.metrics.collect", "outbound.metrics.collect",
+    "config.metrics.broker_collect", "config.heartbeats.services.collect"])
+# Workers and beat write a heartbeat this often; /readyz calls one older than HEARTBEAT_STALE_SECONDS stale.
+HEARTBEAT_SECONDS = env.float("HEARTBEAT_SECONDS", default=10.0)
+HEARTBEAT_STALE_SECONDS = env.float("HEARTBEAT_STALE_SECONDS", default=60.0)
 
 # --- Outbound -----------------------------------------------------------------------------
 # Proactive messages (docs/outbound.md). Limits of the reference product: 100 contacts per

@@ -3,7 +3,7 @@ from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog, set_language
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import health
+from . import health, metrics
 
 admin.site.site_header = "Messaging hub"
 admin.site.site_title = "Messaging hub"
@@ -24,4 +24,5 @@ urlpatterns = [
     path("i18n/js/", JavaScriptCatalog.as_view(packages=["workstreams"]), name="javascript-catalog"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
 ]

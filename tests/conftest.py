@@ -35,6 +35,16 @@ def _eager_celery(settings):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_log_context():
+    # Each test is its own unit of work, as a request or a task is: ids bound in one never reach the next.
+    from config.logs import context_end, context_start
+
+    token = context_start()
+    yield
+    context_end(token)
+
+
+@pytest.fixture(autouse=True)
 def _fresh_provider_state():
     sandbox.outbox.clear()
     provider_http._sessions.clear()

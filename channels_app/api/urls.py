@@ -1,6 +1,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from .trace import MessageTraceView
 from .views import MessagingAccountViewSet, PhoneNumberViewSet
 
 router = DefaultRouter(use_regex_path=False)
@@ -14,4 +15,5 @@ urlpatterns = [
     *router.urls,
     path("accounts/<int:account_pk>/numbers/", number_list, name="account-number-list"),
     path("accounts/<int:account_pk>/numbers/<int:pk>/", number_detail, name="account-number-detail"),
+    path("messages/<int:pk>/trace/", MessageTraceView.as_view(), name="message-trace"),
 ]

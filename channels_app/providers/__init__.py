@@ -14,6 +14,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from config.logs import secrets_bind
+
 from .base import (
     INBOUND,
     STATUS,
@@ -97,6 +99,7 @@ def provider_class(name: str) -> type[BaseProvider]:
 
 
 def get_provider(account: MessagingAccount) -> BaseProvider:
+    secrets_bind(account.secret_values())  # never in a log line of this request or task
     return provider_class(account.provider)(account)
 
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 
+from config import metrics
 from config.redaction import REDACTED, redact
 
 from .base import ErrorCode, ProviderError
@@ -178,12 +179,18 @@ def provider_request(account: MessagingAccount, *, kind: str, method: str, url: 
         response = _send(session, method, url, data=data, headers=headers, auth=auth)
     except requests.Timeout as exc:
         message = f"could not reach {host}: timed out ({_reason(exc)})"
+        metrics.provider_call(provider=account.provider, kind=kind, status_code=None,
+                              seconds=time.monotonic() - started)
         _log_failure(account, kind, method, url, headers, data, started, message)
         raise ProviderError(message, retryable=True) from None
     except requests.RequestException as exc:
         message = f"could not reach {host}: {_reason(exc)}"
+        metrics.provider_call(provider=account.provider, kind=kind, status_code=None,
+                              seconds=time.monotonic() - started)
         _log_failure(account, kind, method, url, headers, data, started, message)
         raise ProviderError(message, retryable=True) from None
+    metrics.provider_call(provider=account.provider, kind=kind, status_code=response.status_code,
+                          seconds=time.monotonic() - started)
     duration = int((time.monotonic() - started) * 1000)
     sent = response.request
     write_log(

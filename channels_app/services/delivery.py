@@ -56,9 +56,11 @@ from channels_app.providers import (
     get_provider,
     provider_class,
 )
+from config import metrics
 from config.db.bulk import bulk_insert
 from config.db.rows import rows_update
 from config.exceptions import ConflictError, ServiceError
+from config.logs import log_bind
 from config.redaction import redact
 
 from .consent import consent_record
@@ -201,6 +203,7 @@ def messages_create(*, drafts: Sequence[Draft], claimed: bool = False) -> list[M
         if not claimed:
             for message in messages:
                 message_enqueue(message)
+                metrics.message_queued(message_id=message.pk, account_id=message.account_id, kind=message.kind)
     return messages
 
 
@@ -279,6 +282,10 @@ def messages_claim(*, where: Q, limit: int | None = None, phone_number: PhoneNum
     for position, error in rule_consent([drafts[i] for i in pending]).items():
         errors[pending[position]] = error
     refused = [(messages[i], error) for i, error in errors.items()]
+    for message, error in refused:
+        metrics.send_outcome(provider=message.provider, channel=message.channel, outcome="failed",
+                             error_code=error.code, message_id=message.pk, detail=error.message,
+                             account_id=message.account_id)
     if refused:
         rows_update(Message, {m.pk: {**_failure(error.code, error.message), "status_updated_at": now}
                               for m, error in refused}, only_if={"status": MessageStatus.QUEUED})
@@ -326,6 +333,7 @@ def message_send(*, message_id: int) -> SendOutcome:
 
     Safe to run twice for the same message: only the run that claims a queued row sends.
     """
+    log_bind(message_id=message_id)
     with transaction.atomic():
         claimed = messages_claim(where=Q(pk=message_id), skip_locked=False)
     if claimed.refused:
@@ -407,6 +415,8 @@ def messages_outcome_apply(*, account: MessagingAccount, attempts: Sequence[Atte
                 "sent_at": now, "next_attempt_at": None, "error_code": "", "error_message": "",
             }
             applied.append(Applied(attempt.message_id, SendOutcome.SENT))
+            metrics.send_outcome(provider=account.provider, channel=account.channel, outcome="sent",
+                                 message_id=attempt.message_id, account_id=account.pk)
         elif attempt.error is None:
             updates[attempt.message_id] = {"status": MessageStatus.QUEUED, "attempts": attempt.attempts - 1,
                                            "next_attempt_at": now + timedelta(seconds=hold_seconds or 0)}
@@ -420,12 +430,18 @@ def messages_outcome_apply(*, account: MessagingAccount, attempts: Sequence[Atte
                                                "error_message": text,
                                                "next_attempt_at": now + timedelta(seconds=delay)}
                 applied.append(Applied(attempt.message_id, SendOutcome.RETRYING, retry_in=delay))
+                metrics.send_outcome(provider=account.provider, channel=account.channel, outcome="retrying",
+                                     error_code=error.code, message_id=attempt.message_id,
+                                     detail=f"{text}; next in {delay:.1f} s", account_id=account.pk)
                 continue
             gave_up = error.retryable and retry
             code = error.code or ("retries_exhausted" if gave_up else "provider_error")
             updates[attempt.message_id] = _failure(
                 code, f"gave up after {attempt.attempts} attempts: {text}" if gave_up else text)
             applied.append(Applied(attempt.message_id, SendOutcome.FAILED))
+            metrics.send_outcome(provider=account.provider, channel=account.channel, outcome="failed",
+                                 error_code=code, message_id=attempt.message_id, detail=text,
+                                 account_id=account.pk)
             if error.code in opt_out_codes:
                 opt_outs.append(attempt.message_id)
     if not updates:
@@ -515,6 +531,8 @@ def message_status_apply(*, account_id: int, update: StatusUpdate, message_hint:
             if update.error_code in provider_class(message.provider).opt_out_error_codes:
                 _provider_opt_out(message, code=update.error_code)
         message.save()
+        metrics.status_applied(provider=message.provider, status=message.status, error_code=message.error_code,
+                               message_id=message.pk)
         return StatusApplied.MOVED
 
 

@@ -47,7 +47,9 @@ from channels_app.providers import (
     get_provider,
 )
 from channels_app.providers.base import FORM_CONTENT_TYPE, media_type
+from config import metrics
 from config.exceptions import ServiceError
+from config.logs import current_request_id, log_bind
 
 from . import consent
 from .contacts import contact_for
@@ -121,8 +123,12 @@ def webhook_accept(*, account: MessagingAccount, request: WebhookRequest, route:
         if event_id is None:
             event_id = InboundEvent.objects.values_list("pk", flat=True).get(account=account, kind=event.kind,
                                                                               event_key=event.key)
+            metrics.webhook_accepted(provider=account.provider, kind=event.kind, duplicate=True, event_id=event_id,
+                                     account_id=account.pk)
             accepted.events.append((event_id, False))
             continue
+        metrics.webhook_accepted(provider=account.provider, kind=event.kind, duplicate=False, event_id=event_id,
+                                 account_id=account.pk)
         event_enqueue(event_id=event_id, account_id=account.pk)  # after commit; at once outside a transaction
         accepted.events.append((event_id, True))
     if accepted.refused and not intake.events and len(accepted.refused) == 1:
@@ -132,7 +138,7 @@ def webhook_accept(*, account: MessagingAccount, request: WebhookRequest, route:
 
 #: The columns a webhook gives values for, then those that start at the model's default; with the
 #: id, every column of InboundEvent (a test holds these lists to the model).
-_INSERT_COLUMNS = ("account_id", "kind", "event_key", "url", "content_type", "body", "received_at")
+_INSERT_COLUMNS = ("account_id", "kind", "event_key", "url", "content_type", "body", "received_at", "request_id")
 _DEFAULT_COLUMNS = ("state", "attempts", "error", "processed_at")
 _insert_sql: dict[str, str] = {}
 
@@ -156,7 +162,8 @@ def _insert_once(*, account_id: int, kind: str, event_key: str, url: str, conten
             f"VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT DO NOTHING RETURNING {quote('id')}")
     received_at = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
-        cursor.execute(sql, [account_id, kind, event_key, url, content_type, body, received_at, *_defaults()])
+        cursor.execute(sql, [account_id, kind, event_key, url, content_type, body, received_at, current_request_id(),
+                             *_defaults()])
         row = cursor.fetchone()
     return row[0] if row else None
 
@@ -333,6 +340,7 @@ def inbound_event_process(*, event_id: int) -> EventOutcome:
                 return EventOutcome.MISSING
             if event.state != EventState.PENDING:
                 return EventOutcome.SKIPPED
+            log_bind(event_id=event.pk, account_id=event.account_id, request_id=event.request_id)
             provider = get_provider(event.account)
             request = _request_of(event)
             if event.kind == EventKind.INBOUND:
@@ -350,6 +358,7 @@ def inbound_event_process(*, event_id: int) -> EventOutcome:
             event.attempts += 1
             event.error = ""
             event.save(update_fields=["state", "processed_at", "attempts", "error"])
+            metrics.inbound_processed(provider=event.account.provider, kind=event.kind, received_at=[event.received_at])
             return outcome
     except (WebhookPayloadError, LookupError, ServiceError) as exc:
         return _record_failure(event_id, str(exc), permanent=isinstance(exc, WebhookPayloadError))
@@ -403,6 +412,8 @@ def _receive(account: MessagingAccount, inbound: InboundMessage) -> EventOutcome
             message_queue(phone_number=phone, contact=contact, body=account.help_reply, kind=MessageKind.AUTOMATED)
         except ServiceError as exc:
             logger.info("help reply to %s not sent: %s", contact.address, exc.message)
+    logger.info("inbound message %s received", message.pk, extra={"message_id": message.pk})
+    log_bind(message_id=message.pk)
     received = Received(message=message, keyword=keyword, consent_changed=consent_changed,
                         refused_attachments=refused)
     for handler in inbound_handlers():

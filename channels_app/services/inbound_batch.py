@@ -31,6 +31,8 @@ from channels_app.models import (
 from channels_app.numbers import to_e164
 from channels_app.policy import Received, inbound_handlers
 from channels_app.providers import InboundMessage, WebhookPayloadError, get_provider
+from config import metrics
+from config.logs import current_request_id
 
 from . import consent
 from .contacts import ContactDetails, contacts_for
@@ -109,8 +111,8 @@ def _batch(account_id: int, event_id: int) -> tuple[int, list[int]]:
         Message(account=account, phone_number=numbers[i.to_address], contact=contacts[to_e164(i.from_address)],
                 provider=account.provider, channel=numbers[i.to_address].channel, direction=Direction.INBOUND,
                 body=i.body, status=MessageStatus.RECEIVED, provider_message_id=i.provider_message_id,
-                status_updated_at=now)
-        for _, i in fresh
+                status_updated_at=now, request_id=e.request_id or current_request_id())
+        for e, i in fresh
     ])
     received = [Received(message=message) for message in messages]  # plain: no keyword, no attachments
     for handler in inbound_handlers():
@@ -118,4 +120,6 @@ def _batch(account_id: int, event_id: int) -> tuple[int, list[int]]:
     handled = [e.pk for e, _ in fresh] + duplicates
     InboundEvent.objects.filter(pk__in=handled).update(state=EventState.PROCESSED, processed_at=now, error="",
                                                        attempts=F("attempts") + 1)
+    metrics.inbound_batch_processed(provider=account.provider, events=[e for e, _ in fresh], messages=messages,
+                                    duplicates=[e for e, _ in parsed if e.pk in set(duplicates)])
     return len(handled), slow

@@ -22,6 +22,7 @@ provider accepted, and ``outbound_recover`` queues the rest again after MESSAGE_
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import threading
@@ -55,6 +56,7 @@ from channels_app.services.delivery import (
 )
 from config.db.bulk import bulk_insert
 from config.db.rows import rows_update
+from config.logs import log_bound
 from outbound.models import (
     OutboundBatch,
     OutboundConfiguration,
@@ -271,7 +273,8 @@ def _claim_chunk(request: OutboundRequest, configuration: OutboundConfiguration,
 # --- Sending -------------------------------------------------------------------------------------
 
 def _send_one(provider: BaseProvider, send: Send, throttle: _Throttle) -> Attempt:
-    attempt = attempt_send(provider, send)
+    with log_bound(message_id=send.message.pk):  # its channel-log row and log lines name the message
+        attempt = attempt_send(provider, send)
     if attempt.error is not None and attempt.error.http_status == 429:
         throttle.hit(attempt.error.retry_after or settings.OUTBOUND_THROTTLE_BACKOFF_SECONDS)
     return attempt
@@ -345,7 +348,8 @@ def _dispatch(sends: list[Send], *, provider: BaseProvider, phone: PhoneNumber,
         futures = []
         try:
             for block in _blocks(sends, phone, throttle):
-                futures += [pool.submit(_in_thread, run, send) for send in block]
+                # Each in a copy of this task's log context (its request id).
+                futures += [pool.submit(contextvars.copy_context().run, _in_thread, run, send) for send in block]
             for future in as_completed(futures):
                 collect(future.result())
         except BaseException:

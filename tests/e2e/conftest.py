@@ -119,7 +119,13 @@ def emulator_tls(tmp_path_factory):
 
 
 @pytest.fixture
-def stack(transactional_db, tmp_path, request, emulator_tls):
+def stack_env() -> dict[str, str]:
+    """More environment for every process of the stack; override in a test module."""
+    return {}
+
+
+@pytest.fixture
+def stack(transactional_db, tmp_path, request, stack_env, emulator_tls):
     """Emulator + gunicorn + worker + beat against the test database and Redis."""
     needs_real_services()
     broker_reset()
@@ -151,6 +157,7 @@ def stack(transactional_db, tmp_path, request, emulator_tls):
         "PROVIDER_READ_TIMEOUT": "1.5",
         "OUTBOUND_REQUEUE_AFTER_SECONDS": "3",
         "OUTBOUND_REQUEST_LEASE_SECONDS": "5",
+        **stack_env,
     }
     env.pop("CELERY_TASK_ALWAYS_EAGER", None)
     settings.PUBLIC_BASE_URL = web_url  # the test process builds the same callback URLs

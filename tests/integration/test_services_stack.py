@@ -27,7 +27,9 @@ def test_a_real_worker_runs_a_queued_task_against_the_database(celery_worker_pro
 def test_readiness_probe_reaches_database_and_broker(client, db):
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.json()["checks"] == {"database": "ok", "broker": "ok"}
+    checks = response.json()["checks"]
+    assert (checks["database"], checks["broker"]) == ("ok", "ok")
+    assert {"worker", "beat"} <= set(checks)  # seen or not: no worker runs in this test
 
 
 def test_secrets_are_ciphertext_in_the_real_database(twilio_sms_account):

@@ -12,6 +12,7 @@ from django.utils import timezone
 from channels_app.models import Direction, Message, MessageKind
 from channels_app.services.delivery import Draft, message_check, message_queue, message_retry
 from config.exceptions import ConflictError, ServiceError
+from config.logs import log_bind
 from workstreams.models import (
     LIVE_STATES,
     AutomatedMessage,
@@ -60,6 +61,7 @@ def conversation_reply(*, conversation: Conversation, author: Any, body: str = "
     "outside the 24-hour window" template (when one is configured) so the customer can
     reopen the window by answering, and the refusal says so.
     """
+    log_bind(conversation_id=conversation.pk)
     try:
         with transaction.atomic():
             locked = _locked(conversation)

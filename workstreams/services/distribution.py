@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from config import metrics
 from config.exceptions import ConflictError, ServiceError
 from workstreams.models import (
     PUSH_PRESENCES,
@@ -145,6 +146,10 @@ def _try_assign(conversation: Conversation, profile: AgentProfile, *, now: datet
     if not fits or (pushed and locked.presence not in PUSH_PRESENCES):
         transaction.savepoint_rollback(sid)  # releases the agent's lock
         return False
+    metrics.conversation_assigned(conversation_id=conversation.pk, agent_id=locked.user_id,
+                                  queue=conversation.queue.name if conversation.queue_id else "",
+                                  waited_seconds=(now - conversation.queued_at).total_seconds()
+                                  if conversation.queued_at else None)
     conversation.agent_id = locked.user_id
     conversation.state = ConversationState.ACTIVE
     conversation.assigned_at = now

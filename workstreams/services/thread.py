@@ -8,6 +8,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from channels_app.models import Direction, Message
+from config import metrics
 from workstreams.models import Conversation, ConversationMessage
 
 
@@ -20,6 +21,7 @@ def conversation_messages_append(*, links: Sequence[tuple[Conversation, Message]
         return
     now = now or timezone.now()
     ConversationMessage.objects.bulk_create([ConversationMessage(conversation_id=c.pk, message=m) for c, m in links])
+    metrics.conversation_messages(links=[(c.pk, m.pk, m.request_id) for c, m in links])
     inbound = {c.pk for c, m in links if m.direction == Direction.INBOUND}
     outbound = {c.pk for c, _ in links} - inbound
     if inbound:

@@ -47,6 +47,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--url", default=os.environ.get("HUB_URL", "http://127.0.0.1:8000"),
                             help="The base URL to print (default http://127.0.0.1:8000).")
+        parser.add_argument("--no-banner", dest="banner", action="store_false",
+                            help="Do not print how to log in (run_hub prints it once the web server answers).")
         parser.add_argument("--emulator", action="store_true",
                             help="Also create TeleSign, Twilio and ACS accounts with the made-up credentials the "
                                  "provider emulator accepts (run the hub with TWILIO_API_URL / TELESIGN_API_URL "
@@ -65,11 +67,6 @@ class Command(BaseCommand):
                 user_model.objects.create_superuser(username=username, email="", password=password)
                 password_file.write_text(password + "\n")
                 password_file.chmod(0o600)
-                login = password
-            elif user.check_password(password):
-                login = password
-            else:
-                login = None
             for name, channel, number in DEMO_ACCOUNTS:
                 if not MessagingAccount.objects.filter(name=name).exists():
                     account_create(name=name, channel=channel, provider="sandbox", numbers=[number])
@@ -82,28 +79,46 @@ class Command(BaseCommand):
                         account_create(name=name, channel=channel, provider=provider, credentials=credentials,
                                        numbers=[number])
 
-        url = options["url"].rstrip("/")
-        self.stdout.write("")
-        self.stdout.write(self.style.SUCCESS("Messaging hub is ready"))
-        self.stdout.write(f"  Admin:    {url}/admin/")
-        self.stdout.write(f"  Username: {username}")
-        if login:
-            self.stdout.write(f"  Password: {login}")
-        else:
-            self.stdout.write(f"  Password: changed since it was generated (reset it: manage.py changepassword "
-                              f"{username})")
-        self.stdout.write(f"  API docs: {url}/api/docs/")
-        self.stdout.write("")
-        if options["emulator"]:
-            self.stdout.write("Provider emulator on http://127.0.0.1:8025 — play a customer in another terminal:")
-            self.stdout.write("  .venv/bin/python manage.py emulator_inbound --provider twilio "
-                              "--from whatsapp:+15551234567 --to whatsapp:+14155238886 --text 'Hi!'")
-            self.stdout.write("  .venv/bin/python manage.py emulator_inbound --provider telesign "
-                              "--from 15551234567 --to 14252306549 --text 'Where is my order?'")
-            self.stdout.write("  .venv/bin/python manage.py emulator_inbound --provider acs "
-                              "--from +15551234567 --to +18005550100 --text 'Is it shipped?'")
-        else:
-            self.stdout.write("Play a customer in another terminal:")
-            self.stdout.write("  .venv/bin/python manage.py sandbox_message --to +15005550006 --from +15551234567 "
-                              "--text 'Hi!'")
-        self.stdout.write("")
+        if options["banner"]:
+            demo_banner(self.stdout, self.style, url=options["url"], emulator=options["emulator"])
+
+
+def _login() -> tuple[str, str | None]:
+    """The demo admin's username, and its password when the generated (or configured) one still works."""
+    username = os.environ.get("DEMO_ADMIN_USERNAME", "admin")
+    password_file = Path(settings.VAR_DIR) / "demo-admin-password"
+    password = os.environ.get("DEMO_ADMIN_PASSWORD") or (
+        password_file.read_text().strip() if password_file.exists() else None)
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        return username, None
+    return username, password if password and user.check_password(password) else None
+
+
+def demo_banner(stdout, style, *, url: str, emulator: bool = False) -> None:
+    """How to log in and what to try (printed by run_hub once the web server answers)."""
+    url = url.rstrip("/")
+    username, login = _login()
+    stdout.write("")
+    stdout.write(style.SUCCESS("Messaging hub is ready"))
+    stdout.write(f"  Admin:    {url}/admin/")
+    stdout.write(f"  Username: {username}")
+    if login:
+        stdout.write(f"  Password: {login}")
+    else:
+        stdout.write(f"  Password: changed since it was generated (reset it: manage.py changepassword {username})")
+    stdout.write(f"  API docs: {url}/api/docs/")
+    stdout.write("")
+    if emulator:
+        stdout.write("Provider emulator on http://127.0.0.1:8025 — play a customer in another terminal:")
+        stdout.write("  .venv/bin/python manage.py emulator_inbound --provider twilio "
+                     "--from whatsapp:+15551234567 --to whatsapp:+14155238886 --text 'Hi!'")
+        stdout.write("  .venv/bin/python manage.py emulator_inbound --provider telesign "
+                     "--from 15551234567 --to 14252306549 --text 'Where is my order?'")
+        stdout.write("  .venv/bin/python manage.py emulator_inbound --provider acs "
+                     "--from +15551234567 --to +18005550100 --text 'Is it shipped?'")
+    else:
+        stdout.write("Play a customer in another terminal:")
+        stdout.write("  .venv/bin/python manage.py sandbox_message --to +15005550006 --from +15551234567 "
+                     "--text 'Hi!'")
+    stdout.write("")

@@ -1,0 +1,27 @@
+"""gunicorn settings for production (``gunicorn -c config/gunicorn.py config.wsgi``), from the environment.
+
+GUNICORN_BIND (default 0.0.0.0:8000), GUNICORN_WORKERS (default 2 × cores + 1, at most 8),
+GUNICORN_THREADS (default 1), GUNICORN_TIMEOUT (default 30 s).
+"""
+
+import os
+
+from prometheus_client import multiprocess
+
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")  # behind a proxy, or in a container
+workers = int(os.environ.get("GUNICORN_WORKERS", min(8, 2 * (os.cpu_count() or 1) + 1)))
+threads = int(os.environ.get("GUNICORN_THREADS", 1))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
+# A worker that dies is replaced by the arbiter; one stuck past the timeout is killed and replaced.
+graceful_timeout = 30
+accesslog = "-"
+errorlog = "-"
+# The request id (config/logs.py) at the end of each access line: it joins the line to the hub's own.
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
+forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def child_exit(server, worker):
+    # prometheus-client's multiprocess files: a dead worker's live gauges no longer count.
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(worker.pid)

@@ -34,6 +34,8 @@ run: export TWILIO_API_URL = http://127.0.0.1:8025
 run: export TELESIGN_API_URL = http://127.0.0.1:8025
 run: export PROVIDER_CA_BUNDLE = $(CURDIR)/var/emulator-tls/cert.pem
 run: export ACS_ENDPOINT_HOSTS = 127.0.0.1
+# Customer media comes from the emulator on this machine: let outbound fetches reach loopback (config/egress.py).
+run: export EGRESS_ALLOWED_NETWORKS = 127.0.0.0/8
 endif
 run: migrate
 	$(PY) manage.py setup_demo --no-banner $(if $(EMULATOR),--emulator)

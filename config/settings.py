@@ -8,6 +8,7 @@ in README.md and ``.env.example``.
 
 import base64
 import hashlib
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -340,6 +341,16 @@ AUTO_CLOSE_WRAP_UP_AFTER = timedelta(days=env.float("AUTO_CLOSE_WRAP_UP_DAYS", d
 AUTO_CLOSE_WAITING_AFTER = timedelta(days=env.float("AUTO_CLOSE_WAITING_DAYS", default=7))
 # HTTP bots: hosts (or ".suffix" domains) called even though they resolve to internal addresses.
 BOT_ALLOWED_HOSTS = env.list("BOT_ALLOWED_HOSTS", default=[])
+# Outbound fetches on someone else's say-so (bots, customer media): addresses in these networks may be
+# reached although they are private, loopback or otherwise internal (config/egress.py). Empty in production;
+# development against the provider emulator on this machine sets 127.0.0.0/8.
+EGRESS_ALLOWED_NETWORKS = env.list("EGRESS_ALLOWED_NETWORKS", default=[])
+for _network in EGRESS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network.strip(), strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"EGRESS_ALLOWED_NETWORKS: {_network!r} is not a network (e.g. 10.0.0.0/8).") from None
 # Seams to the higher apps (dotted paths).
 # Inbound handlers are channels_app.policy.InboundHandler instances; each gets every stored inbound message.
 HUB_INBOUND_HANDLERS = env.list("HUB_INBOUND_HANDLERS", default=["workstreams.inbound.conversation_inbound",

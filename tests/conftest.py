@@ -67,6 +67,33 @@ def _english_after_each_test():
     translation.deactivate()
 
 
+#: What the tests' resolver answers for a name (config/egress.py resolves every fetched host once); a test
+#: adds names to ``egress_dns``. Any other name resolves to a public address, an address written in digits
+#: (``127.1``, ``2130706433``) to what the system's resolver makes of it.
+PUBLIC_ADDRESS = "93.184.215.14"
+
+
+@pytest.fixture(autouse=True)
+def egress_dns(monkeypatch):
+    import socket
+
+    from config import egress
+
+    table: dict[str, list[str]] = {}
+
+    def resolve(host, port):
+        if host in table:
+            return list(table[host])
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+        except socket.gaierror:
+            return [PUBLIC_ADDRESS]
+        return [str(info[4][0]) for info in infos]
+
+    monkeypatch.setattr(egress, "resolve", resolve)
+    return table
+
+
 @pytest.fixture
 def mocked_http():
     """Every provider HTTP call must be registered; an unexpected one fails the test."""

@@ -486,6 +486,11 @@ class BaseProvider:
         """HTTP Basic credentials for the media host, when it protects media."""
         return None
 
+    def media_credential_origins(self) -> list[str]:
+        """The exact origins (``https://host[:port]``, no subdomains) ``media_auth`` may be sent to; every
+        other media host, and every redirect target on another origin, is fetched without credentials."""
+        return []
+
     # --- operations ----------------------------------------------------------------------------------------------
 
     def send(self, message: OutgoingMessage) -> SendResult:

@@ -156,6 +156,12 @@ class TwilioProvider(BaseProvider):
         api_host = urlsplit(settings.TWILIO_API_URL).hostname or ""
         return [api_host, *settings.TWILIO_MEDIA_HOSTS]
 
+    def media_credential_origins(self) -> list[str]:
+        # Media URLs name api.twilio.com, which redirects to pre-signed twiliocdn.com URLs (no credentials);
+        # the configured API base URL (the emulator's in development) is the operator's own choice.
+        api = urlsplit(settings.TWILIO_API_URL)
+        return ["https://api.twilio.com", f"{api.scheme}://{api.netloc}"]
+
     def media_auth(self) -> tuple[str, str] | None:
         # New Twilio accounts protect media URLs with HTTP Basic auth (Account SID and Auth Token).
         sid, token = self.credential("account_sid"), self.credential("auth_token")

@@ -1,12 +1,13 @@
-"""Downloading customers' attachments: only from the provider's media hosts, with the credentials
-the provider's module says its media host wants, within a size limit."""
+"""Downloading customers' attachments: only from the provider's media hosts, through the outbound-fetch
+policy (config/egress.py), with the credentials the provider's module says its media host wants (only to
+its exact credential origins, over https), within a size limit."""
 
 from __future__ import annotations
 
 import logging
 import mimetypes
 import time
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import requests
 from django.conf import settings
@@ -15,7 +16,8 @@ from django.db import transaction
 
 from channels_app.models import Attachment, AttachmentState
 from channels_app.providers import get_provider, provider_label
-from channels_app.providers.http import session_for, write_log
+from channels_app.providers.http import log_text, write_log
+from config import egress
 
 logger = logging.getLogger(__name__)
 
@@ -23,23 +25,34 @@ MAX_REDIRECTS = 3
 
 
 def host_allowed(url: str, allowed: list[str]) -> bool:
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if parts.scheme not in ("https", "http") or not host:
+    """``url`` is a web link (read as the HTTP client reads it) to one of the ``allowed`` hosts."""
+    try:
+        target = egress.parse(url)
+    except egress.EgressRefused:
         return False
-    for entry in allowed:
-        entry = entry.lower()
-        if entry.startswith(".") and host.endswith(entry):
-            return True
-        if host == entry:
-            return True
-    return False
+    return egress.host_matches(target.host, allowed)
 
 
 def _finish(attachment_id: int, **fields) -> str:
     with transaction.atomic():
         Attachment.objects.filter(pk=attachment_id).update(**fields)
     return fields.get("state", "")
+
+
+def _checked(url: str, allowed: list[str], provider_name: str, *, redirected: bool) -> egress.Target | str:
+    """The Target for ``url``, or why it is not fetched."""
+    try:
+        target = egress.parse(url)
+    except egress.EgressRefused as exc:
+        return f"not downloaded: {exc.message}"
+    if not egress.host_matches(target.host, allowed):
+        if redirected:
+            return f"not downloaded: redirected to {target.host}, not a media host"
+        return f"not downloaded: {target.host} is not a media host of {provider_name}"
+    try:
+        return egress.check_url(url)
+    except egress.EgressRefused as exc:
+        return f"not downloaded: {exc.message}"
 
 
 def attachment_download(*, attachment_id: int) -> str:
@@ -49,29 +62,32 @@ def attachment_download(*, attachment_id: int) -> str:
         return "skipped"
     account = attachment.message.account
     provider = get_provider(account)
+    provider_name = str(provider_label(account.provider))
     allowed = provider.media_hosts()
     limit = settings.ATTACHMENT_MAX_BYTES
     url = attachment.url
-    if not host_allowed(url, allowed):
-        return _finish(attachment.pk, state=AttachmentState.REFUSED,
-                       error=f"not downloaded: {urlsplit(url).hostname or url} is not a media host of "
-                             f"{provider_label(account.provider)}")
-    first_host = urlsplit(url).hostname
+    target = _checked(url, allowed, provider_name, redirected=False)
+    if isinstance(target, str):
+        return _finish(attachment.pk, state=AttachmentState.REFUSED, error=log_text(target))
     auth = provider.media_auth()
-    session = session_for(account)
+    origins = provider.media_credential_origins()
+    first = (target.scheme, target.host, target.port)
     started = time.monotonic()
+    response = None
     try:
         for _ in range(MAX_REDIRECTS + 1):
-            # Credentials only go to the host the provider named; redirects go to pre-signed URLs.
-            response = session.get(url, auth=auth if urlsplit(url).hostname == first_host else None,
-                                   stream=True, allow_redirects=False,
+            # Credentials only to the provider's exact origin, over https; redirects go to pre-signed URLs.
+            send_auth = auth if (auth and (target.scheme, target.host, target.port) == first
+                                 and egress.credentials_allowed(target, origins)) else None
+            session = egress.pinned_session(target)
+            response = session.get(target.url, auth=send_auth, stream=True, allow_redirects=False,
                                    timeout=(settings.PROVIDER_CONNECT_TIMEOUT, settings.PROVIDER_READ_TIMEOUT))
             if response.is_redirect:
-                url = urljoin(url, response.headers.get("Location", ""))
+                url = urljoin(target.url, response.headers.get("Location", ""))
                 response.close()
-                if not host_allowed(url, allowed):
-                    return _finish(attachment.pk, state=AttachmentState.REFUSED,
-                                   error=f"not downloaded: redirected to {urlsplit(url).hostname}, not a media host")
+                target = _checked(url, allowed, provider_name, redirected=True)
+                if isinstance(target, str):
+                    return _finish(attachment.pk, state=AttachmentState.REFUSED, error=log_text(target))
                 continue
             break
         else:
@@ -98,7 +114,7 @@ def attachment_download(*, attachment_id: int) -> str:
         write_log(account, kind="media", method="GET", url=attachment.url, error=str(exc), is_error=True,
                   duration_ms=int((time.monotonic() - started) * 1000))
         return _finish(attachment.pk, state=AttachmentState.FAILED,
-                       error=f"could not reach {urlsplit(url).hostname}: {exc.__class__.__name__}")
+                       error=f"could not reach {target.host}: {exc.__class__.__name__}")
     content_type = (attachment.content_type or response.headers.get("Content-Type", "")).split(";")[0].strip()
     extension = mimetypes.guess_extension(content_type) or ".bin"
     attachment.content_type = content_type

@@ -14,7 +14,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 from django.db.models import Max
 from django.utils import timezone
@@ -22,6 +21,8 @@ from django.utils import timezone
 from channels_app.models import Channel, Contact, Direction, Message, MessageKind, PhoneNumber
 from channels_app.policy import number_policy
 from channels_app.providers import provider_class
+from channels_app.providers.http import log_text
+from config import egress
 from config.exceptions import ConflictError, ServiceError
 
 from .consent import consent_opted_out_many, opted_out_error
@@ -136,9 +137,15 @@ def rule_whatsapp_window(drafts: Sequence[Draft], *, now: datetime | None = None
     return refused
 
 
-def _web_link(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
+def _link_refusal(url: str) -> str:
+    """Why ``url`` is not an attachment link the hub passes on ("" when it is one): read as the HTTP
+    client reads it (config/egress.py), with no user name, no backslash, and no internal address written
+    in it. The provider fetches the link, so a name is not looked up here."""
+    try:
+        egress.check_url(url, resolve_host=False)
+    except egress.EgressRefused as exc:
+        return exc.message
+    return ""
 
 
 def rule_attachments(drafts: Sequence[Draft]) -> dict[int, ServiceError]:
@@ -150,10 +157,11 @@ def rule_attachments(drafts: Sequence[Draft]) -> dict[int, ServiceError]:
     for index, draft in enumerate(drafts):
         if not draft.media_urls:
             continue
-        bad = next((url for url in draft.media_urls if not _web_link(url)), None)
+        bad = next(((url, why) for url in draft.media_urls if (why := _link_refusal(url))), None)
         if bad is not None:
-            refused[index] = ServiceError(f"“{bad}” is not a web link (https://…); attachments are sent as links.",
-                                          code="attachment_url_invalid", field="attachments")
+            refused[index] = ServiceError(
+                f"“{log_text(bad[0])}” is not a web link the hub sends (https://…): {bad[1]} Attachments are "
+                "sent as links.", code="attachment_url_invalid", field="attachments")
             continue
         phone = draft.phone_number
         limit = min(MAX_ATTACHMENTS, provider_class(phone.provider).max_attachments)

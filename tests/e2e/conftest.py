@@ -145,6 +145,8 @@ def stack(transactional_db, tmp_path, request, stack_env, emulator_tls):
         # ACS accounts name the emulator's HTTPS port as their resource endpoint.
         "PROVIDER_CA_BUNDLE": str(emulator_tls[0]),
         "ACS_ENDPOINT_HOSTS": "127.0.0.1",
+        # The emulator's media and the tests' bots live on this machine (config/egress.py).
+        "EGRESS_ALLOWED_NETWORKS": "127.0.0.0/8",
         "HUB_VAR_DIR": str(tmp_path / "var"),
         "PYTHONUNBUFFERED": "1",
         # Fast recovery and retries, so failures play out within a test.

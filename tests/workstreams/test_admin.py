@@ -73,7 +73,12 @@ def test_a_view_only_user_never_sees_the_bot_secret(client, db, django_user_mode
     ("url", "words"),
     [
         ("http://bot.example/", "must start with https://"),
-        ("https://127.0.0.1/hook", "private, loopback"),
+        ("https://127.0.0.1/hook", "does not connect to: 127.0.0.1 (loopback)"),
+        # Read by the HTTP client as 127.0.0.1, by urlsplit as 1.1.1.1.
+        ("https://127.0.0.1:8150\\@1.1.1.1/", "contains a backslash"),
+        ("https://bot.example@127.0.0.1/hook", "no user name, no password"),
+        ("https://[2002:7f00:1::]/hook", "(loopback)"),  # 6to4 form of 127.0.0.1
+        ("https://[64:ff9b::a9fe:a9fe]/hook", "(link-local)"),  # NAT64 form of 169.254.169.254
         ("", "An HTTP bot needs the URL"),
     ],
 )

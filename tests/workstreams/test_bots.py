@@ -8,26 +8,18 @@ import requests
 from channels_app.providers import sandbox
 from config.exceptions import ServiceError
 from workstreams.models import Bot, BotRule, Conversation, ConversationState, RoutingRule
-from workstreams.services import bots
 from workstreams.services.bots import bot_handle, bot_url_check
 
 BOT_URL = "https://bot.example/hook"
 #: What the tests' resolver answers; any other host does not resolve.
 DNS = {"bot.example": ["93.184.215.14"], "intranet.example": ["10.20.30.40"],
        "mixed.example": ["93.184.215.14", "127.0.0.1"], "v6.example": ["2606:2800:21f:cb07:6820:80da:af6b:8b2c"],
-       "mapped.example": ["::ffff:192.168.1.1"]}
+       "mapped.example": ["::ffff:192.168.1.1"], "nowhere.example": []}
 
 
 @pytest.fixture(autouse=True)
-def fake_dns(monkeypatch):
-    def resolve(host, port):
-        if host in DNS:
-            return DNS[host]
-        if host.replace(".", "").isdigit() or ":" in host:  # an IP literal resolves to itself
-            return [host]
-        raise OSError(f"{host} does not resolve")
-
-    monkeypatch.setattr(bots, "resolve_host", resolve)
+def fake_dns(egress_dns):
+    egress_dns.update(DNS)
 
 
 @pytest.fixture

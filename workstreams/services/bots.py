@@ -7,22 +7,20 @@ expects ``{"reply": "...", "escalate": false}``; a timeout, an error or an unrea
 escalates, so a customer is never stranded with a bot that does not answer.
 
 The hub calls a bot URL only when it is https (http with DEBUG on) and its host resolves to
-public addresses alone, unless the host is listed in BOT_ALLOWED_HOSTS; redirects are not
-followed and at most 64 KiB of the answer is read.
+public addresses alone (the outbound-fetch policy, config/egress.py, which also connects to the
+address it checked), unless the host is listed in BOT_ALLOWED_HOSTS; redirects are not followed
+and at most 64 KiB of the answer is read.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import re
-import socket
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -31,7 +29,7 @@ from django.utils import timezone
 
 from channels_app.models import Message, MessageKind
 from channels_app.services.delivery import message_queue
-from channels_app.services.media import host_allowed
+from config import egress
 from config.exceptions import ServiceError
 from workstreams.models import Bot, BotKind, BotRuleMatch, Conversation, WorkstreamNumber
 
@@ -98,52 +96,29 @@ def http_bot_signature(secret: str, body: bytes) -> str:
 BOT_MAX_ANSWER_BYTES = 64 * 1024
 
 
-def resolve_host(host: str, port: int) -> list[str]:
-    """The IP addresses ``host`` resolves to (raises OSError when it does not resolve)."""
-    return sorted({info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
+_CODES = {"url_scheme": "bot_url_scheme", "url_unresolved": "bot_url_unresolved", "url_internal": "bot_url_internal"}
 
 
-def _public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone ("fe80::1%eth0")
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
-                                 or ip.is_reserved or ip.is_unspecified)
+def bot_url_check(url: str) -> egress.Target:
+    """The checked target of a bot URL, or ServiceError on ``url`` saying why the hub must not call it.
 
-
-def bot_url_check(url: str) -> None:
-    """Refuse a URL the hub must not call, raising ServiceError on ``url`` saying why.
-
-    Allowed: https (http only with DEBUG on) to a host whose every address is public, or to a
-    host listed in BOT_ALLOWED_HOSTS (a leading dot allows its subdomains).
+    Allowed: https (http only with DEBUG on) to a host whose every address is public or in
+    EGRESS_ALLOWED_NETWORKS, or to a host listed in BOT_ALLOWED_HOSTS (a leading dot allows its
+    subdomains), which may resolve to internal addresses. The URL is read as the HTTP client reads it
+    (config/egress.py) and the host is resolved once: the call goes to the address checked here.
     """
-    parts = urlsplit(url or "")
-    scheme = parts.scheme.lower()
-    if scheme != "https" and not (scheme == "http" and settings.DEBUG):
-        raise ServiceError("The bot URL must start with https:// (http:// only when DEBUG is on).",
-                           code="bot_url_scheme", field="url")
+    schemes = ("https", "http") if settings.DEBUG else ("https",)
     try:
-        host = (parts.hostname or "").lower()
-        port = parts.port or (443 if scheme == "https" else 80)
-    except ValueError:
-        raise ServiceError(f"'{url}' is not a valid URL.", code="bot_url_invalid", field="url") from None
-    if not host:
-        raise ServiceError(f"'{url}' has no host name.", code="bot_url_invalid", field="url")
-    if host_allowed(url, list(settings.BOT_ALLOWED_HOSTS)):
-        return
-    try:
-        addresses = resolve_host(host, port)
-    except (OSError, UnicodeError):
-        addresses = []
-    if not addresses:
-        raise ServiceError(f"The bot host {host} does not resolve to an address.", code="bot_url_unresolved",
-                           field="url")
-    internal = [a for a in addresses if not _public(a)]
-    if internal:
-        raise ServiceError(
-            f"The bot host {host} resolves to a private, loopback, link-local, multicast or reserved address "
-            f"({', '.join(internal)}); list it in BOT_ALLOWED_HOSTS to call it anyway.",
-            code="bot_url_internal", field="url")
+        target = egress.parse(url or "", schemes=schemes)
+        listed = egress.host_matches(target.host, settings.BOT_ALLOWED_HOSTS)
+        return egress.check_url(url, schemes=schemes, internal_hosts_allowed=listed)
+    except egress.EgressRefused as exc:
+        message = exc.message
+        if exc.code == "url_scheme":
+            message = "The bot URL must start with https:// (http:// only when DEBUG is on)."
+        elif exc.code == "url_internal":
+            message += " BOT_ALLOWED_HOSTS lists bot hosts that may be internal."
+        raise ServiceError(message, code=_CODES.get(exc.code, "bot_url_invalid"), field="url") from None
 
 
 def _read_answer(response: requests.Response, deadline: float) -> bytes | None:
@@ -159,7 +134,7 @@ def _read_answer(response: requests.Response, deadline: float) -> bytes | None:
 
 def http_bot_decide(bot: Bot, conversation: Conversation, message: Message, languages: list[str]) -> BotDecision:
     try:
-        bot_url_check(bot.url)
+        target = bot_url_check(bot.url)
     except ServiceError as exc:
         return BotDecision(escalate=True, reason=f"bot URL refused: {exc.message}")
     body = http_bot_payload(conversation, message, languages)
@@ -168,8 +143,9 @@ def http_bot_decide(bot: Bot, conversation: Conversation, message: Message, lang
         headers["X-Hub-Signature"] = http_bot_signature(bot.secret, body)
     deadline = time.monotonic() + bot.timeout_seconds
     try:
-        with requests.post(bot.url, data=body, headers=headers, timeout=bot.timeout_seconds,
-                           allow_redirects=False, stream=True) as response:
+        with egress.pinned_session(target) as session, session.post(
+                target.url, data=body, headers=headers, timeout=bot.timeout_seconds, allow_redirects=False,
+                stream=True) as response:
             if response.is_redirect:
                 return BotDecision(escalate=True, reason=f"bot answered HTTP {response.status_code} (a redirect; "
                                                          "redirects are not followed)")

@@ -147,3 +147,22 @@ def test_stored_attachments_link_to_the_authenticated_download(api, sandbox_acco
     attachment.file.save("a.png", ContentFile(b"png"), save=True)
     thread = api.get(f"/api/v1/conversations/{conversation.pk}/messages/").json()["results"]
     assert thread[0]["attachments"][0]["file_url"] == f"http://testserver/console/attachments/{attachment.pk}/"
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://127.0.0.1:8150\\@1.1.1.1/a.pdf",  # read as 127.0.0.1 by the HTTP client, 1.1.1.1 by urlsplit
+        "https://files.example@127.0.0.1/a.pdf",
+        "https://[2002:7f00:1::]/a.pdf",  # 6to4 form of 127.0.0.1
+        "http://169.254.169.254/latest/meta-data/",
+        "https://files.example\\.twiliocdn.com/a.pdf",
+    ],
+)
+def test_an_attachment_link_the_hub_must_not_pass_on_is_refused(api, sandbox_account, receive, link):
+    conversation = receive(sandbox_account)
+    response = api.post(f"/api/v1/conversations/{conversation.pk}/messages/",
+                        {"body": "see attached", "media_urls": [link]}, format="json")
+    assert response.status_code == 400
+    assert Message.objects.filter(direction="outbound").count() == 0
+    assert sandbox.outbox == []

@@ -13,7 +13,7 @@ import io
 import json
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -246,6 +246,14 @@ def _column(name: str) -> str | None:
     return FIELD_NAMES.get(key.lower())
 
 
+def _no_nul(lines: Iterable[str]) -> Iterator[str]:
+    for number, text in enumerate(lines, 1):
+        if "\x00" in text:
+            raise ServiceError(f"Line {number} of the CSV file contains a NUL character (\\x00); a contact list is "
+                               "text. Save it again as UTF-8 CSV.", code="csv_invalid", field="csv")
+        yield text
+
+
 def contacts_from_csv(source: str | bytes | Iterable[str]) -> CsvContacts:
     """Read a CSV contact list (header row with the reference field names; ``contextitems.<key>`` columns
     add one context item each). Raise ServiceError naming the line and column when it is malformed."""
@@ -255,7 +263,13 @@ def contacts_from_csv(source: str | bytes | Iterable[str]) -> CsvContacts:
         except UnicodeDecodeError:
             raise ServiceError("The CSV file must be UTF-8 text.", code="csv_encoding", field="csv") from None
     if isinstance(source, str):
+        if "\x00" in source:
+            line = source.count("\n", 0, source.index("\x00")) + 1
+            raise ServiceError(f"Line {line} of the CSV file contains a NUL character (\\x00); a contact list is "
+                               "text. Save it again as UTF-8 CSV.", code="csv_invalid", field="csv")
         source = io.StringIO(source.lstrip("\ufeff"))
+    else:
+        source = _no_nul(source)
     reader = csv.reader(source)
     try:
         header = next(reader)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -29,6 +30,17 @@ EXIT_INTERRUPTED = 130
 EXIT_TIMEOUT = 3
 
 
+def _seconds(value: str) -> float:
+    """A number of seconds, 0 or more (argparse turns the ValueError's text into the error shown)."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise argparse.ArgumentTypeError(f"{value} is not a number of seconds (0 or more; 0 follows until done)")
+    return seconds
+
+
 class Command(BaseCommand):
     help = (
         "Send an outbound configuration to the contacts of a CSV file (header row with the reference field names: "
@@ -46,7 +58,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Check the list and stop; send nothing.")
         parser.add_argument("--no-wait", action="store_true",
                             help="Return once every request is submitted, without following the sending.")
-        parser.add_argument("--timeout", type=float, default=0,
+        parser.add_argument("--timeout", type=_seconds, default=0,
                             help="Seconds to follow the sending before giving up (0: until done).")
         parser.add_argument("--poll", type=float, default=0.5, help=argparse.SUPPRESS)
 

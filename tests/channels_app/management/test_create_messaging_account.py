@@ -89,9 +89,12 @@ def test_number_name_option_names_every_number():
         (["--provider", "twilio", "--channel", "whatsapp", "--number", "+14155238886", "--number-type",
           "long_code"], ["--number-type", "WhatsApp"]),
         (["--provider", "sandbox", "--channel", "sms", "--auth-token", "stray"], ["--auth-token", "do not use"]),
+        (["--provider", "telesign", "--channel", "sms", "--api-key", "not-base64!"], ["--api-key", "not valid base64"]),
+        (["--provider", "sandbox", "--channel", "sms", "--name", "x" * 300], ["--name", "300 characters", "100"]),
+        (["--provider", "twilio", "--channel", "sms", "--auth-token", "tökén-€"], ["--auth-token"]),
     ],
     ids=["telesign-format", "whatsapp-format", "telesign-whatsapp", "missing-api-key", "wrong-type",
-         "whatsapp-type", "foreign-credential"],
+         "whatsapp-type", "foreign-credential", "api-key-not-base64", "name-300", "token-not-latin-1"],
 )
 def test_refusals_name_the_option_and_save_nothing(monkeypatch, args, says):
     for variable in ("TELESIGN_CUSTOMER_ID", "TELESIGN_API_KEY", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"):

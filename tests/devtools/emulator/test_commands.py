@@ -176,3 +176,12 @@ def test_emulator_inbound_plays_an_acs_customer(emulator, receiver, capsys):
     assert capsys.readouterr().out.startswith("Delivered Incoming_")
     [event] = json.loads(receiver.received[0].body)
     assert event["data"]["message"] == "Is it shipped?"
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "http"])
+def test_run_provider_emulator_refuses_a_port_that_is_not_one_without_a_traceback(port):
+    result = subprocess.run([sys.executable, "manage.py", "run_provider_emulator", "--port", port],
+                            cwd=Path(__file__).resolve().parents[3], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "is not a port number" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout

@@ -128,3 +128,23 @@ def test_following_gives_up_after_the_timeout_with_exit_code_3(tmp_path, sandbox
              "--timeout", "0.2", "--poll", "0.05")
     assert err.value.returncode == 3
     assert "5 contacts still pending" in str(err.value)
+
+
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "real-run"])
+def test_a_nul_in_the_csv_is_refused_before_anything_is_sent(tmp_path, sandbox_config, dry_run):
+    path = tmp_path / "nul.csv"
+    path.write_bytes(b"tocontactid,channelid,optin,CustomerName\n+15550000001,SMS,true,Ana\x00Lee\n")
+    args = ["--configuration", str(sandbox_config.configuration_id), "--csv", str(path), "--poll", "0"]
+    with pytest.raises(CommandError) as err:
+        _run(*args, *(["--dry-run"] if dry_run else []))
+    assert "Line 2" in str(err.value) and "NUL" in str(err.value)
+    assert not OutboundBatch.objects.exists() and sandbox.outbox == []
+
+
+@pytest.mark.parametrize("value", ["-5", "nan", "inf"])
+def test_a_timeout_that_is_not_a_positive_number_of_seconds_is_refused(tmp_path, sandbox_config, value):
+    with pytest.raises(CommandError) as err:
+        _run("--configuration", str(sandbox_config.configuration_id), "--csv", str(_csv(tmp_path, 1)),
+             "--timeout", value)
+    assert "--timeout" in str(err.value)
+    assert not OutboundBatch.objects.exists()

@@ -7,8 +7,15 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
+    try:
+        settings.INSTALLED_APPS  # noqa: B018 (reads the settings, which refuse what cannot run)
+    except ImproperlyConfigured as exc:
+        sys.stderr.write(f"The hub cannot start: {exc}\n")
+        sys.exit(2)
     execute_from_command_line(sys.argv)
 
 

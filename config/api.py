@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from rest_framework import serializers
-from rest_framework.permissions import DjangoModelPermissions
+from rest_framework.permissions import BasePermission, DjangoModelPermissions
 from rest_framework.request import Request
 
 from config.exceptions import validation_error
@@ -50,6 +51,13 @@ class ModelPermissions(DjangoModelPermissions):
         if needed is None:
             return super().has_permission(request, view)
         return user.has_perms(needed)
+
+
+class SchemaPermission(BasePermission):
+    """The API schema and its docs: open in debug mode, for signed-in users (session or token) otherwise."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return bool(settings.DEBUG or (request.user and request.user.is_authenticated))
 
 
 def validated(serializer: serializers.Serializer) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -28,19 +29,30 @@ _env_file = BASE_DIR / ".env"
 if _env_file.exists():
     environ.Env.read_env(str(_env_file))
 
-DEBUG = env.bool("DEBUG", default=True)
-
-_DEV_SECRET_KEY = "insecure-development-key-set-SECRET_KEY-in-production"
-SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET_KEY if DEBUG else "")
-if not SECRET_KEY:
-    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is false.")
-
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-
 # The public base URL providers call (scheme + host [+ path prefix]). Callback URLs are
 # built from it and Twilio signatures are checked against it.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+_public = urlsplit(PUBLIC_BASE_URL)
+_PUBLIC_HOST = (_public.hostname or "").lower()
+_LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+# Debug mode is on by default only for a hub that providers cannot reach: one whose PUBLIC_BASE_URL is on
+# this machine (the embedded default, `make run`, the emulator, the tests). A hub with any other public URL
+# runs with DEBUG off unless DEBUG=true says otherwise, and then needs its own keys (below).
+DEBUG = env.bool("DEBUG", default=_PUBLIC_HOST in _LOCAL_HOSTS)
+
+#: The development key: public (it is in this file), so never used with DEBUG off.
+_DEV_SECRET_KEY = "insecure-development-key-set-SECRET_KEY-in-production"
+SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET_KEY if DEBUG else "")
+if not DEBUG and (not SECRET_KEY or SECRET_KEY == _DEV_SECRET_KEY):
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set to a secret of your own when DEBUG is off (the development key is public). "
+        "Generate one with: python -c 'import secrets; print(secrets.token_urlsafe(50))' — or set DEBUG=true "
+        "for development on this machine.")
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG
+                         else [_PUBLIC_HOST] if _PUBLIC_HOST else [])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # Behind a TLS-terminating proxy: honour X-Forwarded-Proto / X-Forwarded-Host (and X-Forwarded-For, for
 # the client address that throttling counts by).
@@ -48,6 +60,26 @@ TRUST_PROXY_HEADERS = env.bool("TRUST_PROXY_HEADERS", default=False)
 if TRUST_PROXY_HEADERS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
+# A proxy that marks https requests with another header: "Header-Name: value" (e.g. "X-Forwarded-Ssl: on").
+_proxy_ssl_header = env.str("SECURE_PROXY_SSL_HEADER", default="")
+if _proxy_ssl_header:
+    _name, _sep, _value = _proxy_ssl_header.partition(":")
+    if not (_sep and _name.strip() and _value.strip()):
+        raise ImproperlyConfigured(
+            f"SECURE_PROXY_SSL_HEADER: {_proxy_ssl_header!r} is not 'Header-Name: value', "
+            "e.g. 'X-Forwarded-Proto: https'.")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _name.strip().upper().replace("-", "_"), _value.strip())
+
+# HTTPS: on by default for a production hub (DEBUG off) whose public URL is https; each adjustable.
+_HTTPS_PRODUCTION = not DEBUG and _public.scheme == "https"
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_HTTPS_PRODUCTION)
+# Load balancers and the container health check probe these over plain http.
+SECURE_REDIRECT_EXEMPT = env.list("SECURE_REDIRECT_EXEMPT", default=[r"^healthz$", r"^readyz$", r"^metrics$"])
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if _HTTPS_PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=_HTTPS_PRODUCTION)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=_HTTPS_PRODUCTION)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=_HTTPS_PRODUCTION)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -276,17 +308,25 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Outside debug mode the schema and its docs are for signed-in users (a session or an API token) only.
+    "SERVE_PERMISSIONS": ["config.api.SchemaPermission"],
 }
 
 # --- Secrets at rest ----------------------------------------------------------------------
 # A comma-separated list of Fernet keys; the first encrypts, all decrypt (rotation:
 # put a new key first, run ``manage.py rotate_encryption_keys``, then drop the old one).
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+#: Development only: a key derived from the (public) development SECRET_KEY, so that `make run` needs no setup.
+_DEV_ENCRYPTION_KEY = base64.urlsafe_b64encode(hashlib.sha256(_DEV_SECRET_KEY.encode()).digest()).decode()
 if not FIELD_ENCRYPTION_KEYS:
     if not DEBUG:
-        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS must be set when DEBUG is false.")
-    # Development only: a key derived from SECRET_KEY so that `make run` needs no setup.
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEYS must be set when DEBUG is off. Generate a key with: python -c "
+            "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'")
     FIELD_ENCRYPTION_KEYS = [base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()]
+elif not DEBUG and _DEV_ENCRYPTION_KEY in FIELD_ENCRYPTION_KEYS[:1]:
+    raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS starts with the development key, which is public: put a key "
+                               "of your own first (README: rotating encryption keys).")
 
 # --- Providers ----------------------------------------------------------------------------
 TELESIGN_API_URL = env.str("TELESIGN_API_URL", default="https://rest-ww.telesign.com").rstrip("/")

@@ -125,7 +125,7 @@ class MessagingAccountAdmin(admin.ModelAdmin):
     @admin.display(description="Validation message")
     def validation_details(self, obj: MessagingAccount) -> str:
         # Provider messages may quote an identifier that is also a secret (an account id in a URL).
-        return redact(obj.validation_message, obj.secret_values()) or "-"
+        return obj.validation_message_shown or "-"
 
     # --- Form layout -----------------------------------------------------------------------
 

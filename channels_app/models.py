@@ -96,6 +96,14 @@ class MessagingAccount(models.Model):
         """Every secret this account holds, for redaction."""
         return [v for v in (self.config or {}).values() if isinstance(v, str) and v]
 
+    @property
+    def validation_message_shown(self) -> str:
+        """The provider's validation message with every secret of the account blanked out, wherever it is
+        shown (admin, API, commands), whatever the row holds."""
+        from config.redaction import redact
+
+        return redact(self.validation_message or "", self.secret_values())
+
     def callback_urls(self) -> dict[str, str]:
         """The URLs to give the provider, by route name (built from the provider's route declarations)."""
         cls = self.provider_class()

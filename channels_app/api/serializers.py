@@ -55,6 +55,9 @@ class MessagingAccountSerializer(serializers.ModelSerializer):
         help_text="The URLs to enter in the provider's console, by purpose (callback, inbound, status).",
     )
     numbers = PhoneNumberSerializer(many=True, read_only=True)
+    validation_message = serializers.CharField(
+        source="validation_message_shown", read_only=True,
+        help_text="The provider's answer to the last validation, secrets blanked out.")
 
     class Meta:
         model = MessagingAccount

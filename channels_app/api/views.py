@@ -139,7 +139,7 @@ class MessagingAccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         result = services.account_validate(account=account)
         return Response(ValidationResultSerializer({
             "account": account.pk, "valid": result.valid, "validation_status": account.validation_status,
-            "validation_code": account.validation_code, "validation_message": account.validation_message,
+            "validation_code": account.validation_code, "validation_message": account.validation_message_shown,
             "validated_at": account.validated_at,
         }).data)
 

@@ -253,3 +253,17 @@ def test_list_refuses_unknown_filter_values(manager, db, query, field):
 
     assert response.status_code == 400
     assert response.json()["field"] == field
+
+
+def test_the_validation_message_is_shown_with_secrets_blanked_out_whatever_the_row_holds(
+        manager, twilio_sms_account, admin_client):
+    from tests.conftest import TWILIO_AUTH_TOKEN
+
+    MessagingAccount.objects.filter(pk=twilio_sms_account.pk).update(
+        validation_status=ValidationStatus.INVALID, validation_message=f"token {TWILIO_AUTH_TOKEN} was refused")
+    for response in (manager.get(detail(twilio_sms_account)), manager.get("/api/v1/accounts/")):
+        text = response.content.decode()
+        assert response.status_code == 200
+        assert TWILIO_AUTH_TOKEN not in text and "[redacted] was refused" in text
+    page = admin_client.get(f"/admin/channels_app/messagingaccount/{twilio_sms_account.pk}/change/").content.decode()
+    assert TWILIO_AUTH_TOKEN not in page and "[redacted] was refused" in page

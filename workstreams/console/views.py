@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any
 
@@ -31,6 +31,7 @@ from django.views.decorators.http import require_GET, require_POST
 from channels_app.models import Attachment, Message
 from channels_app.services.delivery import MAX_MESSAGE_LENGTH
 from config.exceptions import ServiceError
+from config.inputs import db_count, db_id
 from workstreams import services
 from workstreams.models import LIVE_STATES, AgentProfile, Conversation, ConversationState, Presence
 from workstreams.services import access, distribution
@@ -43,6 +44,8 @@ from .services import conversation_mark_read
 
 #: Each poll looks this far behind its cursor, so a message whose transaction committed late still shows.
 POLL_OVERLAP = timedelta(seconds=60)
+#: The earliest poll cursor; an earlier one asks for the same thing (every message).
+EARLIEST_CURSOR = datetime(1970, 1, 1, tzinfo=UTC)
 #: Attachments shown in the page itself; any other type is downloaded, never rendered from our origin.
 INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 
@@ -324,9 +327,16 @@ def _parse_cursor(value: str) -> tuple[datetime | None, str]:
         return None, f"since={value!r} is not a valid date and time: {exc}."
     if parsed is None:
         return None, f"since={value!r} is not an ISO 8601 date and time such as 2024-05-01T09:30:00+00:00."
-    if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed)
-    return parsed, ""
+    try:
+        if timezone.is_naive(parsed):
+            parsed = timezone.make_aware(parsed)
+        parsed = parsed.astimezone(UTC)
+    except (OverflowError, ValueError):  # 0001-01-01T00:00:00+14:00 is before the first representable time
+        return None, _("since=%(value)r is outside the dates the hub keeps (1970 to 9999).") % {"value": value}
+    if parsed.year >= 9999:
+        return None, _("since=%(value)r is outside the dates the hub keeps (1970 to 9999).") % {"value": value}
+    # A cursor before any message was written means "everything"; leave room for the poll's overlap.
+    return max(parsed, EARLIEST_CURSOR), ""
 
 
 @console_view(json=True)
@@ -335,11 +345,11 @@ def conversation_updates(request: HttpRequest, pk: int) -> JsonResponse:
     """New and changed messages since the page's cursor, and the conversation's state when it changed."""
     item = _conversation(request, pk, Action.READ)
     now = timezone.now()
-    after = int(request.GET["after"]) if request.GET.get("after", "").isdigit() else 0
+    after = db_count(request.GET.get("after", "")) or 0
     since, problem = _parse_cursor(request.GET.get("since") or "")
     if problem:
         return JsonResponse({"error": "since_invalid", "detail": problem, "field": "since"}, status=400)
-    watched = tuple(int(v) for v in request.GET.get("pending", "").split(",")[:50] if v.isdigit())
+    watched = tuple(i for v in request.GET.get("pending", "").split(",")[:50] if (i := db_id(v)) is not None)
     changes = selectors.thread_changes(item, after=after, since=since - POLL_OVERLAP if since else None,
                                        watched=watched)
     newest = max([after, *(m.pk for m in changes)])

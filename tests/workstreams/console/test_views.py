@@ -404,6 +404,36 @@ def test_poll_with_a_bad_cursor_is_a_400_saying_why(client, agent, sandbox_accou
     assert words in body["detail"] and since in body["detail"]
 
 
+@pytest.mark.parametrize("since", ["0001-01-01T00:00:00-14:00", "0001-01-01T00:00:00+00:00", "1900-01-01T00:00"])
+def test_a_cursor_from_before_any_message_gives_every_message(client, agent, sandbox_account, receive, since):
+    conversation = receive(sandbox_account, "first")
+    response = client.get(url("conversation-updates", conversation.pk), {"after": "0", "since": since})
+    assert response.status_code == 200
+    messages = response.json()["messages"]
+    assert len(messages) == 1 and "first" in messages[0]["html"]
+
+
+@pytest.mark.parametrize("params", [
+    {"since": "0001-01-01T00:00:00+14:00"},  # before the first time Python can represent in UTC
+    {"since": "9999-12-31T23:59:59-14:00"},
+])
+def test_a_cursor_outside_the_representable_dates_is_a_400(client, agent, sandbox_account, receive, params):
+    conversation = receive(sandbox_account, "first")
+    response = client.get(url("conversation-updates", conversation.pk), {"after": "0", **params})
+    assert response.status_code == 400 and response.json()["field"] == "since"
+
+
+@pytest.mark.parametrize("params", [
+    {"after": "99999999999999999999"}, {"after": "²"}, {"pending": "99999999999999999999,²,1"},
+    {"after": "9223372036854775808"}, {"since": "2024-01-01T00:00\x00"},
+])
+def test_poll_parameters_past_what_a_column_holds_are_no_500(client, agent, sandbox_account, receive, params):
+    conversation = receive(sandbox_account, "first")
+    params = {k: v.replace("\\x00", "\x00") for k, v in params.items()}
+    response = client.get(url("conversation-updates", conversation.pk), params)
+    assert response.status_code in (200, 400)
+
+
 def test_poll_takes_a_cursor_without_a_time_zone(client, agent, sandbox_account, receive):
     conversation = receive(sandbox_account, "first")
     response = client.get(url("conversation-updates", conversation.pk), {"after": "0", "since": "2024-02-29T00:00"})

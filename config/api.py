@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from rest_framework import serializers
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import BasePermission, DjangoModelPermissions
 from rest_framework.request import Request
 
@@ -51,6 +52,15 @@ class ModelPermissions(DjangoModelPermissions):
         if needed is None:
             return super().has_permission(request, view)
         return user.has_perms(needed)
+
+
+class Pagination(LimitOffsetPagination):
+    """``limit`` and ``offset``, with ``limit`` capped at ``API_MAX_PAGE_SIZE`` (a larger one, up to any number
+    of digits, reads as the cap: an SQL LIMIT past a bigint is not an error the client should see)."""
+
+    @property
+    def max_limit(self) -> int:
+        return settings.API_MAX_PAGE_SIZE
 
 
 class SchemaPermission(BasePermission):

@@ -5,6 +5,11 @@ PostgreSQL's bigint holds; a NUL cannot be stored in, or compared with, a Postgr
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.utils.translation import gettext as _
+
 BIGINT_MAX = 2**63 - 1
 
 
@@ -28,3 +33,27 @@ def db_count(value: object) -> int | None:
 
 def has_nul(value: object) -> bool:
     return isinstance(value, str) and "\x00" in value
+
+
+class RefuseNulMiddleware:
+    """A NUL character in a request's path or query string is answered 400 before any view runs: no page,
+    filter, search or lookup can compare it with a PostgreSQL text column (webhooks have their own stack,
+    which keeps what providers send losslessly). Form and JSON fields are refused by their own validators."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        field = None
+        if "\x00" in request.path:
+            field = "path"
+        else:
+            field = next((key for key, values in request.GET.lists()
+                          if "\x00" in key or any("\x00" in v for v in values)), None)
+        if field is None:
+            return self.get_response(request)
+        detail = _("The request's %(field)s contains a NUL character (\\x00), which the hub does not accept "
+                   "there.") % {"field": field}
+        if request.path.startswith("/api/"):
+            return JsonResponse({"error": "nul_character", "detail": detail, "field": field}, status=400)
+        return HttpResponseBadRequest(detail, content_type="text/plain; charset=utf-8")

@@ -104,6 +104,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.inputs.RefuseNulMiddleware",  # a NUL in a path or query string: 400 before any view
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The language: the switcher's cookie, else the browser's Accept-Language (after the session,
@@ -293,10 +294,12 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "config.exceptions.api_exception_handler",
 }
+# The most items one API page holds (``?limit=`` above it reads as it).
+API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=500)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Messaging hub API",
     "DESCRIPTION": "SMS and WhatsApp channels for customer service: accounts, numbers, conversations "

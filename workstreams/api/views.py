@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from channels_app.models import Message
 from config.api import ApiErrorSerializer as ErrorSerializer
+from config.inputs import db_id
 from workstreams import selectors, services
 from workstreams.models import AgentProfile, Conversation, ConversationState, Queue
 from workstreams.services import access, distribution
@@ -206,7 +207,8 @@ class ConversationViewSet(ConversationActionsMixin, mixins.ListModelMixin, mixin
             qs = qs.filter(Q(phone_number__number=params["number"]) | Q(phone_number__e164=params["number"]))
         if params.get("contact"):
             value = params["contact"]
-            qs = qs.filter(Q(contact__address=value) | Q(contact_id=int(value)) if value.isdigit()
+            contact_id = db_id(value)
+            qs = qs.filter(Q(contact__address=value) | Q(contact_id=contact_id) if contact_id is not None
                            else Q(contact__address=value))
         return qs
 

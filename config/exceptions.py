@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -70,8 +71,41 @@ def validation_error(errors: Any) -> ServiceError:
                         extra={"errors": errors})
 
 
+logger = logging.getLogger(__name__)
+
+#: Seconds a client is asked to wait when a backing service (Redis, the broker) is unreachable.
+UNAVAILABLE_RETRY_AFTER = 30
+
+
+def _unavailable(exc: Exception) -> bool:
+    """``exc`` says a backing service is unreachable (Redis for the rate limits, the Celery broker)."""
+    kinds: list[type] = []
+    try:
+        import redis.exceptions
+
+        kinds += [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError]
+    except ImportError:  # pragma: no cover - redis is a dependency
+        pass
+    try:
+        import kombu.exceptions
+
+        kinds.append(kombu.exceptions.OperationalError)
+    except ImportError:  # pragma: no cover - kombu comes with Celery
+        pass
+    return isinstance(exc, tuple(kinds))
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Every refusal has one shape: ``{"error": rule, "detail": what is wrong, "field": input at fault}``."""
+    """Every refusal has one shape: ``{"error": rule, "detail": what is wrong, "field": input at fault}``.
+
+    A backing service that cannot be reached is a JSON 503 with ``Retry-After``, not a 500 page."""
+    if _unavailable(exc):
+        logger.warning("API request refused, a backing service is unreachable: %s", exc)
+        return Response({"error": "service_unavailable",
+                         "detail": "The hub cannot reach its rate-limit store or task broker right now; try "
+                                   f"again in {UNAVAILABLE_RETRY_AFTER} seconds."},
+                        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                        headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)})
     if isinstance(exc, ValidationError):
         exc = validation_error(exc.detail)
     if isinstance(exc, ServiceError):

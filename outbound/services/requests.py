@@ -211,11 +211,13 @@ def outbound_request_create(*, contacts: list[Any], source: str, configuration: 
 
 
 def outbound_request_enqueue(*, request_id: int, countdown: float | None = None) -> None:
-    """Send the request from a worker (queue "bulk") once the surrounding transaction commits."""
+    """Send the request from a worker (queue "bulk") once the surrounding transaction commits. A broker that
+    cannot be reached then is logged, not raised: the request is stored, and the sweep queues it again."""
     from outbound.tasks import outbound_request_send_task
 
     transaction.on_commit(
-        lambda: outbound_request_send_task.apply_async(args=[request_id], queue="bulk", countdown=countdown)
+        lambda: outbound_request_send_task.apply_async(args=[request_id], queue="bulk", countdown=countdown),
+        robust=True,
     )
 
 

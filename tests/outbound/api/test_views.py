@@ -147,3 +147,21 @@ def test_the_schema_documents_the_reference_fields_and_the_errors(admin_client, 
                                    "entityrelationshipname", "msdyn_ocoutboundconfigurationid", "CustomerName",
                                    "CaseName"}
     assert "/api/v1/outbound/requests/{request_id}/" in schema["paths"]
+
+
+def test_with_redis_down_the_api_answers_a_json_503_with_retry_after(api, sandbox_config, settings):
+    from outbound.services import ratelimit
+
+    settings.OUTBOUND_RATE_BACKEND = "redis"
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    ratelimit._redis_client = None
+    try:
+        response = api.post(URL, {"configuration_id": str(sandbox_config.configuration_id),
+                                  "contacts": [contact(1)]}, format="json")
+    finally:
+        ratelimit._redis_client = None
+    assert response.status_code == 503
+    assert response["Content-Type"].startswith("application/json")
+    assert int(response["Retry-After"]) > 0
+    assert response.json()["error"] == "service_unavailable"
+    assert not OutboundRequest.objects.exists()

@@ -26,6 +26,7 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from config.exceptions import ServiceError
+from config.inputs import json_depth_exceeds
 from config.redaction import redact
 
 from . import services
@@ -52,7 +53,6 @@ from .models import (
     ValidationStatus,
 )
 from .providers import credential_fields, provider_class, provider_classes
-from .providers.base import json_depth_exceeds
 from .providers.http import log_text
 from .services import delivery, inbound
 from .trace import message_trace

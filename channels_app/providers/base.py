@@ -19,14 +19,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
+from config.inputs import JSON_MAX_DEPTH, json_depth_exceeds
+
 if TYPE_CHECKING:
     from channels_app.models import MessagingAccount
 
 #: What replaces a NUL character in text the hub stores (PostgreSQL text cannot hold NUL):
 #: U+FFFD REPLACEMENT CHARACTER, so the customer's message is kept and the gap stays visible.
 NUL_REPLACEMENT = "\ufffd"
-#: The deepest JSON nesting a webhook may carry; deeper payloads are refused with a 400.
-MAX_JSON_DEPTH = 64
+#: The deepest JSON nesting a webhook may carry; deeper payloads are refused with a 400 (config/inputs.py).
+MAX_JSON_DEPTH = JSON_MAX_DEPTH
 
 INBOUND, STATUS = "inbound", "status"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
@@ -40,36 +42,6 @@ def scrub_text(value: str) -> str:
 def media_type(content_type: str) -> str:
     """The media type of a Content-Type header, lower-cased, without parameters."""
     return content_type.split(";", 1)[0].strip().lower()
-
-
-def json_depth_exceeds(text: str | bytes, limit: int = MAX_JSON_DEPTH) -> bool:
-    """Whether ``text`` nests arrays and objects deeper than ``limit`` (strings are skipped over).
-
-    A linear scan, run before ``json.loads``: Python's parser recurses once per level and a few
-    thousand levels end in RecursionError.
-    """
-    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-    if data.count(b"[") + data.count(b"{") <= limit:
-        return False  # the common case, decided at C speed
-    depth = 0
-    in_string = escaped = False
-    for byte in data:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:  # quote
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):  # [ {
-            depth += 1
-            if depth > limit:
-                return True
-        elif byte in (0x5D, 0x7D):
-            depth -= 1
-    return False
 
 
 def load_json(body: bytes | str) -> Any:

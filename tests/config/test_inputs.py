@@ -63,3 +63,22 @@ def test_an_admin_search_with_a_nul_is_a_400(admin_client, path):
 ])
 def test_ids_and_counts(value, as_id, as_count):
     assert (db_id(value), db_count(value)) == (as_id, as_count)
+
+
+DEEP = '{"a":' * 20_000 + "1" + "}" * 20_000
+
+
+@pytest.mark.parametrize("path", ["/api/v1/outbound/requests/", "/api/v1/accounts/"])
+@pytest.mark.parametrize("content_type", ["application/json", "APPLICATION/JSON; CHARSET=UTF-8"])
+@pytest.mark.parametrize("body", [DEEP, "[" * 5000 + "]" * 5000], ids=["objects", "arrays"])
+def test_api_json_nested_past_the_limit_is_a_400(client, token, path, content_type, body):
+    response = client.post(path, body, content_type=content_type, HTTP_AUTHORIZATION=f"Token {token}")
+    assert response.status_code == 400
+    assert "deeper than 64 levels" in response.json()["detail"]
+
+
+def test_api_json_within_the_limit_is_read(client, token):
+    nested = '{"name": "Deep", "provider": "sandbox", "channel": "sms", "x": ' + "[" * 60 + "]" * 60 + "}"
+    response = client.post("/api/v1/accounts/", nested, content_type="application/json",
+                           HTTP_AUTHORIZATION=f"Token {token}")
+    assert response.status_code == 201, response.content

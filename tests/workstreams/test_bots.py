@@ -166,6 +166,12 @@ def test_public_https_urls_are_allowed(url):
         ("https://224.0.0.1/hook", "bot_url_internal"),
         ("https://240.0.0.1/hook", "bot_url_internal"),
         ("https://0.0.0.0/hook", "bot_url_internal"),
+        # The HTTP client reads 127.0.0.1 where urlsplit reads 1.1.1.1.
+        ("https://127.0.0.1:8150\\@1.1.1.1/", "bot_url_invalid"),
+        ("https://bot.example@127.0.0.1/hook", "bot_url_invalid"),
+        ("https://[2002:7f00:1::]/hook", "bot_url_internal"),  # 6to4 form of 127.0.0.1
+        ("https://[64:ff9b::7f00:1]/hook", "bot_url_internal"),  # NAT64 form of 127.0.0.1
+        ("https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook", "bot_url_internal"),  # Teredo, client 127.0.0.1
     ],
 )
 def test_urls_the_hub_must_not_call_are_refused(url, code, settings):
@@ -217,3 +223,25 @@ def test_a_bot_answer_over_64_kib_escalates(http_bot, receive, sandbox_account, 
     conversation.refresh_from_db()
     assert not conversation.with_bot
     assert "larger than 64 KiB" in conversation.routing_diagnosis["escalated"]
+
+
+def test_a_bot_is_called_at_the_address_that_was_checked(http_bot, receive, sandbox_account, mocked_http, make_agent,
+                                                         support_queue, django_capture_on_commit_callbacks,
+                                                         monkeypatch):
+    """A rebinding name answers a public address to the check and an internal one after: there is no second
+    lookup (the pinned connection itself: tests/config/test_egress.py), and ``Host`` names the bot's host."""
+    from config import egress
+
+    answers = iter([["93.184.215.14"], ["127.0.0.1"]])
+    lookups = []
+
+    def rebinding(host, port):
+        lookups.append(host)
+        return next(answers)
+
+    monkeypatch.setattr(egress, "resolve", rebinding)
+    mocked_http.post(BOT_URL, json={"reply": "Hi!"})
+    make_agent("ana", queues=[support_queue])
+    talk(receive, sandbox_account, "help me", django_capture_on_commit_callbacks)
+    assert lookups == ["bot.example"]
+    assert mocked_http.calls[0].request.headers["Host"] == "bot.example"

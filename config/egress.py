@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 import requests
 from django.conf import settings
-from django.utils.translation import gettext_lazy as _
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
@@ -67,20 +66,20 @@ class Target:
 def parse(url: str, *, schemes: Iterable[str] = ("https", "http")) -> Target:
     """Parse ``url`` as ``requests`` will, refusing what could be read two ways (no DNS lookup)."""
     if not isinstance(url, str) or not url:
-        raise EgressRefused(str(_("The URL is empty.")), code="url_invalid")
+        raise EgressRefused("The URL is empty.", code="url_invalid")
     if len(url) > MAX_URL_LENGTH:
-        raise EgressRefused(str(_("The URL is longer than %(limit)s characters.") % {"limit": MAX_URL_LENGTH}),
+        raise EgressRefused(f"The URL is longer than {MAX_URL_LENGTH} characters.",
                             code="url_invalid")
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
-        raise EgressRefused(str(_("The URL contains a control character.")), code="url_invalid")
+        raise EgressRefused("The URL contains a control character.", code="url_invalid")
     if "\\" in url:
-        raise EgressRefused(str(_("The URL contains a backslash; write it with forward slashes only.")),
+        raise EgressRefused("The URL contains a backslash; write it with forward slashes only.",
                             code="url_invalid")
     scheme, sep, rest = url.partition("://")
     scheme = scheme.lower()
     if not sep or scheme not in tuple(schemes):
         allowed = ", ".join(f"{s}://" for s in schemes)
-        raise EgressRefused(str(_("The URL must start with %(schemes)s.") % {"schemes": allowed}),
+        raise EgressRefused(f"The URL must start with {allowed}.",
                             code="url_scheme")
     authority = rest
     for delimiter in "/?#":
@@ -88,37 +87,37 @@ def parse(url: str, *, schemes: Iterable[str] = ("https", "http")) -> Target:
     bad = sorted(set(authority) & _AUTHORITY_FORBIDDEN)
     if bad:
         shown = ", ".join(repr(ch) for ch in bad)
-        raise EgressRefused(str(_("The URL's host part contains %(chars)s; only a host name or address and a "
-                                  "port may stand there (no user name, no password).") % {"chars": shown}),
+        raise EgressRefused(f"The URL's host part contains {shown}; only a host name or address and a "
+                            "port may stand there (no user name, no password).",
                             code="url_authority")
     try:
         parsed = parse_url(url)
         port = parsed.port
     except (LocationParseError, ValueError) as exc:
-        raise EgressRefused(str(_("The URL cannot be read: %(reason)s") % {"reason": exc}),
+        raise EgressRefused(f"The URL cannot be read: {exc}",
                             code="url_invalid") from None
     if parsed.auth:
-        raise EgressRefused(str(_("The URL carries a user name or password.")), code="url_authority")
+        raise EgressRefused("The URL carries a user name or password.", code="url_authority")
     host = (parsed.host or "").lower()
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     if host.endswith("."):  # the fully qualified form of the same name
         host = host[:-1]
     if not host:
-        raise EgressRefused(str(_("The URL has no host name.")), code="url_invalid")
+        raise EgressRefused("The URL has no host name.", code="url_invalid")
     if port is not None and not 0 < port < 65536:
-        raise EgressRefused(str(_("The URL's port %(port)s is not between 1 and 65535.") % {"port": port}),
+        raise EgressRefused(f"The URL's port {port} is not between 1 and 65535.",
                             code="url_invalid")
     if _literal(host) is None:
         try:
             host = host.encode("idna").decode("ascii")
         except UnicodeError:
-            raise EgressRefused(str(_("The host name %(host)s is not a valid name.") % {"host": host}),
+            raise EgressRefused(f"The host name {host} is not a valid name.",
                                 code="url_invalid") from None
         labels = host.split(".")
         if any(not label or len(label) > 63 or not all(c.isalnum() or c == "-" for c in label)
                for label in labels):
-            raise EgressRefused(str(_("The host name %(host)s is not a valid name.") % {"host": host}),
+            raise EgressRefused(f"The host name {host} is not a valid name.",
                                 code="url_invalid")
     return Target(url=url, scheme=scheme, host=host, port=port or (443 if scheme == "https" else 80))
 
@@ -199,15 +198,14 @@ def check_url(url: str, *, schemes: Iterable[str] = ("https", "http"), internal_
         except (OSError, UnicodeError):
             addresses = []
         if not addresses:
-            raise EgressRefused(str(_("The host %(host)s does not resolve to an address.") % {"host": target.host}),
+            raise EgressRefused(f"The host {target.host} does not resolve to an address.",
                                 code="url_unresolved")
     refused = [(a, r) for a in addresses if (r := address_refusal(a, internal_hosts_allowed=internal_hosts_allowed))]
     if refused:
         shown = ", ".join(f"{a} ({r})" for a, r in refused)
         raise EgressRefused(
-            str(_("The host %(host)s resolves to an address the hub does not connect to: %(addresses)s "
-                  "(EGRESS_ALLOWED_NETWORKS lists networks that may be reached anyway).")
-                % {"host": target.host, "addresses": shown}),
+            f"The host {target.host} resolves to an address the hub does not connect to: {shown} "
+            "(EGRESS_ALLOWED_NETWORKS lists networks that may be reached anyway).",
             code="url_internal")
     return Target(url=target.url, scheme=target.scheme, host=target.host, port=target.port,
                   addresses=tuple(addresses))

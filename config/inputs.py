@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
-from django.utils.translation import gettext as _
 
 BIGINT_MAX = 2**63 - 1
 #: The deepest JSON nesting the hub reads (webhooks and the API); deeper is refused with a 400.
@@ -86,8 +85,7 @@ class RefuseNulMiddleware:
                           if "\x00" in key or any("\x00" in v for v in values)), None)
         if field is None:
             return self.get_response(request)
-        detail = _("The request's %(field)s contains a NUL character (\\x00), which the hub does not accept "
-                   "there.") % {"field": field}
+        detail = f"The request's {field} contains a NUL character (\\x00), which the hub does not accept there."
         if request.path.startswith("/api/"):
             return JsonResponse({"error": "nul_character", "detail": detail, "field": field}, status=400)
         return HttpResponseBadRequest(detail, content_type="text/plain; charset=utf-8")

@@ -332,9 +332,9 @@ def _parse_cursor(value: str) -> tuple[datetime | None, str]:
             parsed = timezone.make_aware(parsed)
         parsed = parsed.astimezone(UTC)
     except (OverflowError, ValueError):  # 0001-01-01T00:00:00+14:00 is before the first representable time
-        return None, _("since=%(value)r is outside the dates the hub keeps (1970 to 9999).") % {"value": value}
+        return None, f"since={value!r} is outside the dates the hub keeps (1970 to 9999)."
     if parsed.year >= 9999:
-        return None, _("since=%(value)r is outside the dates the hub keeps (1970 to 9999).") % {"value": value}
+        return None, f"since={value!r} is outside the dates the hub keeps (1970 to 9999)."
     # A cursor before any message was written means "everything"; leave room for the poll's overlap.
     return max(parsed, EARLIEST_CURSOR), ""
 

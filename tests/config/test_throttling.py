@@ -182,10 +182,19 @@ def test_any_username_typed_is_answered_without_an_error(client, staff, limit, u
 
 
 def test_other_fields_of_a_failed_sign_in_are_stored_without_an_error(client, staff):
-    response = client.post(LOGIN + "&x=%00", {"username": "ana", "password": "wrong", "extra": "a\x00b" * 600},
+    response = client.post(LOGIN, {"username": "ana", "password": "wrong", "extra": "a\x00b" * 600},
                            REMOTE_ADDR="203.0.113.77", HTTP_USER_AGENT="u" * 1000)
     assert response.status_code == 200
     from axes.models import AccessAttempt
 
     attempt = AccessAttempt.objects.get(username="ana")
     assert "wrong" not in attempt.post_data  # the password is never stored
+
+
+def test_a_sign_in_with_a_nul_in_the_query_string_is_refused_before_the_password_is_checked(client, staff):
+    from axes.models import AccessAttempt
+
+    response = client.post(LOGIN + "&x=%00", {"username": "ana", "password": "wrong"}, REMOTE_ADDR="203.0.113.77")
+    assert response.status_code == 400 and b"NUL" in response.content
+    assert not AccessAttempt.objects.exists()
+    assert "_auth_user_id" not in client.session

@@ -14,6 +14,7 @@ from tests.conftest import TELESIGN_CUSTOMER_ID, TWILIO_ACCOUNT_SID, TWILIO_AUTH
 def hub_settings(settings, emulator):
     settings.TELESIGN_API_URL = emulator.url
     settings.TWILIO_API_URL = emulator.url
+    settings.EGRESS_ALLOWED_NETWORKS = ["127.0.0.0/8"]  # the emulator's media, on this machine
     return settings
 
 

@@ -168,8 +168,8 @@ class AgentProfile(models.Model):
     last_assigned_at = models.DateTimeField(null=True, blank=True, help_text="For round robin.")
     public_name = models.CharField(
         _("name customers see"), max_length=100, blank=True, default="",
-        help_text=_("What {AgentName} becomes in quick replies, e.g. “Ana”. Blank: the first name, else the full "
-                    "name; the username is never shown to customers."))
+        help_text=_("What {AgentName} becomes in quick replies, e.g. “Ana”. Blank: the full name; the username "
+                    "is never shown to customers."))
 
     def __str__(self) -> str:
         return self.user.get_full_name() or self.user.get_username()
@@ -177,7 +177,7 @@ class AgentProfile(models.Model):
     def name_for_customers(self) -> str:
         """The agent's name as customers see it; empty when there is none but the username."""
         user = self.user
-        return (self.public_name or user.first_name or user.get_full_name()).strip()
+        return (self.public_name or user.get_full_name() or user.first_name).strip()
 
     @property
     def display_name(self) -> str:

@@ -189,7 +189,7 @@ def test_the_composer_highlights_holes_clears_stale_errors_and_respects_an_opt_o
     box.press_sequentially("/gree")
     box.press("Enter")
     # No customer name: the fallback; Ana's display name; no queue: highlighted, and Enter does not send it.
-    expect(box).to_have_value("Hi there, this is Ana. {QueueName}")
+    expect(box).to_have_value("Hi there, this is Ana Agent. {QueueName}")
     warning = page.locator("#reply-placeholders")
     expect(warning).to_have_text("Replace {QueueName} with the right text before sending.")
     box.press("End")

@@ -49,7 +49,7 @@ def test_the_agent_name_is_the_display_name_never_the_username(make_agent):
     assert agent_name_for_customers(ana) == ""  # only a username: nothing a customer should see
     ana.first_name, ana.last_name = "Ana", "Karlsson"
     ana.save()
-    assert agent_name_for_customers(ana) == "Ana"
+    assert agent_name_for_customers(ana) == "Ana Karlsson"
     ana.agent_profile.public_name = "Ana from Support"
     ana.agent_profile.save()
     assert agent_name_for_customers(ana) == "Ana from Support"

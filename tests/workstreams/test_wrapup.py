@@ -102,5 +102,5 @@ def test_waiting_conversations_are_listed_as_holding_none(active):
     ana, conversation = active
     Conversation.objects.filter(pk=conversation.pk).update(state=ConversationState.WAITING)
     explained = agent_capacity_explained(ana)
-    assert [(i.holds, i.why) for i in explained.items] == [(False, "waiting: holds no capacity")]
+    assert [(i.holds, i.why) for i in explained.items] == [(False, "stepped away: holds no capacity")]
     assert explained.free == distribution.agent_free_capacity(ana) == 100

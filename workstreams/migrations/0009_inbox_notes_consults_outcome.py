@@ -33,7 +33,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='agentprofile',
             name='public_name',
-            field=models.CharField(blank=True, default='', help_text='What {AgentName} becomes in quick replies, e.g. “Ana”. Blank: the first name, else the full name; the username is never shown to customers.', max_length=100, verbose_name='name customers see'),
+            field=models.CharField(blank=True, default='', help_text='What {AgentName} becomes in quick replies, e.g. “Ana”. Blank: the full name; the username is never shown to customers.', max_length=100, verbose_name='name customers see'),
         ),
         migrations.AddField(
             model_name='conversation',

@@ -7,10 +7,11 @@ Roles (one user may hold several; what they may do is the union):
   permission to change them, to act). Sees the conversations assigned to them, the open conversations of
   their queues and — read only — the other conversations of the customers they are serving (a
   conversation with them active, waiting or in wrap-up). Acts (reply, template, take, transfer, wait,
-  resume, end, retry) on the conversations assigned to them and on the open ones of their queues.
+  resume, end, retry, note, consult, case) on the conversations assigned to them and on the open ones of
+  their queues. An agent invited to consult on a conversation reads it and adds notes, nothing more.
 - **Supervisor**: an active staff user with *Can supervise conversations* (the *Supervisors* group has it),
   listed as a supervisor on queues or workstreams. Sees every conversation of those, and monitors,
-  transfers, reassigns and force-closes them.
+  transfers, reassigns, force-closes, adds notes, consults and links cases on them.
 - **Administrator**: an active staff superuser, or a staff user with *Can see and act on every
   conversation*. Sees and does everything.
 

@@ -49,12 +49,12 @@ def placeholders_unresolved(text: str) -> list[str]:
 
 
 def agent_name_for_customers(user: Any) -> str:
-    """The agent's display name (the profile's name customers see, else the first or full name); never the
-    username. Empty when the agent has none."""
+    """The agent's display name (the profile's name customers see, else the full name); never the username.
+    Empty when the agent has none."""
     profile = AgentProfile.objects.filter(user_id=getattr(user, "pk", None)).select_related("user").first()
     if profile is not None:
         return profile.name_for_customers()
-    return (user.first_name or user.get_full_name()).strip() if getattr(user, "pk", None) else ""
+    return user.get_full_name().strip() if getattr(user, "pk", None) else ""
 
 
 def placeholder_values(conversation: Conversation, *, user: Any) -> dict[str, str]:

@@ -108,7 +108,7 @@ def agent_capacity_explained(user: Any, *, now: datetime | None = None) -> Capac
             items.append(CapacityItem(conversation, cost, True, _("active")))
             continue
         if conversation.state == ConversationState.WAITING:
-            items.append(CapacityItem(conversation, cost, False, _("waiting: holds no capacity")))
+            items.append(CapacityItem(conversation, cost, False, _("stepped away: holds no capacity")))
             continue
         policy = workstream.wrap_up_capacity if workstream else WrapUpCapacity.FOR_TIME
         if policy == WrapUpCapacity.ALWAYS:

@@ -117,3 +117,13 @@ def test_a_case_the_service_refuses_is_a_form_error_not_a_500(admin_client, db):
     errors = response.context["adminform"].form.errors
     assert "is not a phone number in E.164 form" in str(errors["contact"])
     assert not Case.objects.exists()
+
+
+def test_a_conversations_internal_notes_show_read_only_in_the_admin(admin_client, sandbox_account, receive):
+    from workstreams.models import ConversationNote
+
+    conversation = receive(sandbox_account, "hello")
+    ConversationNote.objects.create(conversation=conversation, body="Refund promised by phone")
+    page = admin_client.get(f"/admin/workstreams/conversation/{conversation.pk}/change/").content.decode()
+    assert "Internal notes (never sent)" in page and "Refund promised by phone" in page
+    assert 'name="notes-0-body"' not in page  # read only: notes are written in the console

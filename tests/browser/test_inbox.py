@@ -178,6 +178,37 @@ def test_a_note_never_reaches_the_provider(login, hub, agent, whatsapp_account, 
     assert not Message.objects.filter(direction=Direction.OUTBOUND, body__contains="VIP").exists()
 
 
+def test_a_note_never_reaches_the_emulated_provider(login, hub, settings, agent, whatsapp_account,
+                                                    whatsapp_workstream):
+    from devtools.emulator.server import ProviderEmulator
+    from tests.conftest import TWILIO_AUTH_TOKEN
+
+    emulator = ProviderEmulator(twilio_accounts=[(TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)], callback_delay_ms=0,
+                                seed=16)
+    settings.TWILIO_API_URL = emulator.start_in_thread()
+    try:
+        emulator.set_twilio_inbound_url(f"whatsapp:{WHATSAPP_NUMBER}", whatsapp_account.callback_urls()["inbound"])
+        answer = emulator.inject_inbound(provider="twilio", account=TWILIO_ACCOUNT_SID, from_="whatsapp:+15557654321",
+                                         to=f"whatsapp:{WHATSAPP_NUMBER}", body="Is my order shipped?")
+        assert answer["delivery"]["http_status"] == 200, answer
+        conversation = Conversation.objects.get(contact__address="+15557654321")
+        page = login(f"/console/conversations/{conversation.pk}/")
+        page.get_by_label("Internal note (agents and supervisors only, never sent)").fill("Secret: priority")
+        page.get_by_role("button", name="Add note").click()
+        expect(page.locator(".msg-note", has_text="Secret: priority")).to_be_visible()
+        page.locator("#reply-body").fill("Shipped this morning.")
+        page.locator("#reply-body").press("Enter")
+        expect(page.locator(".msg-outbound", has_text="Shipped this morning.").locator(".status")).to_have_text(
+            "Delivered")  # the emulator's signed status callback
+        emulator.wait_idle()
+        bodies = [m["body"] for m in emulator.messages()]
+        assert "Shipped this morning." in bodies
+        assert not any("Secret" in str(r) for r in emulator.requests())  # no request ever carried the note
+        assert not any("Secret" in b for b in bodies)
+    finally:
+        emulator.stop()
+
+
 def test_the_composer_highlights_holes_clears_stale_errors_and_respects_an_opt_out(login, agent, whatsapp_account,
                                                                                  whatsapp_workstream):
     QuickReply.objects.create(title="Greeting", text="Hi {CustomerName|there}, this is {AgentName}. {QueueName}")

@@ -1,7 +1,8 @@
 """The console as an inbox, in Chromium: a fresh demo (setup_demo, as `make run` runs it) where the admin
 answers a customer within the console at once; the inbox's tabs, filters and search; ending with a
 confirmation, an outcome and a note, then Close now from the dashboard's wrap-up list; an internal note that
-never reaches the provider; and the composer's placeholders, WhatsApp counter, stale errors and opt-out."""
+never reaches the provider (the Twilio stub, and the provider emulator); the composer's placeholders, stale
+errors and opt-out; consulting another agent and linking a case."""
 
 from __future__ import annotations
 
@@ -244,3 +245,46 @@ def test_the_composer_highlights_holes_clears_stale_errors_and_respects_an_opt_o
     expect(page.locator("#reply-send")).to_be_disabled()
 
 
+
+
+def test_consult_another_agent_and_link_a_case(browser, login, hub, agent, django_user_model,
+                                              whatsapp_account, whatsapp_workstream):
+    from django.contrib.auth.models import Permission
+
+    from workstreams.models import AgentProfile
+
+    from .conftest import PASSWORD
+
+    tom = django_user_model.objects.create_user("tom", password=PASSWORD, first_name="Tom", last_name="Expert",
+                                                is_staff=True)
+    tom.user_permissions.add(*Permission.objects.filter(codename__in=["view_conversation", "change_conversation"]))
+    AgentProfile.objects.create(user=tom, presence="available", capacity=0)  # no capacity: consulting needs none
+    conversation = customer_writes(whatsapp_account, "My invoice is wrong", name="Maria")
+    Conversation.objects.filter(pk=conversation.pk).update(agent=agent, state=ConversationState.ACTIVE)
+
+    page = login(f"/console/conversations/{conversation.pk}/")
+    page.get_by_label("New case title").fill("Wrong invoice")
+    page.get_by_role("button", name="Link case").click()
+    expect(page.locator("#case-linked")).to_have_text("Linked to “Wrong invoice” (Active)")
+    page.get_by_label("Invite an agent to read and add notes (takes no capacity)").select_option(label="Tom Expert")
+    page.get_by_role("button", name="Consult").click()
+    expect(page.locator(".consults")).to_contain_text("Tom Expert")
+
+    context = browser.new_context()
+    other = context.new_page()
+    try:
+        other.goto(f"{hub.url}/console/conversations/{conversation.pk}/")
+        other.fill("#id_username", "tom")
+        other.fill("#id_password", PASSWORD)
+        other.click("input[type=submit]")
+        expect(other.locator(".msg-inbound", has_text="My invoice is wrong")).to_be_visible()
+        expect(other.locator("#reply-form")).to_have_count(0)  # reads and notes; does not answer
+        other.get_by_label("Internal note (agents and supervisors only, never sent)").fill("Tax code 7 applies")
+        other.get_by_role("button", name="Add note").click()
+        expect(other.locator(".msg-note", has_text="Tax code 7 applies")).to_be_visible()
+    finally:
+        context.close()
+    # Ana sees Tom's note arrive without a reload; the conversation stays hers.
+    expect(page.locator(".msg-note", has_text="Tax code 7 applies")).to_be_visible()
+    conversation.refresh_from_db()
+    assert conversation.agent == agent and conversation.case.title == "Wrong invoice"

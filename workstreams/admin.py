@@ -2,7 +2,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.db import models
+from django.http import HttpResponseRedirect
 from django.utils.html import format_html, format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 
 from config.exceptions import ServiceError
@@ -122,6 +124,17 @@ class AgentProfileAdmin(admin.ModelAdmin):
     search_fields = ["user__username", "user__first_name", "user__last_name"]
     inlines = [AgentSkillInline]
     actions = ["set_available", "set_offline"]
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """Added from the console's "no agent profile" page (``?next=/console/``): back to the console."""
+        target = request.GET.get("next", "")
+        if target and "_addanother" not in request.POST and "_continue" not in request.POST and \
+                url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                require_https=request.is_secure()):
+            self.message_user(request, _("The agent profile of %(user)s is saved.") % {"user": obj.user},
+                              messages.SUCCESS)
+            return HttpResponseRedirect(target)
+        return super().response_add(request, obj, post_url_continue)
 
     @admin.display(description="In use")
     def capacity_in_use(self, obj):

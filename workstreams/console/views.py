@@ -115,7 +115,8 @@ def _no_profile(request: HttpRequest) -> HttpResponse:
     ]
     return _page(request, "console/no_profile.html", {
         "can_fix": can_fix, "fixers": fixers,
-        "fix_url": reverse("admin:workstreams_agentprofile_add") + f"?user={user.pk}",
+        # The admin comes back to the console once the profile is saved (AgentProfileAdmin.response_add).
+        "fix_url": reverse("admin:workstreams_agentprofile_add") + f"?user={user.pk}&next=/console/",
     }, status=403)
 
 

@@ -288,3 +288,33 @@ def test_consult_another_agent_and_link_a_case(browser, login, hub, agent, djang
     expect(page.locator(".msg-note", has_text="Tax code 7 applies")).to_be_visible()
     conversation.refresh_from_db()
     assert conversation.agent == agent and conversation.case.title == "Wrong invoice"
+
+
+def test_a_resolved_closed_conversation_is_read_and_followed_up_with_a_template(login, agent, twilio_stub,
+                                                                              whatsapp_account,
+                                                                              whatsapp_workstream):
+    from workstreams.models import WhatsAppTemplate, WorkstreamNumber
+
+    number = WorkstreamNumber.objects.get(workstream=whatsapp_workstream)
+    template = WhatsAppTemplate.objects.create(number=number, name="check_in", language="en",
+                                               text="Hi {{1}}, is everything fine with your order?",
+                                               content_sid="HX" + "d" * 32)
+    closed = customer_writes(whatsapp_account, "It works now, thanks!", name="Maria")
+    Conversation.objects.filter(pk=closed.pk).update(agent=agent, state=ConversationState.CLOSED, resolved=True,
+                                                     outcome="resolved", closed_at=timezone.now())
+    page = login(f"/console/conversations/{closed.pk}/")
+    expect(page.locator(".msg-inbound", has_text="It works now, thanks!")).to_be_visible()  # readable
+    expect(page.locator("#reply-body")).to_be_disabled()
+    page.locator("summary", has_text="Send an approved template").click()
+    expect(page.get_by_text("a template sent from here opens a new conversation")).to_be_visible()
+    page.get_by_label("Variable {{1}}").fill("Maria")
+    page.get_by_role("button", name="Send follow-up template").click()
+
+    page.wait_for_url(lambda url: f"/conversations/{closed.pk}/" not in url)
+    follow = Conversation.objects.exclude(pk=closed.pk).get(contact=closed.contact)
+    assert page.url.endswith(f"/console/conversations/{follow.pk}/")
+    expect(page.locator("#conv-state")).to_have_text("Active (with an agent)")
+    sent = page.locator(".msg-outbound.msg-kind-template", has_text="Hi Maria, is everything fine with your order?")
+    expect(sent.locator(".status")).to_have_text("Sent")
+    assert twilio_stub.requests[-1]["form"]["ContentSid"] == [template.content_sid]
+    assert follow.agent == agent and follow.routing_diagnosis == {"follow_up_of": closed.pk}

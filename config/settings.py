@@ -318,6 +318,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # Outside debug mode the schema and its docs are for signed-in users (a session or an API token) only.
     "SERVE_PERMISSIONS": ["config.api.SchemaPermission"],
+    # Two choice sets share the field name "outcome": name each (check --deploy warns otherwise).
+    "ENUM_NAME_OVERRIDES": {
+        "ConversationOutcomeEnum": "workstreams.models.ConversationOutcome",
+        "ContactOutcomeEnum": ["accepted", "rejected", "skipped"],
+    },
 }
 
 # --- Secrets at rest ----------------------------------------------------------------------

@@ -110,7 +110,7 @@ web: migrate
 	$(PY) manage.py runserver
 
 worker: install
-	$(VENV)/bin/celery -A config worker -l INFO -Q default,replies,bulk
+	$(VENV)/bin/celery -A config worker -l INFO
 
 beat: install
 	$(VENV)/bin/celery -A config beat -l INFO

@@ -280,6 +280,7 @@ def inbound_drain(*, account_id: int, slot: int, final: bool = False) -> int:
     from django.core.cache import cache
 
     from .inbound_batch import inbound_events_process_batch
+    from .status_batch import status_events_process_batch
 
     key = _drain_key(account_id, slot)
     waiting = InboundEvent.objects.filter(account_id=account_id, state=EventState.PENDING, attempts=0)
@@ -300,8 +301,9 @@ def inbound_drain(*, account_id: int, slot: int, final: bool = False) -> int:
                 if not cache.add(key, 1, timeout=settings.INBOUND_DRAIN_LEASE_SECONDS):
                     return processed  # another drain has taken over
                 continue
-            if time.monotonic() > deadline:
-                # Let other tasks run: hand the slot to a fresh task.
+            if processed and time.monotonic() > deadline:
+                # A bounded slice (one batch at least): let other tasks run, hand the slot to a fresh
+                # task queued behind them.
                 from channels_app.tasks import inbound_drain_task
 
                 cache.touch(key, settings.INBOUND_DRAIN_LEASE_SECONDS)
@@ -312,7 +314,7 @@ def inbound_drain(*, account_id: int, slot: int, final: bool = False) -> int:
             if head[1] == EventKind.INBOUND:
                 inbound_events_process_batch(event_id=head[0])
             else:
-                inbound_event_process(event_id=head[0])
+                status_events_process_batch(event_id=head[0])
             processed += 1
     except Exception:
         if key:
@@ -459,10 +461,13 @@ def status_events_settle(*, limit: int = 5000) -> int:
     during the provider call) calls this first: the provider may already have said, in a
     callback still waiting in the queue, that the message went out.
     """
+    from .status_batch import status_events_process_batch
+
     ids = list(InboundEvent.objects.filter(kind=EventKind.STATUS, state=EventState.PENDING)
                .order_by("pk").values_list("pk", flat=True)[:limit])
+    # In batches (per account); an event a batch already took is skipped by the next look.
     for event_id in ids:
-        inbound_event_process(event_id=event_id)
+        status_events_process_batch(event_id=event_id)
     return len(ids)
 
 

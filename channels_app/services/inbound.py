@@ -316,6 +316,13 @@ def inbound_drain(*, account_id: int, slot: int, final: bool = False) -> int:
             else:
                 status_events_process_batch(event_id=head[0])
             processed += 1
+            if waiting.filter(pk=head[0]).exists():
+                # Still untouched: another drain's batch holds it (SKIP LOCKED). That drain looks at all
+                # pending events again before it stops; taking the same head again would only spin.
+                cache.delete(key)
+                key = None
+                _final_check_later(account_id, slot)
+                return processed
     except Exception:
         if key:
             cache.delete(key)
@@ -351,7 +358,8 @@ def inbound_event_process(*, event_id: int) -> EventOutcome:
                 update = provider.parse_status(request)
                 # Our own message id rides in the callback when the provider carries it back.
                 hint = provider.status_message_hint(request)
-                applied = message_status_apply(account_id=event.account_id, update=update, message_hint=hint)
+                applied = message_status_apply(account_id=event.account_id, update=update, message_hint=hint,
+                                               provider=event.account.provider)
                 if applied == StatusApplied.UNKNOWN_MESSAGE:
                     raise LookupError(f"no outgoing message with id {update.provider_message_id}")
                 outcome = EventOutcome.STATUS_MOVED if applied == StatusApplied.MOVED else EventOutcome.STATUS_KEPT

@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
 .PHONY: run test install install-dev lint migrate worker beat web bench bench-inbound bench-outbound bench-broker \
+	bench-bulk-compiler \
 	clean messages compilemessages
 
 $(VENV)/bin/python:
@@ -74,6 +75,10 @@ bench-inbound: install-dev /usr/bin/wrk
 
 bench-outbound: install-dev /usr/bin/wrk
 	$(PY) -m bench.outbound
+
+## bench-bulk-compiler: the hub's bulk-insert compiler (config/db/compiler.py) against Django's
+bench-bulk-compiler: install-dev
+	$(PY) -m bench.bulk_compiler
 
 ## bench-broker: the embedded brokers compared (install SQLAlchemy to include kombu's SQLAlchemy transport)
 bench-broker: install-dev

@@ -246,7 +246,8 @@ class Hub:
                         "--hostname", f"bench-{layout}-{n}@%h"], self.env))
                 workers_ready([f"bench-{layout}-{n}" for n in range(len(workers))], workers)
                 memory = {"start": sum(rss_mb(w.pid) for w in workers)}
-                first_accept: list[float] = []
+                first_accept: list[tuple[float, float]] = []
+                submit_failures: list[int] = []
                 replies: list[int] = []
                 done = threading.Event()
 
@@ -254,13 +255,23 @@ class Hub:
                     rows = [{"tocontactid": f"+1556{(offset + r * 100 + i):07d}", "channelid": "SMS", "optin": True,
                              "CustomerName": f"Customer {r * 100 + i}", "CaseName": f"C-{r * 100 + i}"}
                             for i in range(100)]
-                    with requests.Session() as s:
-                        s.headers["Authorization"] = f"Token {self.token}"
-                        response = s.post(f"{self.web_url}/api/v1/outbound/requests/", timeout=120,
-                                          json={"configuration_id": str(self.configuration.configuration_id),
-                                                "contacts": rows})
-                    if response.status_code != 202:
-                        raise RuntimeError(f"request {r}: HTTP {response.status_code} {response.text[:200]}")
+                    for attempt in range(5):  # a web tier busy with callbacks may time a request out
+                        try:
+                            with requests.Session() as s:
+                                s.headers["Authorization"] = f"Token {self.token}"
+                                response = s.post(f"{self.web_url}/api/v1/outbound/requests/", timeout=120,
+                                                  json={"configuration_id": str(self.configuration.configuration_id),
+                                                        "contacts": rows})
+                        except requests.RequestException as exc:
+                            log(f"request {r}, attempt {attempt + 1}: {exc}")
+                            continue
+                        if response.status_code == 202:
+                            break
+                        log(f"request {r}, attempt {attempt + 1}: HTTP {response.status_code} {response.text[:200]}")
+                        time.sleep(1)
+                    else:
+                        submit_failures.append(r)
+                        return
                     if not first_accept:
                         first_accept.append((time.time(), time.monotonic()))
 
@@ -303,6 +314,8 @@ class Hub:
                         if last_send is not None and (not live or (delivered >= contacts and backlog == 0)):
                             settled = now
                             break
+                        if submit_failures and not submitter.is_alive():
+                            raise RuntimeError(f"requests {submit_failures} were not accepted after 5 attempts")
                         if now - started > args.max_seconds:
                             # Gave up: reported as such, with what was done by then.
                             log(f"{layout} {'live' if live else 'send-only'}: {sent} sent, {delivered} delivered "
@@ -343,10 +356,11 @@ class Hub:
                   "samples": samples, "after_last_send": settled - last_send, "replies": len(replies),
                   "replies_sent": len(reply_latency), "reply_p50": pct(reply_latency, 0.5),
                   "reply_p95": pct(reply_latency, 0.95), "reply_max": max(reply_latency, default=float("nan"))}
+        done = (timed_out[1] if live else timed_out[0]) if timed_out else contacts
         log(f"{layout} {'end to end' if live else 'send-only'}: {rate:.0f} msg/s (sent {sent_rate:.0f}/s); "
             f"settled {result['after_last_send']:.1f} s after the last send; replies p50 {result['reply_p50']:.0f} "
             f"ms, p95 {result['reply_p95']:.0f} ms; CPU ms/msg: "
-            + ", ".join(f"{k} {v * 1000 / contacts:.2f}" for k, v in cpu.items()))
+            + ", ".join(f"{k} {v * 1000 / max(done, 1):.2f}" for k, v in cpu.items()))
         return result
 
 

@@ -125,10 +125,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
-    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        DATABASES["default"]["ENGINE"] = "config.db"  # Django's, with faster bulk inserts (config/db/compiler.py)
     # psycopg 3 sends the parameters apart from the query (and prepares statements run often):
-    # bulk inserts' arrays are encoded in C instead of quoted into the SQL text in Python.
+    # bulk inserts' arrays (Django's UNNEST) are encoded in C instead of quoted into the SQL text in
+    # Python. (A compiler writing bulk inserts as VALUES rows instead cost more CPU per row with this
+    # on: docs/benchmarks.md, "The bulk-insert compiler".)
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "server_side_binding", env.bool("DATABASE_SERVER_SIDE_BINDING", default=True))
 

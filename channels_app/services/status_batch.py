@@ -42,6 +42,7 @@ from channels_app.models import (
 from channels_app.providers import StatusUpdate, WebhookPayloadError, get_provider, provider_class
 from config import metrics
 from config.db.rows import rows_update
+from config.logs import log_bound
 
 from .inbound import _request_of, inbound_event_process
 
@@ -61,6 +62,8 @@ class _Row:
     values: dict[str, Any]
     changed: dict[str, Any] = field(default_factory=dict)
     moved: bool = False
+    #: The callback that moved it last (its log line names it and its web request).
+    moved_by: InboundEvent | None = None
 
     def get(self, name: str) -> Any:
         return self.changed.get(name, self.values[name])
@@ -113,7 +116,7 @@ def _batch(account_id: int, event_id: int) -> tuple[StatusBatchResult, list[int]
         # Others already tried once wait for the sweep (their message is not known yet): taken along, they
         # would run out of attempts while a campaign's callbacks flow.
         .filter(Q(attempts=0) | Q(pk=event_id))
-        .order_by("pk").only("pk", "url", "content_type", "body", "attempts", "received_at")
+        .order_by("pk").only("pk", "url", "content_type", "body", "attempts", "received_at", "request_id")
         [: settings.INBOUND_STATUS_BATCH]
     )
     if not events:
@@ -152,6 +155,7 @@ def _batch(account_id: int, event_id: int) -> tuple[StatusBatchResult, list[int]
             continue
         applied.append(event)
         if _apply(row, update, now):
+            row.moved_by = event
             moved += 1
             if update.error_code and update.error_code in provider_class(row.provider).opt_out_error_codes:
                 opt_outs.append((row.pk, update.error_code))
@@ -161,8 +165,9 @@ def _batch(account_id: int, event_id: int) -> tuple[StatusBatchResult, list[int]
     rows_update(Message, {r.pk: r.changed for r in rows.values() if r.changed})
     for row in rows.values():
         if row.moved:
-            metrics.status_applied(provider=row.provider, status=row.get("status"), error_code=row.get("error_code"),
-                                   message_id=row.pk)
+            with log_bound(event_id=row.moved_by.pk, request_id=row.moved_by.request_id):
+                metrics.status_applied(provider=row.provider, status=row.get("status"),
+                                       error_code=row.get("error_code"), message_id=row.pk)
     if opt_outs:
         from .delivery import _provider_opt_out
 

@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
 .PHONY: run test install install-dev lint migrate worker beat web bench bench-inbound bench-outbound bench-broker \
+	bench-bulk-compiler \
 	clean messages compilemessages
 
 $(VENV)/bin/python:
@@ -77,6 +78,10 @@ bench-inbound: install-dev /usr/bin/wrk
 bench-outbound: install-dev /usr/bin/wrk
 	$(PY) -m bench.outbound
 
+## bench-bulk-compiler: the hub's bulk-insert compiler (config/db/compiler.py) against Django's
+bench-bulk-compiler: install-dev
+	$(PY) -m bench.bulk_compiler
+
 ## bench-broker: the embedded brokers compared (install SQLAlchemy to include kombu's SQLAlchemy transport)
 bench-broker: install-dev
 	$(PY) -m bench.broker
@@ -112,7 +117,7 @@ web: migrate
 	$(PY) manage.py runserver
 
 worker: install
-	$(VENV)/bin/celery -A config worker -l INFO -Q default,replies,bulk
+	$(VENV)/bin/celery -A config worker -l INFO
 
 beat: install
 	$(VENV)/bin/celery -A config beat -l INFO

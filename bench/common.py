@@ -140,9 +140,10 @@ def wrk(url: str, *, script: Path, duration: int, connections: int, threads: int
 
 
 def cpu_seconds() -> dict[str, float]:
-    """CPU seconds (user + system) used so far, per process group and for all PostgreSQL and Redis
-    processes: ``{"pgid:<n>": s, "postgres": s, "redis": s}``. Differences over a phase divided by its
-    requests give the CPU each request cost, which drifts far less than throughput on a shared machine."""
+    """CPU seconds (user + system) used so far, per process group, for the PostgreSQL backends serving the
+    benchmark's database, and for Redis: ``{"pgid:<n>": s, "postgres": s, "redis": s}``. Differences over a
+    phase divided by its requests give the CPU each request cost, which drifts far less than throughput on a
+    shared machine."""
     tick = os.sysconf("SC_CLK_TCK")
     totals: dict[str, float] = {}
     for entry in Path("/proc").iterdir():
@@ -154,7 +155,16 @@ def cpu_seconds() -> dict[str, float]:
             continue
         comm = stat[stat.index("(") + 1:stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2:].split()
-        used = (int(fields[11]) + int(fields[12])) / tick
+        if comm.startswith("postgres"):
+            # Only this benchmark's backends: the server may be serving other databases at the same time.
+            try:
+                if f" {DB_NAME} ".encode() not in (entry / "cmdline").read_bytes():
+                    continue
+            except OSError:
+                continue
+        # With the CPU of its children that have exited (a PostgreSQL backend that closed, a gunicorn
+        # worker recycled): the totals never go down while the process tree lives.
+        used = (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / tick
         key = "postgres" if comm.startswith("postgres") else "redis" if comm.startswith("redis") \
             else f"pgid:{fields[2]}"
         totals[key] = totals.get(key, 0.0) + used

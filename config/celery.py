@@ -1,8 +1,8 @@
 """The Celery application.
 
-Workers: ``celery -A config worker -Q default,replies,bulk`` (every queue in
-``settings.CELERY_TASK_QUEUES_ALL``; a worker without ``-Q`` consumes "default" only);
-beat: ``celery -A config beat``.
+Workers: ``celery -A config worker`` consumes every queue (``settings.CELERY_TASK_QUEUES`` declares
+"default", "replies" and "bulk"); ``-Q`` gives a worker some of them only, e.g. one worker for
+``-Q bulk`` beside one for ``-Q default,replies``. Beat: ``celery -A config beat``.
 """
 
 import os

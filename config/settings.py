@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+from kombu import Exchange, Queue
 
 from config.logs import logging_config
 
@@ -158,10 +159,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
-    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        DATABASES["default"]["ENGINE"] = "config.db"  # Django's, with faster bulk inserts (config/db/compiler.py)
     # psycopg 3 sends the parameters apart from the query (and prepares statements run often):
-    # bulk inserts' arrays are encoded in C instead of quoted into the SQL text in Python.
+    # bulk inserts' arrays (Django's UNNEST) are encoded in C instead of quoted into the SQL text in
+    # Python. (A compiler writing bulk inserts as VALUES rows instead cost more CPU per row with this
+    # on: docs/benchmarks.md, "The bulk-insert compiler".)
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "server_side_binding", env.bool("DATABASE_SERVER_SIDE_BINDING", default=True))
 
@@ -225,8 +226,10 @@ CELERY_BEAT_SCHEDULE = {
     "conversations-auto-close": {"task": "workstreams.tasks.conversations_auto_close_task", "schedule": 300.0},
 }
 # Queues: "replies" (agents' and automated conversation messages) is never starved by "bulk"
-# (proactive campaigns); workers listen to all three unless told otherwise.
+# (proactive campaigns). All three are declared, so a plain ``celery -A config worker`` consumes every
+# one of them; ``-Q`` picks some (a worker for ``-Q bulk`` beside one for ``-Q default,replies``).
 CELERY_TASK_QUEUES_ALL = ("default", "replies", "bulk")
+CELERY_TASK_QUEUES = tuple(Queue(name, Exchange(name), routing_key=name) for name in CELERY_TASK_QUEUES_ALL)
 
 # --- Auth, i18n, static -----------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
@@ -373,10 +376,14 @@ INBOUND_EVENT_MAX_ATTEMPTS = env.int("INBOUND_EVENT_MAX_ATTEMPTS", default=10)
 INBOUND_EVENT_REQUEUE_LIMIT = env.int("INBOUND_EVENT_REQUEUE_LIMIT", default=5000)
 # A worker processes up to this many pending inbound events of one account in one batch.
 INBOUND_PROCESS_BATCH = env.int("INBOUND_PROCESS_BATCH", default=100)
+# Status callbacks applied together (one query to find their messages, one UPDATE to move them).
+INBOUND_STATUS_BATCH = env.int("INBOUND_STATUS_BATCH", default=500)
 # With Redis, stored events wake at most this many drain tasks per account (0: one task per event).
 INBOUND_DRAIN_SLOTS = env.int("INBOUND_DRAIN_SLOTS", default=2)
 INBOUND_DRAIN_LEASE_SECONDS = env.int("INBOUND_DRAIN_LEASE_SECONDS", default=60)
-INBOUND_DRAIN_MAX_SECONDS = env.float("INBOUND_DRAIN_MAX_SECONDS", default=20.0)
+# A drain works this long, then queues its continuation and hands the worker back (to bulk sends,
+# replies and other accounts' drains waiting in the queues).
+INBOUND_DRAIN_MAX_SECONDS = env.float("INBOUND_DRAIN_MAX_SECONDS", default=2.0)
 # A web process that saw an account's drain running skips the wake-up for this long (0: never);
 # drains look once more 2 × this after they stop, so no event waits for the sweep.
 INBOUND_WAKE_MEMO_SECONDS = env.float("INBOUND_WAKE_MEMO_SECONDS", default=0.1)
@@ -465,6 +472,9 @@ OUTBOUND_RATE_KEY_PREFIX = env.str("OUTBOUND_RATE_KEY_PREFIX", default="outbound
 OUTBOUND_SEND_RATE_PER_NUMBER = env.int("OUTBOUND_SEND_RATE_PER_NUMBER", default=0)
 OUTBOUND_SEND_CONCURRENCY = env.int("OUTBOUND_SEND_CONCURRENCY", default=8)
 OUTBOUND_SEND_CHUNK = env.int("OUTBOUND_SEND_CHUNK", default=100)
+# A request's run sends chunk after chunk for at most this long, then queues the rest and hands the
+# worker back (one chunk at least per run).
+OUTBOUND_SEND_SLICE_SECONDS = env.float("OUTBOUND_SEND_SLICE_SECONDS", default=5.0)
 OUTBOUND_THROTTLE_BACKOFF_SECONDS = env.float("OUTBOUND_THROTTLE_BACKOFF_SECONDS", default=5.0)
 # Recovery: a run holds its request this long (extended per chunk); requests whose task was lost
 # are queued again after this long by the recovery sweep (OUTBOUND_RECOVER_BATCH at a time).

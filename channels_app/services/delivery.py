@@ -496,15 +496,19 @@ def message_retry(*, message: Message) -> Message:
 
 # --- Status callbacks ----------------------------------------------------------------------------------
 
-def message_status_apply(*, account_id: int, update: StatusUpdate, message_hint: str | None = None) -> StatusApplied:
+def message_status_apply(*, account_id: int, update: StatusUpdate, message_hint: str | None = None,
+                         provider: str | None = None) -> StatusApplied:
     """Move a message forward on a status callback; never backwards.
 
     The message is found by the provider's id, or by our own id carried in the callback
     (``message_hint``: the status URL's ``message`` parameter, or an id the provider echoes back)
-    when the callback outruns the send's own bookkeeping.
+    when the callback outruns the send's own bookkeeping. ``provider``: the account's (looked up
+    when not given), so that the provider id is found through its index.
     """
+    if provider is None:
+        provider = MessagingAccount.objects.values_list("provider", flat=True).filter(pk=account_id).first()
     with transaction.atomic():
-        query = Q(provider_message_id=update.provider_message_id)
+        query = Q(provider=provider, provider_message_id=update.provider_message_id)
         if message_hint and str(message_hint).isdigit():
             query |= Q(pk=int(message_hint), provider_message_id__isnull=True)
         message = (Message.objects.select_for_update().select_related("contact", "phone_number")

@@ -280,6 +280,7 @@ def inbound_drain(*, account_id: int, slot: int, final: bool = False) -> int:
     from django.core.cache import cache
 
     from .inbound_batch import inbound_events_process_batch
+    from .status_batch import status_events_process_batch
 
     key = _drain_key(account_id, slot)
     waiting = InboundEvent.objects.filter(account_id=account_id, state=EventState.PENDING, attempts=0)
@@ -300,8 +301,9 @@ def inbound_drain(*, account_id: int, slot: int, final: bool = False) -> int:
                 if not cache.add(key, 1, timeout=settings.INBOUND_DRAIN_LEASE_SECONDS):
                     return processed  # another drain has taken over
                 continue
-            if time.monotonic() > deadline:
-                # Let other tasks run: hand the slot to a fresh task.
+            if processed and time.monotonic() > deadline:
+                # A bounded slice (one batch at least): let other tasks run, hand the slot to a fresh
+                # task queued behind them.
                 from channels_app.tasks import inbound_drain_task
 
                 cache.touch(key, settings.INBOUND_DRAIN_LEASE_SECONDS)
@@ -312,8 +314,15 @@ def inbound_drain(*, account_id: int, slot: int, final: bool = False) -> int:
             if head[1] == EventKind.INBOUND:
                 inbound_events_process_batch(event_id=head[0])
             else:
-                inbound_event_process(event_id=head[0])
+                status_events_process_batch(event_id=head[0])
             processed += 1
+            if waiting.filter(pk=head[0]).exists():
+                # Still untouched: another drain's batch holds it (SKIP LOCKED). That drain looks at all
+                # pending events again before it stops; taking the same head again would only spin.
+                cache.delete(key)
+                key = None
+                _final_check_later(account_id, slot)
+                return processed
     except Exception:
         if key:
             cache.delete(key)
@@ -349,7 +358,8 @@ def inbound_event_process(*, event_id: int) -> EventOutcome:
                 update = provider.parse_status(request)
                 # Our own message id rides in the callback when the provider carries it back.
                 hint = provider.status_message_hint(request)
-                applied = message_status_apply(account_id=event.account_id, update=update, message_hint=hint)
+                applied = message_status_apply(account_id=event.account_id, update=update, message_hint=hint,
+                                               provider=event.account.provider)
                 if applied == StatusApplied.UNKNOWN_MESSAGE:
                     raise LookupError(f"no outgoing message with id {update.provider_message_id}")
                 outcome = EventOutcome.STATUS_MOVED if applied == StatusApplied.MOVED else EventOutcome.STATUS_KEPT
@@ -459,10 +469,13 @@ def status_events_settle(*, limit: int = 5000) -> int:
     during the provider call) calls this first: the provider may already have said, in a
     callback still waiting in the queue, that the message went out.
     """
+    from .status_batch import status_events_process_batch
+
     ids = list(InboundEvent.objects.filter(kind=EventKind.STATUS, state=EventState.PENDING)
                .order_by("pk").values_list("pk", flat=True)[:limit])
+    # In batches (per account); an event a batch already took is skipped by the next look.
     for event_id in ids:
-        inbound_event_process(event_id=event_id)
+        status_events_process_batch(event_id=event_id)
     return len(ids)
 
 

@@ -48,6 +48,10 @@ def inbound_events_process_batch(*, event_id: int) -> str:
         return "missing"
     if head["state"] != EventState.PENDING:
         return f"skipped: already {head['state']}"
+    if head["kind"] == EventKind.STATUS:
+        from .status_batch import status_events_process_batch
+
+        return str(status_events_process_batch(event_id=event_id))
     if head["kind"] != EventKind.INBOUND:
         return inbound_event_process(event_id=event_id)
     slow: list[int] = []

@@ -1,1 +1,2 @@
-"""PostgreSQL, as Django's backend, with one change to bulk inserts (see ``compiler``)."""
+"""Database helpers: many rows in one go (``bulk``: COPY on PostgreSQL), many rows' own values in one
+UPDATE (``rows``)."""

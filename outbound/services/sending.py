@@ -411,7 +411,12 @@ def outbound_request_send(*, request_id: int) -> str:
             phone = configuration.phone_number
             provider = get_provider(phone.account)
             exhausted = False
+            slice_ends, dispatched = time.monotonic() + settings.OUTBOUND_SEND_SLICE_SECONDS, 0
             while not exhausted:
+                if dispatched and time.monotonic() > slice_ends:
+                    # A bounded slice: the rest of the request goes back in the queue (``_finish``
+                    # schedules it now), behind the tasks waiting there.
+                    break
                 sends, exhausted = _claim_chunk(request, configuration, localizations,
                                                 limit=settings.OUTBOUND_SEND_CHUNK)
                 if not sends:
@@ -423,6 +428,7 @@ def outbound_request_send(*, request_id: int) -> str:
 
                 with channel_log_buffered():  # the chunk's channel-log rows go in with one INSERT
                     throttle = _dispatch(sends, provider=provider, phone=phone, record=record)
+                dispatched += 1
                 _extend_lease(request.pk, run)
                 if throttle.active:
                     break

@@ -93,3 +93,22 @@ def test_a_drain_looks_again_later_and_finds_an_event_whose_wake_up_was_skipped(
     assert inbound.inbound_drain(account_id=twilio_sms_account.pk, slot=slot, final=True) == 0
     assert len(published) == 3  # only the processing drain's own final check
     assert cache.add(inbound._drain_key(twilio_sms_account.pk, slot), 1, timeout=1)
+
+
+def test_a_drain_works_a_bounded_slice_then_hands_the_worker_back(twilio_sms_account, monkeypatch, settings):
+    from channels_app import tasks
+
+    settings.INBOUND_DRAIN_MAX_SECONDS = 0  # one batch per slice
+    settings.INBOUND_PROCESS_BATCH = 2
+    published = []
+    monkeypatch.setattr(tasks.inbound_drain_task, "apply_async", lambda args, **kw: published.append((args, kw)))
+    stored(twilio_sms_account, 5)
+    cache.add(inbound._drain_key(twilio_sms_account.pk, 0), 1, timeout=60)  # the slot its wake-up took
+    assert inbound.inbound_drain(account_id=twilio_sms_account.pk, slot=0) == 1
+    assert Message.objects.count() == 2  # one batch; the rest is for the continuation, queued behind others
+    assert published == [([twilio_sms_account.pk, 0], {"queue": "default"})]
+    assert not cache.add(inbound._drain_key(twilio_sms_account.pk, 0), 1, timeout=1)  # still held for it
+    while published:
+        args, _ = published.pop()
+        inbound.inbound_drain(account_id=args[0], slot=args[1])
+    assert Message.objects.count() == 5 and not InboundEvent.objects.filter(state="pending").exists()

@@ -12,9 +12,30 @@ QUEUES = set(settings.CELERY_TASK_QUEUES_ALL)
 
 
 def _queues(command: str) -> set[str]:
+    """The queues a ``celery worker`` command line consumes: its ``-Q``, or every declared queue."""
     match = re.search(r"(?:-Q|--queues)[ =]([\w,]+)", command)
-    assert match, f"no -Q in {command!r}: the worker would consume the 'default' queue only"
+    if match is None:
+        return set(config.celery.app.amqp.queues.consume_from)
     return set(match.group(1).split(","))
+
+
+def test_every_queue_a_task_is_sent_to_is_declared():
+    declared = {queue.name for queue in settings.CELERY_TASK_QUEUES}
+    assert declared == QUEUES == {"default", "replies", "bulk"}
+
+
+def test_a_worker_without_queues_consumes_every_queue():
+    # What `celery -A config worker` (no -Q) listens to.
+    assert set(config.celery.app.amqp.queues.consume_from) == QUEUES
+
+
+def test_a_task_sent_to_a_queue_is_routed_to_that_declared_queue():
+    from channels_app.tasks import message_send_task
+
+    for name in QUEUES:
+        queue = config.celery.app.amqp.queues[name]
+        assert (queue.exchange.name, queue.routing_key) == (name, name)
+    assert config.celery.app.amqp.router.route({"queue": "bulk"}, message_send_task.name)["queue"].name == "bulk"
 
 
 def test_make_worker_consumes_every_queue():
@@ -28,6 +49,7 @@ def test_the_celery_module_and_the_readme_say_the_same():
                     if line.startswith("celery -A config worker")]
     assert worker_lines
     for line in worker_lines:
-        assert _queues(line) == QUEUES
+        assert _queues(line.split("#")[0]) == QUEUES
     docstring = config.celery.__doc__
-    assert _queues(docstring[docstring.index("celery -A config worker"):]) == QUEUES
+    assert "celery -A config worker``" in docstring  # the plain command, every queue
+    assert "-Q bulk" in docstring and "-Q default,replies" in docstring  # how to split

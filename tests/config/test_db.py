@@ -1,4 +1,4 @@
-"""The database layer: PostgreSQL's bulk inserts as VALUES rows, and ``bulk_insert`` (COPY on
+"""The database layer: Django's bulk inserts with server-side binding, and ``bulk_insert`` (COPY on
 PostgreSQL), with every value kept exactly."""
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ def test_bulk_created_rows_keep_every_character(sandbox_account):
                        response_body=text[::-1], request_headers={"k": text}) for i, text in enumerate(TRICKY)]
     with CaptureQueriesContext(connection) as queries:
         ChannelLog.objects.bulk_create(rows)
-    [insert] = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT")]
-    assert "UNNEST" not in insert and "VALUES" in insert
+    assert len([q for q in queries.captured_queries if q["sql"].startswith("INSERT")]) == 1
     stored = {log.url: log for log in ChannelLog.objects.all()}
     for i, text in enumerate(TRICKY):
         log = stored[f"https://x/{i}"]

@@ -89,9 +89,11 @@ class Stack:
     def logs(self) -> str:
         return "\n".join(f"----- {p.name} -----\n{p.text()[-4000:]}" for p in self.processes.values())
 
-    def start_worker(self, name: str = "worker", concurrency: int = 2) -> Process:
+    def start_worker(self, name: str = "worker", concurrency: int = 2, queues: str | None = None) -> Process:
+        """A plain ``celery -A config worker`` (every declared queue), or one for ``-Q queues``."""
+        only = ["-Q", queues] if queues else []
         process = Process(name, [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
-                                 "--concurrency", str(concurrency), "-Q", ",".join(settings.CELERY_TASK_QUEUES_ALL),
+                                 "--concurrency", str(concurrency), *only,
                                  "--without-mingle", "--without-gossip", "--hostname", f"{name}-{os.getpid()}@%h"],
                           self.processes["web"].log.with_name(f"{name}.log"))
         process.start(self.env)

@@ -432,3 +432,28 @@ def test_a_request_found_locked_is_tried_again_shortly_not_left_to_the_sweep(sms
     assert _send(request) == "skipped: the request is locked; trying again in 2 s"
     assert retried == [(request.pk, sending.CLAIM_RETRY_SECONDS)]
     assert _send(request).startswith("done: 2 sent")  # the retry
+
+
+def test_a_long_request_is_sent_in_bounded_slices_each_contact_once(sms_config, mocked_http, settings, monkeypatch,
+                                                                    django_capture_on_commit_callbacks):
+    from outbound import tasks
+
+    settings.OUTBOUND_SEND_CHUNK = 25
+    settings.OUTBOUND_SEND_SLICE_SECONDS = 0  # one chunk per run
+    twilio_ok(mocked_http)
+    queued = []
+    monkeypatch.setattr(tasks.outbound_request_send_task, "apply_async", lambda args, **kw: queued.append(args))
+    request = _request(sms_config, [contact(i) for i in range(100)])
+    queued.clear()
+    runs = []
+    with django_capture_on_commit_callbacks(execute=True):
+        runs.append(_send(request))
+    assert runs == ["waiting: 25 sent"]
+    assert queued == [[request.pk]]  # the rest queued again, behind whatever else waits on "bulk"
+    while queued:
+        queued.pop()
+        with django_capture_on_commit_callbacks(execute=True):
+            runs.append(_send(request))
+    assert runs[-1] == "done: 25 sent" and len(runs) == 4
+    sent = [parse_qs(c.request.body)["To"][0] for c in mocked_http.calls]
+    assert sorted(sent) == sorted(contact(i)["tocontactid"] for i in range(100))

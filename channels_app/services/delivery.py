@@ -64,7 +64,7 @@ from config.logs import log_bind
 from config.redaction import redact
 
 from .consent import consent_record
-from .contacts import ContactDetails, contacts_for
+from .contacts import ContactDetails, contact_reply_addresses, contacts_for
 from .rules import (
     MAX_MESSAGE_LENGTH,
     WHATSAPP_WINDOW,
@@ -181,11 +181,16 @@ def messages_create(*, drafts: Sequence[Draft], claimed: bool = False) -> list[M
         return []
     now = timezone.now()
     messages = []
+    addresses: dict[str, dict[int | None, str | None]] = {}
+    for channel in {d.phone_number.channel for d in drafts}:
+        addresses[channel] = contact_reply_addresses([d.contact for d in drafts if d.phone_number.channel == channel],
+                                                     channel=channel)
     for draft in drafts:
         phone = draft.phone_number
         info = segments.count(draft.body or "")
         messages.append(Message(
             account=phone.account, phone_number=phone, contact=draft.contact, provider=phone.provider,
+            address=addresses[phone.channel].get(draft.contact.pk) or draft.contact.address,
             channel=phone.channel, direction=Direction.OUTBOUND, kind=draft.kind, body=draft.body or "",
             content_sid=draft.content_sid, content_variables=dict(draft.content_variables or {}),
             status=MessageStatus.SENDING if claimed else MessageStatus.QUEUED, attempts=1 if claimed else 0,
@@ -238,7 +243,8 @@ def status_callback_url(message: Message) -> str | None:
 def send_of(message: Message, *, media_urls: Sequence[str] = ()) -> Send:
     """The provider request for a claimed message (its account and number loaded)."""
     outgoing = OutgoingMessage(
-        to=message.contact.address, from_=message.phone_number.number, channel=message.channel, body=message.body,
+        to=message.address or message.contact.address, from_=message.phone_number.number, channel=message.channel,
+        body=message.body,
         media_urls=tuple(media_urls), status_callback=status_callback_url(message),
         content_sid=message.content_sid or None, content_variables=message.content_variables or None,
         external_id=str(message.pk), first_sent_at=message.created_at,

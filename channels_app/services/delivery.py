@@ -110,6 +110,7 @@ class StatusApplied(StrEnum):
 
     MOVED = "moved"  # the message moved forward to the callback's status
     KEPT = "kept"  # the message was already as far or further along
+    RETRYING = "retrying"  # the provider reported a passing failure (throttling): queued to be sent again
     UNKNOWN_MESSAGE = "unknown message"  # no outgoing message of the account matches
 
 
@@ -525,6 +526,8 @@ def message_status_apply(*, account_id: int, update: StatusUpdate, message_hint:
         if update.status == MessageStatus.READ:
             message.read_at = message.read_at or now
             message.delivered_at = message.delivered_at or now
+        if _status_retry(message, update, now=now):
+            return StatusApplied.RETRYING
         if STATUS_RANK.get(update.status, 0) <= STATUS_RANK.get(message.status, 0):
             message.save()
             return StatusApplied.KEPT
@@ -540,6 +543,37 @@ def message_status_apply(*, account_id: int, update: StatusUpdate, message_hint:
         metrics.status_applied(provider=message.provider, status=message.status, error_code=message.error_code,
                                message_id=message.pk)
         return StatusApplied.MOVED
+
+
+def _status_retry(message: Message, update: StatusUpdate, *, now: datetime) -> bool:
+    """A failed status whose code the provider's error table marks retryable (Twilio's 63018, a channel's rate
+    limit) on a message not yet further along: queue it again after ``retry_policy``'s backoff, as a send
+    answered with that code would be. Returns whether it did."""
+    if update.status not in (MessageStatus.FAILED, MessageStatus.UNDELIVERED):
+        return False
+    if message.status not in (MessageStatus.SENDING, MessageStatus.SENT):
+        return False
+    cls = provider_class(message.provider)
+    meaning = cls.error_meaning(update.error_code)
+    if meaning is None or not meaning.retryable:
+        return False
+    error = ProviderError(update.error_message or meaning.meaning, retryable=True, code=update.error_code)
+    delay = retry_policy(attempts=message.attempts, error=error)
+    if delay is None:
+        return False  # out of attempts: failed like any other failure
+    message.status = MessageStatus.QUEUED
+    message.status_updated_at = now
+    message.next_attempt_at = now + timedelta(seconds=delay)
+    message.provider_message_id = None  # the next try gets an id of its own
+    message.error_code = update.error_code[:32]
+    message.error_message = f"{cls.label} reported error {update.error_code} ({error.message}); sent again " \
+        f"in {delay:.0f} s"
+    message.save()
+    message_enqueue(message, countdown=delay)
+    metrics.send_outcome(provider=message.provider, channel=message.channel, outcome="retrying",
+                         error_code=update.error_code, message_id=message.pk, detail=message.error_message,
+                         account_id=message.account_id)
+    return True
 
 
 # --- Sweeps and bulk changes of state ------------------------------------------------------------------

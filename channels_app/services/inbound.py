@@ -352,7 +352,8 @@ def inbound_event_process(*, event_id: int) -> EventOutcome:
                 applied = message_status_apply(account_id=event.account_id, update=update, message_hint=hint)
                 if applied == StatusApplied.UNKNOWN_MESSAGE:
                     raise LookupError(f"no outgoing message with id {update.provider_message_id}")
-                outcome = EventOutcome.STATUS_MOVED if applied == StatusApplied.MOVED else EventOutcome.STATUS_KEPT
+                moved = applied in (StatusApplied.MOVED, StatusApplied.RETRYING)
+                outcome = EventOutcome.STATUS_MOVED if moved else EventOutcome.STATUS_KEPT
             event.state = EventState.PROCESSED
             event.processed_at = timezone.now()
             event.attempts += 1

@@ -53,9 +53,17 @@ def test_media_and_messaging_service_sends(http, emulator):
     mms = twilio_send(http, emulator, To=CUSTOMER, From=OURS, MediaUrl=["https://example.com/a.png",
                                                                        "https://example.com/b.png"]).json()
     assert mms["sid"].startswith("MM") and mms["num_media"] == "2"
+    emulator.add_twilio_service(TWILIO_ACCOUNT_SID, "MG" + "1" * 32, [OURS])
     service = twilio_send(http, emulator, To=CUSTOMER, MessagingServiceSid="MG" + "1" * 32, Body="hi").json()
     assert service["status"] == "accepted" and service["from"] is None
     assert service["messaging_service_sid"] == "MG" + "1" * 32
+
+
+@pytest.mark.parametrize(("service", "code"), [("MG123", 21705), ("MG" + "2" * 32, 21701)],
+                         ids=["not-a-sid", "not-the-accounts"])
+def test_a_messaging_service_the_account_does_not_have_is_refused(http, emulator, service, code):
+    response = twilio_send(http, emulator, To=CUSTOMER, MessagingServiceSid=service, Body="hi")
+    assert response.status_code == 400 and response.json()["code"] == code
 
 
 @pytest.mark.parametrize("auth", [None, (TWILIO_ACCOUNT_SID, "wrong"), ("AC" + "b" * 32, TWILIO_AUTH_TOKEN)],

@@ -551,7 +551,9 @@ class TwilioAPI:
             params += [("ProfileName", str(spec.get("profile_name") or "")), ("MessageType", kind)]
             if not user_id:
                 params.append(("WaId", customer.lstrip("+")))
-            if spec.get("external_user_id") is not None:
+            else:
+                params.append(("ExternalUserId", WHATSAPP_PREFIX + customer))  # From and ExternalUserId: the ID
+            if spec.get("external_user_id") is not None and not user_id:
                 external = str(spec["external_user_id"])
                 params.append(("ExternalUserId", external if external.startswith(WHATSAPP_PREFIX) or not external
                                else WHATSAPP_PREFIX + external))

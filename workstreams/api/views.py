@@ -206,8 +206,8 @@ class ConversationViewSet(ConversationActionsMixin, mixins.ListModelMixin, mixin
             qs = qs.filter(Q(phone_number__number=params["number"]) | Q(phone_number__e164=params["number"]))
         if params.get("contact"):
             value = params["contact"]
-            qs = qs.filter(Q(contact__address=value) | Q(contact_id=int(value)) if value.isdigit()
-                           else Q(contact__address=value))
+            by_address = Q(contact__address=value) | Q(contact__addresses__value=value)
+            qs = qs.filter(by_address | Q(contact_id=int(value)) if value.isdigit() else by_address).distinct()
         return qs
 
     @extend_schema(

@@ -153,7 +153,7 @@ class ErrorCode:
 
 @dataclass(frozen=True)
 class OutgoingMessage:
-    to: str  # the customer's E.164 address
+    to: str  # the customer's address: E.164, or on WhatsApp a WhatsApp user ID (US.1349…) exactly as received
     from_: str  # our number as configured on the account
     channel: str
     body: str = ""

@@ -204,7 +204,9 @@ class TwilioProvider(BaseProvider):
     error_codes = ERROR_CODES
     connect_help = ("Twilio accounts need the Account SID and Auth Token from the Twilio Console. Once the "
                     "account is saved, paste its inbound URL into the number's (or WhatsApp sender's) messaging "
-                    "settings.")
+                    "settings. Optional: a Messaging Service SID when your traffic must go through a Messaging "
+                    "Service (US A2P 10DLC, number pools, short codes), and the webhook signing keys when a Twilio "
+                    "Webhook Setting signs with a SharedKey instead of the Auth Token.")
 
     @classmethod
     def check_long_number(cls, raw: str, number_type: str):

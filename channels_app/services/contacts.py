@@ -196,7 +196,7 @@ def contact_reply_addresses(contacts: Iterable[Contact], *, channel: str) -> dic
     """Where a message to each contact goes on ``channel`` (one query): on WhatsApp the address the customer
     last wrote from (a phone number or a WhatsApp user ID), on SMS the phone number; None when the contact
     has no address the channel can reach (no phone number known for an SMS)."""
-    contacts = [c for c in contacts]
+    contacts = list(contacts)
     result: dict[int, str | None] = {}
     saved = [c for c in contacts if c.pk is not None]
     rows: dict[int, list[tuple[str, str, datetime | None]]] = {}

@@ -308,3 +308,29 @@ def test_a_reply_goes_to_the_address_the_customer_last_wrote_from(client, whatsa
     assert sent["To"] == "whatsapp%3AUS.13491208655302741918"
     reply.refresh_from_db()
     assert (reply.status, reply.address) == (MessageStatus.SENT, BSUID)
+
+
+def test_a_username_customer_can_opt_out_and_the_window_and_consent_apply_to_them(
+        client, whatsapp, django_capture_on_commit_callbacks):
+    import time_machine
+    from django.utils import timezone
+
+    from channels_app.models import ConsentState
+    from channels_app.services.consent import consent_state
+    from channels_app.services.delivery import message_queue
+    from config.exceptions import ServiceError
+
+    phone = whatsapp.numbers.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        post(client, whatsapp, WA_USERNAME)
+    contact = Contact.objects.get()
+    with time_machine.travel(timezone.now() + timezone.timedelta(hours=25)), \
+            pytest.raises(ServiceError) as closed:
+        message_queue(phone_number=phone, contact=contact, body="Still there?")
+    assert closed.value.code == "whatsapp_window_closed"
+    with django_capture_on_commit_callbacks(execute=True):
+        post(client, whatsapp, {**WA_USERNAME, "MessageSid": "SM" + "2" * 32, "Body": "STOP"})
+    assert consent_state(contact=contact, phone_number=phone) == ConsentState.OPTED_OUT
+    with pytest.raises(ServiceError) as refused:
+        message_queue(phone_number=phone, contact=contact, body="One more thing")
+    assert refused.value.code == "opted_out"

@@ -334,3 +334,23 @@ def test_a_username_customer_can_opt_out_and_the_window_and_consent_apply_to_the
     with pytest.raises(ServiceError) as refused:
         message_queue(phone_number=phone, contact=contact, body="One more thing")
     assert refused.value.code == "opted_out"
+
+
+def test_a_failed_event_is_processed_once_the_account_is_fixed_from_the_admin(
+        admin_client, client, service_sms, django_capture_on_commit_callbacks):
+    from channels_app.services import number_add
+
+    other = "MG" + "3" * 32
+    with django_capture_on_commit_callbacks(execute=True):
+        post(client, service_sms, {**SMS_SERVICE, "MessagingServiceSid": other})
+    event = InboundEvent.objects.get()
+    assert event.state == EventState.FAILED
+    listed = admin_client.get("/admin/channels_app/inboundevent/?state__exact=failed").content.decode()
+    assert SID in listed and "44222 (a sender of" in listed
+    page = admin_client.get(f"/admin/channels_app/inboundevent/{event.pk}/change/").content.decode()
+    assert "is not a number of account" in page
+    number_add(account=service_sms, number=other, number_type="service")  # the missing service, added
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post("/admin/channels_app/inboundevent/", {"action": "reprocess", "_selected_action": [event.pk]})
+    event.refresh_from_db()
+    assert event.state == EventState.PROCESSED and only_inbound().phone_number.number == other

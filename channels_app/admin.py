@@ -23,6 +23,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from config.exceptions import ServiceError
@@ -46,6 +47,7 @@ from .models import (
     ChannelLog,
     ConsentRecord,
     Contact,
+    ContactAddress,
     InboundEvent,
     Message,
     MessagingAccount,
@@ -523,12 +525,33 @@ class ConsentRecordInline(admin.TabularInline):
         return False
 
 
+class ContactAddressInline(admin.TabularInline):
+    model = ContactAddress
+    extra = 0
+    can_delete = False
+    fields = ["kind", "value", "last_inbound_at", "created_at"]
+    readonly_fields = fields
+    verbose_name = _("address")
+    verbose_name_plural = _("Addresses (replies on WhatsApp go to the one written from last)")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
-    list_display = ["address", "display_name", "locale", "created_at"]
-    search_fields = ["address", "display_name"]
-    readonly_fields = ["address", "created_at", "updated_at"]
-    inlines = [ConsentRecordInline]
+    list_display = ["display_name_column", "phone_column", "address", "locale", "created_at"]
+    search_fields = ["address", "display_name", "addresses__value"]
+    readonly_fields = ["address", "phone_column", "created_at", "updated_at"]
+    inlines = [ContactAddressInline, ConsentRecordInline]
+
+    @admin.display(description=_("Name (WhatsApp profile or username)"), ordering="display_name")
+    def display_name_column(self, obj: Contact) -> str:
+        return obj.display_name or "—"
+
+    @admin.display(description=_("Phone number"))
+    def phone_column(self, obj: Contact) -> str:
+        return obj.phone or str(_("None known (WhatsApp username)"))
 
 
 class AttachmentInline(admin.TabularInline):
@@ -547,7 +570,7 @@ class MessageAdmin(admin.ModelAdmin):
     list_display = ["created_at", "direction", "kind", "contact", "phone_number", "short_body", "status",
                     "error_code"]
     list_filter = ["status", "direction", "channel", "provider", "kind", "account"]
-    search_fields = ["contact__address", "body", "provider_message_id", "error_code"]
+    search_fields = ["contact__address", "address", "body", "provider_message_id", "error_code", "button_payload"]
     date_hierarchy = "created_at"
     list_select_related = ["contact", "phone_number"]
     readonly_fields = [f.name for f in Message._meta.fields]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from config.logs import current_message_id, current_request_id
 
@@ -82,7 +84,9 @@ class MessagingAccount(models.Model):
 
     def credentials(self) -> dict[str, str]:
         """The provider's credential values, decrypted (never render these)."""
-        return {spec.name: self.credential(spec.name) for spec in self.provider_class().credential_fields}
+        specs = self.provider_class().credential_fields
+        return {spec.name: self.credential(spec.name) for spec in specs
+                if spec.required or self.credential(spec.name)}
 
     def credential(self, name: str) -> str:
         value = (self.config or {}).get(name, "")
@@ -90,7 +94,7 @@ class MessagingAccount(models.Model):
 
     @property
     def has_credentials(self) -> bool:
-        return all(self.credentials().values())
+        return all(self.credential(spec.name) for spec in self.provider_class().credential_fields if spec.required)
 
     def secret_values(self) -> list[str]:
         """Every secret this account holds, for redaction."""
@@ -117,12 +121,14 @@ class PhoneNumber(models.Model):
     provider = models.CharField(max_length=16, choices=provider_choices, editable=False)
     channel = models.CharField(max_length=16, choices=Channel.choices, editable=False)
     number = models.CharField(
-        max_length=24,
+        max_length=64,
         help_text="As the account's provider writes it (the form shows the format once the account exists). "
-        "WhatsApp: E.164 with the leading + (+14252306549).",
+        "WhatsApp: E.164 with the leading + (+14252306549). Twilio: a Messaging Service SID (MG…) stands for "
+        "every sender of the service.",
     )
     e164 = models.CharField(
-        "normalized address", max_length=24, editable=False, help_text="E.164, or the digits of a short code."
+        "normalized address", max_length=64, editable=False,
+        help_text="E.164, the digits of a short code, or the ID of a sender pool (a Twilio Messaging Service)."
     )
     number_type = models.CharField(
         "type", max_length=16, choices=number_type_choices, blank=True, default="",
@@ -181,10 +187,30 @@ class ChannelLog(models.Model):
         return f"{self.method} {self.url} → {self.status_code or self.error[:40]}"
 
 
-class Contact(models.Model):
-    """A customer, identified by their phone number (the same person on SMS and WhatsApp)."""
+#: A WhatsApp business-scoped user ID (BSUID): a two-letter country code, a dot, up to 128 letters and digits
+#: (a parent BSUID carries "ENT." after the country code), e.g. US.13491208655302741918. Kept exactly as received.
+WHATSAPP_USER_ID = re.compile(r"^[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}$")
+#: The longest address a contact can have: a BSUID (2 + 1 + 4 + 128 characters).
+MAX_ADDRESS_LENGTH = 135
 
-    address = models.CharField("phone number", max_length=24, unique=True, help_text="E.164, e.g. +14155550123.")
+
+def is_whatsapp_user_id(value: str) -> bool:
+    return bool(WHATSAPP_USER_ID.match(value or ""))
+
+
+class AddressKind(models.TextChoices):
+    PHONE = "phone", _("Phone number")
+    WHATSAPP_ID = "whatsapp_id", _("WhatsApp user ID")
+
+
+class Contact(models.Model):
+    """A customer, reachable at one or more addresses (``ContactAddress``): a phone number (the same person on
+    SMS and WhatsApp) and, for WhatsApp users who hide their number behind a username, a WhatsApp user ID."""
+
+    address = models.CharField(
+        _("address"), max_length=MAX_ADDRESS_LENGTH, unique=True,
+        help_text=_("The customer's phone number (E.164, e.g. +14155550123) when it is known; otherwise their "
+                    "WhatsApp user ID (e.g. US.13491208655302741918). Every address is listed below."))
     display_name = models.CharField(max_length=200, blank=True, default="",
                                     help_text="From the customer's WhatsApp profile, or set by an agent.")
     locale = models.CharField(max_length=16, blank=True, default="", help_text="Preferred language, e.g. en-US.")
@@ -196,6 +222,36 @@ class Contact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.display_name} ({self.address})" if self.display_name else self.address
+
+    @property
+    def phone(self) -> str:
+        """The contact's phone number, or "" when none is known (a WhatsApp username without a number)."""
+        return "" if is_whatsapp_user_id(self.address) else self.address
+
+    @property
+    def has_phone(self) -> bool:
+        return bool(self.phone)
+
+
+class ContactAddress(models.Model):
+    """One address a contact writes from and is written to."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="addresses")
+    kind = models.CharField(max_length=16, choices=AddressKind.choices)
+    value = models.CharField(
+        max_length=MAX_ADDRESS_LENGTH, unique=True,
+        help_text=_("E.164 for a phone number; a WhatsApp user ID exactly as WhatsApp sent it."))
+    last_inbound_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When the customer last wrote from this address: replies go there."))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["contact", "kind", "value"]
+        verbose_name = _("contact address")
+        verbose_name_plural = _("contact addresses")
+
+    def __str__(self) -> str:
+        return self.value
 
 
 class ConsentState(models.TextChoices):
@@ -271,6 +327,14 @@ class Message(models.Model):
     direction = models.CharField(max_length=8, choices=Direction.choices)
     kind = models.CharField(max_length=24, choices=MessageKind.choices, default=MessageKind.REGULAR)
     body = models.TextField(blank=True, default="")
+    #: The customer's address on this message: what an inbound one came from, where an outgoing one goes.
+    address = models.CharField(
+        _("customer address"), max_length=MAX_ADDRESS_LENGTH, blank=True, default="",
+        help_text=_("Inbound: the address the customer wrote from. Outgoing: the address it is sent to."))
+    button_payload = models.CharField(
+        _("button payload"), max_length=1000, blank=True, default="",
+        help_text=_("The payload of the quick-reply button the customer tapped (the text shows what the button "
+                    "said); bots receive it and routing rules can match it."))
     content_sid = models.CharField("template Content SID", max_length=64, blank=True, default="")
     content_variables = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=MessageStatus.choices, db_index=True)
@@ -305,7 +369,7 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         arrow = "←" if self.direction == Direction.INBOUND else "→"
-        return f"{arrow} {self.contact.address}: {self.body[:40]}"
+        return f"{arrow} {self.address or self.contact.address}: {self.body[:40]}"
 
 
 class AttachmentState(models.TextChoices):

@@ -43,6 +43,9 @@ WEBHOOKS_REFUSED = Counter("hub_webhooks_refused_total", "Webhooks refused, by p
                            "(not_found, missing_signature, bad_signature, invalid_payload).", ["provider", "reason"])
 INBOUND_PROCESSED = Counter("hub_inbound_events_processed_total", "Stored webhooks processed by a worker.",
                             ["provider", "kind"])
+INBOUND_FAILED = Counter("hub_inbound_events_failed_total", "Stored webhooks that could not become a message or "
+                         "a status (kept as failed events with their reason; reprocess them in the admin), by "
+                         "provider, kind and reason.", ["provider", "kind", "reason"])
 INBOUND_LAG = Histogram("hub_inbound_processing_lag_seconds", "From a webhook stored to its event processed.",
                         ["kind"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900))
 SENDS = Counter("hub_message_sends_total", "Send attempts by provider, channel, outcome (sent, retrying, failed) and "
@@ -85,6 +88,13 @@ def inbound_processed(*, provider: str, kind: str, received_at: Iterable[Any]) -
         count += 1
     if count:
         INBOUND_PROCESSED.labels(provider, kind).inc(count)
+
+
+def inbound_failed(*, provider: str, kind: str, reason: str, error: str, event_id: int, account_id: int) -> None:
+    """A stored event failed for good: counted, and one WARNING line an operator can alert on."""
+    INBOUND_FAILED.labels(provider, kind, reason).inc()
+    logger.warning("inbound event %s failed (%s): %s", event_id, reason, error,
+                   extra={"event_id": event_id, "account_id": account_id})
 
 
 def inbound_batch_processed(*, provider: str, events: list[Any], messages: list[Any], duplicates: list[Any]) -> None:

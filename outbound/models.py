@@ -290,7 +290,8 @@ class OutboundRecipient(models.Model):
 
     request = models.ForeignKey(OutboundRequest, on_delete=models.CASCADE, related_name="recipients")
     index = models.PositiveSmallIntegerField(help_text="Position in the request's contact list.")
-    to_address = models.CharField("tocontactid", max_length=64, help_text="As given.")
+    to_address = models.CharField("tocontactid", max_length=140,
+                                  help_text="As given: a phone number, or on WhatsApp a WhatsApp user ID.")
     contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.PROTECT,
                                 related_name="outbound_recipients")
     channel_id = models.CharField("channelid", max_length=16, blank=True, default="")

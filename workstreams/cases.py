@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from channels_app.numbers import to_e164
-from channels_app.services.contacts import contact_for
+from channels_app.services.contacts import contact_for, normalize_address
 from config.exceptions import ServiceError
 
 from .models import Case, CaseStatus
@@ -17,8 +16,9 @@ def case_check(*, title: str, contact_address: str) -> None:
     ServiceError naming the field."""
     if not (title or "").strip():
         raise ServiceError("Enter a title for the case.", code="title_required", field="title")
-    if not to_e164(contact_address or ""):
-        raise ServiceError(f"'{contact_address}' is not a phone number in E.164 form, e.g. +14155550123.",
+    if not normalize_address(contact_address or ""):
+        raise ServiceError(f"'{contact_address}' is not a phone number in E.164 form, e.g. +14155550123 (or the "
+                           "WhatsApp user ID of a customer known by a username).",
                            code="contact_invalid", field="contact")
 
 

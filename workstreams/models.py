@@ -419,7 +419,7 @@ class RoutingRule(models.Model):
 
 class ConditionField(models.TextChoices):
     CONTACT_PHONE = "contact_phone", "Customer: phone number"
-    CONTACT_COUNTRY = "contact_country", "Customer: country (ISO code from the number)"
+    CONTACT_COUNTRY = "contact_country", "Customer: country (ISO code from the number or WhatsApp user ID)"
     CONTACT_LOCALE = "contact_locale", "Customer: locale"
     CONTACT_NAME = "contact_name", "Customer: name"
     CONTACT_CONSENT = "contact_consent", "Customer: consent (opted_in / opted_out)"
@@ -427,6 +427,7 @@ class ConditionField(models.TextChoices):
     CHANNEL_PROVIDER = "channel_provider", "Channel: provider"
     CHANNEL_TYPE = "channel_type", "Channel: type (sms / whatsapp)"
     MESSAGE_TEXT = "message_text", "First message: text"
+    MESSAGE_BUTTON = "message_button", "First message: payload of the WhatsApp button tapped"
     QUEUE_OPEN = "queue_open", "Time: queue (named in value) is within operating hours"
     QUEUE_CLOSED = "queue_closed", "Time: queue (named in value) is outside operating hours"
 

@@ -125,7 +125,7 @@ class ErrorCode:
 
 @dataclass(frozen=True)
 class OutgoingMessage:
-    to: str  # the customer's E.164 address
+    to: str  # the customer's address: E.164, or on WhatsApp a WhatsApp user ID (US.1349…) exactly as received
     from_: str  # our number as configured on the account
     channel: str
     body: str = ""
@@ -186,18 +186,25 @@ class InboundMedia:
 @dataclass(frozen=True)
 class InboundMessage:
     provider_message_id: str
-    from_address: str  # E.164
+    from_address: str  # the customer's address: E.164, or a WhatsApp user ID (BSUID) when the number is hidden
     to_address: str  # our number, as configured (E.164 or short code)
     channel: str
     body: str
     profile_name: str = ""
     media: tuple[InboundMedia, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict)
+    #: The customer's WhatsApp user ID sent beside a phone ``from_address``: the two are one person.
+    user_id: str = ""
+    #: What the quick-reply button the customer tapped carries (``body`` is the button's text).
+    button_payload: str = ""
+    #: The sender pool the message reached us through (a Twilio Messaging Service SID), when the provider says.
+    service_id: str = ""
 
     def __post_init__(self) -> None:
         # A customer's NUL (sent as %00 or \u0000) must not make the message unstorable.
         object.__setattr__(self, "body", scrub_text(self.body))
         object.__setattr__(self, "profile_name", scrub_text(self.profile_name))
+        object.__setattr__(self, "button_payload", scrub_text(self.button_payload))
 
 
 @dataclass(frozen=True)
@@ -230,6 +237,8 @@ class CredentialField:
     help_text: str
     env: str = ""
     check: Callable[[str], str] | None = None
+    #: False for a setting an account may leave unset (a second signing key, a sender pool).
+    required: bool = True
 
     @property
     def option(self) -> str:
@@ -441,6 +450,10 @@ class BaseProvider:
 
     def parse_status(self, request: WebhookRequest) -> StatusUpdate:
         raise NotImplementedError
+
+    def service_belongs_to_account(self, service_id: str) -> bool:
+        """Whether the sender pool ``service_id`` (e.g. a Twilio Messaging Service) is the account's own."""
+        return False
 
     # --- errors --------------------------------------------------------------------------------------------------
 

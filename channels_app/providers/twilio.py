@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -53,16 +54,33 @@ STATUS_MAP = {
 }
 
 
-#: Twilio error codes that mean more than "refused" (https://www.twilio.com/docs/api/errors).
+#: Twilio error codes that mean more than "refused" (https://www.twilio.com/docs/api/errors). A retryable
+#: code is sent again with backoff, like a 5xx, whether the API answers it or a status callback reports it.
 ERROR_CODES = {
     "21610": ErrorCode(opt_out=True, meaning="The recipient replied STOP: Twilio blocks messages to them."),
-    "20429": ErrorCode(retryable=True, meaning="Too many requests."),
+    "20429": ErrorCode(retryable=True, meaning="Too many concurrent requests (HTTP 429)."),
+    "429": ErrorCode(retryable=True, meaning="Too many requests (HTTP 429 without a Twilio code)."),
+    "20500": ErrorCode(retryable=True, meaning="Twilio internal error."),
+    "20503": ErrorCode(retryable=True, meaning="Twilio service unavailable."),
     "30001": ErrorCode(retryable=True, meaning="Queue overflow."),
-    "63018": ErrorCode(retryable=True, meaning="Rate limit exceeded for the channel."),
+    "63017": ErrorCode(retryable=True, meaning="Rate limit exceeded for the account."),
+    "63018": ErrorCode(retryable=True, meaning="Rate limit exceeded for the channel (e.g. the WhatsApp sender's "
+                                               "messaging limit)."),
 }
+
+#: What signs a webhook when the request names its signature settings
+#: (``X-Twilio-Webhooks-Signature-Settings: key=<id>,algorithm=HMAC_SHA256``): the named key's secret.
+SIGNATURE_SETTINGS_HEADER = "x-twilio-webhooks-signature-settings"
+HASHES = {"HMAC_SHA1": hashlib.sha1, "HMAC_SHA256": hashlib.sha256}
+#: The signing key slots an account has: two, so a new key can be added before the old one is retired.
+SIGNING_KEY_SLOTS = (("signing_key_sid", "signing_key_secret"), ("signing_key_sid_2", "signing_key_secret_2"))
 
 EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
 SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
+SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
+WHATSAPP_PREFIX = "whatsapp:"
+
+logger = logging.getLogger(__name__)
 
 
 def _check_sid(value: str) -> str:
@@ -72,14 +90,34 @@ def _check_sid(value: str) -> str:
     return value
 
 
-def compute_signature(auth_token: str, url: str, params: dict[str, list[str]]) -> str:
-    """X-Twilio-Signature: base64(HMAC-SHA1(token, url + sorted keys with their sorted values))."""
+def _check_service_sid(value: str) -> str:
+    if not SERVICE_SID.match(value):
+        raise ValueError("A Messaging Service SID is MG followed by 32 hexadecimal characters, e.g. "
+                         "MG0123456789abcdef0123456789abcdef (Twilio Console, Messaging, Services).")
+    return value
+
+
+def compute_signature(secret: str, url: str, params: dict[str, list[str]], algorithm: str = "HMAC_SHA1") -> str:
+    """X-Twilio-Signature: base64(HMAC(secret, url + sorted keys with their sorted values)), SHA-1 or SHA-256."""
     payload = url
     for key in sorted(params):
         for value in sorted(set(params[key])):
             payload += key + value
-    digest = hmac.new(auth_token.encode("utf-8"), payload.encode("utf-8"), hashlib.sha1).digest()
+    digest = hmac.new(secret.encode("utf-8"), payload.encode("utf-8"), HASHES[algorithm]).digest()
     return base64.b64encode(digest).decode()
+
+
+def signature_settings(header: str) -> tuple[str, str]:
+    """(key id, algorithm) from ``X-Twilio-Webhooks-Signature-Settings`` (algorithm upper-cased; HMAC_SHA1 when
+    the header names none)."""
+    key, algorithm = "", "HMAC_SHA1"
+    for part in header.split(","):
+        name, _, value = part.partition("=")
+        if name.strip() == "key":
+            key = value.strip()
+        elif name.strip() == "algorithm" and value.strip():
+            algorithm = value.strip().upper()
+    return key, algorithm
 
 
 def url_variants(url: str) -> list[str]:
@@ -102,7 +140,15 @@ def url_variants(url: str) -> list[str]:
 
 def _address(value: str) -> str:
     value = value.strip()
-    return value[len("whatsapp:"):] if value.lower().startswith("whatsapp:") else value
+    return value[len(WHATSAPP_PREFIX):] if value.lower().startswith(WHATSAPP_PREFIX) else value
+
+
+def whatsapp_user_id(value: str) -> str | None:
+    """The WhatsApp user ID (BSUID) in ``whatsapp:US.1349…`` (or without the prefix), else None."""
+    from channels_app.models import is_whatsapp_user_id
+
+    bare = _address(value)
+    return bare if is_whatsapp_user_id(bare) else None
 
 
 class TwilioProvider(BaseProvider):
@@ -115,7 +161,32 @@ class TwilioProvider(BaseProvider):
                         env="TWILIO_ACCOUNT_SID", check=_check_sid),
         CredentialField("auth_token", "Auth token", "Twilio Auth Token, from the Twilio Console.",
                         env="TWILIO_AUTH_TOKEN"),
+        CredentialField(
+            "messaging_service_sid", "Messaging Service SID",
+            "Optional. A Twilio Messaging Service (MG…) the account sends through: every send then carries it, "
+            "and messages to any sender of the service reach this account. Use it when your US traffic must go "
+            "through a Messaging Service (A2P 10DLC campaigns, number pools, short codes). A single number can "
+            "name its own service instead: add the MG… SID as a number of type 'Messaging Service'.",
+            env="TWILIO_MESSAGING_SERVICE_SID", check=_check_service_sid, required=False),
+        CredentialField(
+            "signing_key_sid", "Webhook signing key ID",
+            "Optional. The ID of a Twilio webhook signing key (SharedKey) that signs this account's webhooks "
+            "instead of the Auth Token (the request names it in X-Twilio-Webhooks-Signature-Settings; HMAC-SHA1 "
+            "or HMAC-SHA256). Webhooks without that header are checked with the Auth Token.",
+            env="TWILIO_SIGNING_KEY_SID", required=False),
+        CredentialField("signing_key_secret", "Webhook signing key secret",
+                        "Optional. The secret of that signing key, shown once when the key is created.",
+                        env="TWILIO_SIGNING_KEY_SECRET", required=False),
+        CredentialField(
+            "signing_key_sid_2", "Second signing key ID",
+            "Optional. To rotate keys without losing a webhook: add the new key here, switch the Webhook "
+            "Setting in Twilio to it, then replace the first key. Both keys are accepted meanwhile.",
+            env="TWILIO_SIGNING_KEY_SID_2", required=False),
+        CredentialField("signing_key_secret_2", "Second signing key secret", "Optional. The second key's secret.",
+                        env="TWILIO_SIGNING_KEY_SECRET_2", required=False),
     )
+    number_types = (("long_code", "Long code"), ("short_code", "Short code"), ("toll_free", "Toll-free"),
+                    ("service", "Messaging Service"))
     webhook_routes = (
         WebhookRoute(
             "inbound", "inbound/", "Inbound URL",
@@ -133,13 +204,45 @@ class TwilioProvider(BaseProvider):
     error_codes = ERROR_CODES
     connect_help = ("Twilio accounts need the Account SID and Auth Token from the Twilio Console. Once the "
                     "account is saved, paste its inbound URL into the number's (or WhatsApp sender's) messaging "
-                    "settings.")
+                    "settings. Optional: a Messaging Service SID when your traffic must go through a Messaging "
+                    "Service (US A2P 10DLC, number pools, short codes), and the webhook signing keys when a Twilio "
+                    "Webhook Setting signs with a SharedKey instead of the Auth Token.")
 
     @classmethod
     def check_long_number(cls, raw: str, number_type: str):
         from channels_app import numbers
 
+        if number_type == "service":
+            return cls.check_service(raw)
         return numbers.e164_number(raw, number_type, provider_label=cls.label)
+
+    @classmethod
+    def check_number(cls, *, channel: str, number: str, number_type: str = ""):
+        from channels_app import numbers
+
+        raw = numbers.required(number)
+        if SERVICE_SID.match(raw):  # a Messaging Service stands for its senders, on SMS and WhatsApp alike
+            return cls.check_service(raw)
+        return super().check_number(channel=channel, number=raw, number_type=number_type)
+
+    @classmethod
+    def check_service(cls, raw: str):
+        from channels_app import numbers
+        from config.exceptions import ServiceError
+
+        try:
+            return numbers.CheckedNumber(_check_service_sid(raw), raw, "service")
+        except ValueError as exc:
+            raise ServiceError(str(exc), code="number_format", field="number") from None
+
+    @classmethod
+    def number_help(cls, channel: str) -> tuple[str, str]:
+        text, example = super().number_help(channel)
+        return (f"{text} Or a Messaging Service SID (MG…, type 'Messaging Service'): Twilio then chooses the "
+                "sender from the service's pool.", example)
+
+    def service_belongs_to_account(self, service_id: str) -> bool:
+        return bool(service_id) and service_id == self.credential("messaging_service_sid")
 
     @property
     def base_url(self) -> str:
@@ -174,8 +277,15 @@ class TwilioProvider(BaseProvider):
 
     def send(self, message: OutgoingMessage) -> SendResult:
         auth = self._auth()
-        prefix = "whatsapp:" if message.channel == Channel.WHATSAPP else ""
-        fields: list[tuple[str, str]] = [("To", prefix + message.to), ("From", prefix + message.from_)]
+        prefix = WHATSAPP_PREFIX if message.channel == Channel.WHATSAPP else ""
+        # A WhatsApp user ID is sent back exactly as received: whatsapp:US.1349… (no +).
+        fields: list[tuple[str, str]] = [("To", prefix + message.to)]
+        if SERVICE_SID.match(message.from_):
+            fields.append(("MessagingServiceSid", message.from_))  # Twilio picks the sender from the pool
+        else:
+            fields.append(("From", prefix + message.from_))
+            if self.credential("messaging_service_sid"):
+                fields.append(("MessagingServiceSid", self.credential("messaging_service_sid")))
         if message.content_sid:
             fields.append(("ContentSid", message.content_sid))
             if message.content_variables:
@@ -229,16 +339,36 @@ class TwilioProvider(BaseProvider):
     def signature_present(self, request: WebhookRequest) -> bool:
         return bool(request.headers.get("x-twilio-signature"))
 
+    def signing_secrets(self, key_id: str) -> list[str]:
+        """The secrets of the account's signing keys with this id (both slots may hold it during a rotation)."""
+        secrets = []
+        for sid_field, secret_field in SIGNING_KEY_SLOTS:
+            sid, secret = self.credential(sid_field), self.credential(secret_field)
+            if key_id and sid and secret and hmac.compare_digest(sid.encode(), key_id.encode()):
+                secrets.append(secret)
+        return secrets
+
     def verify_webhook(self, request: WebhookRequest) -> bool:
+        """X-Twilio-Signature made with the key and algorithm the signature settings header names (one of the
+        account's two signing keys, HMAC-SHA1 or HMAC-SHA256), or without that header with the Auth Token
+        and HMAC-SHA1."""
         signature = request.headers.get("x-twilio-signature", "")
-        token = self.credential("auth_token")
-        if not signature or not token:
+        if not signature:
             return False
+        header = request.headers.get(SIGNATURE_SETTINGS_HEADER, "").strip()
+        if header:
+            key_id, algorithm = signature_settings(header)
+            if algorithm not in HASHES:
+                return False
+            secrets = self.signing_secrets(key_id)
+        else:
+            algorithm, secrets = "HMAC_SHA1", [self.credential("auth_token")] if self.credential("auth_token") else []
         params = request.params if request.method == "POST" else {}
-        for candidate in url_variants(request.url):
-            expected = compute_signature(token, candidate, params)
-            if hmac.compare_digest(expected.encode(), signature.encode()):
-                return True
+        for secret in secrets:
+            for candidate in url_variants(request.url):
+                expected = compute_signature(secret, candidate, params, algorithm)
+                if hmac.compare_digest(expected.encode(), signature.encode()):
+                    return True
         return False
 
     @staticmethod
@@ -266,15 +396,30 @@ class TwilioProvider(BaseProvider):
             if not url:
                 raise WebhookPayloadError(f"NumMedia is {num_media} but MediaUrl{i} is missing")
             media.append(InboundMedia(url=url, content_type=self._one(p, f"MediaContentType{i}")))
+        body, payload = self._one(p, "Body"), ""
+        if channel == Channel.WHATSAPP and self._one(p, "ButtonText"):
+            # A quick-reply tap: the text is what the button said, its payload is for bots and rules.
+            body, payload = self._one(p, "ButtonText"), self._one(p, "ButtonPayload")
+        user_id = ""
+        external = self._one(p, "ExternalUserId").strip()
+        if channel == Channel.WHATSAPP and external and not whatsapp_user_id(sender):
+            user_id = whatsapp_user_id(external) or ""
+            if not user_id:
+                logger.warning("Twilio message %s: ExternalUserId %r is not a WhatsApp user ID; ignored",
+                               self._one(p, "MessageSid"), external[:200])
+        service = self._one(p, "MessagingServiceSid").strip()
         return InboundMessage(
             provider_message_id=self._one(p, "MessageSid"),
             from_address=_address(sender),
             to_address=_address(self._one(p, "To")),
             channel=channel,
-            body=self._one(p, "Body"),
+            body=body,
             profile_name=self._one(p, "ProfileName"),
             media=tuple(media),
             raw=first_values(p),
+            user_id=user_id,
+            button_payload=payload,
+            service_id=service if SERVICE_SID.match(service) else "",
         )
 
     def parse_status(self, request: WebhookRequest) -> StatusUpdate:

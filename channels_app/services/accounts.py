@@ -96,7 +96,7 @@ def _check_provider_channel(provider: str, channel: str) -> None:
 
 def _check_credentials(provider: str, credentials: Mapping[str, str],
                        checked: Iterable[str] | None = None) -> dict[str, str]:
-    """The provider's credential values from ``credentials``; every one is required, and each of
+    """The provider's credential values from ``credentials``; every required one must be given, and each of
     ``checked`` (default: all) must pass the field's rules."""
     cls = provider_class(provider)
     own = {spec.name: spec for spec in cls.credential_fields}
@@ -109,6 +109,8 @@ def _check_credentials(provider: str, credentials: Mapping[str, str],
     values = {}
     for name, spec in own.items():
         value = (credentials.get(name) or "").strip()
+        if not value and not spec.required:
+            continue
         if not value:
             raise ServiceError(f"{spec.label} is required for {cls.label} accounts.",
                                code="credentials_required", field=name)

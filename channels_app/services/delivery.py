@@ -64,7 +64,7 @@ from config.logs import log_bind
 from config.redaction import redact
 
 from .consent import consent_record
-from .contacts import ContactDetails, contacts_for
+from .contacts import ContactDetails, contact_reply_addresses, contacts_for
 from .rules import (
     MAX_MESSAGE_LENGTH,
     WHATSAPP_WINDOW,
@@ -110,6 +110,7 @@ class StatusApplied(StrEnum):
 
     MOVED = "moved"  # the message moved forward to the callback's status
     KEPT = "kept"  # the message was already as far or further along
+    RETRYING = "retrying"  # the provider reported a passing failure (throttling): queued to be sent again
     UNKNOWN_MESSAGE = "unknown message"  # no outgoing message of the account matches
 
 
@@ -181,11 +182,16 @@ def messages_create(*, drafts: Sequence[Draft], claimed: bool = False) -> list[M
         return []
     now = timezone.now()
     messages = []
+    addresses: dict[str, dict[int | None, str | None]] = {}
+    for channel in {d.phone_number.channel for d in drafts}:
+        addresses[channel] = contact_reply_addresses([d.contact for d in drafts if d.phone_number.channel == channel],
+                                                     channel=channel)
     for draft in drafts:
         phone = draft.phone_number
         info = segments.count(draft.body or "")
         messages.append(Message(
             account=phone.account, phone_number=phone, contact=draft.contact, provider=phone.provider,
+            address=addresses[phone.channel].get(draft.contact.pk) or draft.contact.address,
             channel=phone.channel, direction=Direction.OUTBOUND, kind=draft.kind, body=draft.body or "",
             content_sid=draft.content_sid, content_variables=dict(draft.content_variables or {}),
             status=MessageStatus.SENDING if claimed else MessageStatus.QUEUED, attempts=1 if claimed else 0,
@@ -238,7 +244,8 @@ def status_callback_url(message: Message) -> str | None:
 def send_of(message: Message, *, media_urls: Sequence[str] = ()) -> Send:
     """The provider request for a claimed message (its account and number loaded)."""
     outgoing = OutgoingMessage(
-        to=message.contact.address, from_=message.phone_number.number, channel=message.channel, body=message.body,
+        to=message.address or message.contact.address, from_=message.phone_number.number, channel=message.channel,
+        body=message.body,
         media_urls=tuple(media_urls), status_callback=status_callback_url(message),
         content_sid=message.content_sid or None, content_variables=message.content_variables or None,
         external_id=str(message.pk), first_sent_at=message.created_at,
@@ -523,6 +530,8 @@ def message_status_apply(*, account_id: int, update: StatusUpdate, message_hint:
         if update.status == MessageStatus.READ:
             message.read_at = message.read_at or now
             message.delivered_at = message.delivered_at or now
+        if _status_retry(message, update, now=now):
+            return StatusApplied.RETRYING
         if STATUS_RANK.get(update.status, 0) <= STATUS_RANK.get(message.status, 0):
             message.save()
             return StatusApplied.KEPT
@@ -538,6 +547,37 @@ def message_status_apply(*, account_id: int, update: StatusUpdate, message_hint:
         metrics.status_applied(provider=message.provider, status=message.status, error_code=message.error_code,
                                message_id=message.pk)
         return StatusApplied.MOVED
+
+
+def _status_retry(message: Message, update: StatusUpdate, *, now: datetime) -> bool:
+    """A failed status whose code the provider's error table marks retryable (Twilio's 63018, a channel's rate
+    limit) on a message not yet further along: queue it again after ``retry_policy``'s backoff, as a send
+    answered with that code would be. Returns whether it did."""
+    if update.status not in (MessageStatus.FAILED, MessageStatus.UNDELIVERED):
+        return False
+    if message.status not in (MessageStatus.SENDING, MessageStatus.SENT):
+        return False
+    cls = provider_class(message.provider)
+    meaning = cls.error_meaning(update.error_code)
+    if meaning is None or not meaning.retryable:
+        return False
+    error = ProviderError(update.error_message or meaning.meaning, retryable=True, code=update.error_code)
+    delay = retry_policy(attempts=message.attempts, error=error)
+    if delay is None:
+        return False  # out of attempts: failed like any other failure
+    message.status = MessageStatus.QUEUED
+    message.status_updated_at = now
+    message.next_attempt_at = now + timedelta(seconds=delay)
+    message.provider_message_id = None  # the next try gets an id of its own
+    message.error_code = update.error_code[:32]
+    message.error_message = f"{cls.label} reported error {update.error_code} ({error.message}); sent again " \
+        f"in {delay:.0f} s"
+    message.save()
+    message_enqueue(message, countdown=delay)
+    metrics.send_outcome(provider=message.provider, channel=message.channel, outcome="retrying",
+                         error_code=update.error_code, message_id=message.pk, detail=message.error_message,
+                         account_id=message.account_id)
+    return True
 
 
 # --- Sweeps and bulk changes of state ------------------------------------------------------------------

@@ -52,7 +52,7 @@ from config.exceptions import ServiceError
 from config.logs import current_request_id, log_bind
 
 from . import consent
-from .contacts import contact_for
+from .contacts import contact_for, contact_for_sender
 from .delivery import StatusApplied, message_queue, message_status_apply
 
 logger = logging.getLogger(__name__)
@@ -362,7 +362,8 @@ def inbound_event_process(*, event_id: int) -> EventOutcome:
                                                provider=event.account.provider)
                 if applied == StatusApplied.UNKNOWN_MESSAGE:
                     raise LookupError(f"no outgoing message with id {update.provider_message_id}")
-                outcome = EventOutcome.STATUS_MOVED if applied == StatusApplied.MOVED else EventOutcome.STATUS_KEPT
+                moved = applied in (StatusApplied.MOVED, StatusApplied.RETRYING)
+                outcome = EventOutcome.STATUS_MOVED if moved else EventOutcome.STATUS_KEPT
             event.state = EventState.PROCESSED
             event.processed_at = timezone.now()
             event.attempts += 1
@@ -379,8 +380,10 @@ def inbound_event_process(*, event_id: int) -> EventOutcome:
 
 
 def _record_failure(event_id: int, error: str, *, permanent: bool) -> EventOutcome:
+    """Count a failed attempt; an event out of attempts (or malformed) is kept as failed with its reason,
+    counted and logged (``metrics.inbound_failed``): nothing a provider was answered 200 for is lost silently."""
     with transaction.atomic():
-        event = InboundEvent.objects.select_for_update().filter(pk=event_id).first()
+        event = InboundEvent.objects.select_for_update().select_related("account").filter(pk=event_id).first()
         if event is None or event.state != EventState.PENDING:
             return EventOutcome.SKIPPED
         event.attempts += 1
@@ -389,25 +392,48 @@ def _record_failure(event_id: int, error: str, *, permanent: bool) -> EventOutco
             event.state = EventState.FAILED
             event.processed_at = timezone.now()
         event.save(update_fields=["attempts", "error", "state", "processed_at"])
-        return EventOutcome.FAILED if event.state == EventState.FAILED else EventOutcome.WILL_RETRY
+        if event.state == EventState.FAILED:
+            metrics.inbound_failed(provider=event.account.provider, kind=event.kind,
+                                   reason="invalid_payload" if permanent else "attempts_exhausted",
+                                   error=event.error, event_id=event.pk, account_id=event.account_id)
+            return EventOutcome.FAILED
+        return EventOutcome.WILL_RETRY
 
 
-def _find_number(account: MessagingAccount, address: str) -> PhoneNumber:
-    for phone in account.numbers.all():
-        if address in (phone.e164, phone.number):
+def _find_number(account: MessagingAccount, inbound: InboundMessage) -> PhoneNumber:
+    """The account's number a message was sent to: the number itself, else (a sender of a pool such as a
+    Twilio Messaging Service) the number the account holds for the pool, else the account's own number
+    on the channel when the provider says the pool is the account's."""
+    numbers = list(account.numbers.all())
+    for phone in numbers:
+        if inbound.to_address in (phone.e164, phone.number):
             return phone
-    raise WebhookPayloadError(f"{address} is not a number of account '{account.name}'")
+    if inbound.service_id:
+        provider = get_provider(account)
+        for phone in numbers:
+            if inbound.service_id in (phone.e164, phone.number):
+                return phone
+        if provider.service_belongs_to_account(inbound.service_id):
+            on_channel = [p for p in numbers if p.channel == inbound.channel] or numbers
+            if on_channel:
+                return on_channel[0]
+        raise WebhookPayloadError(f"{inbound.to_address} (a sender of {inbound.service_id}) is not a number of "
+                                  f"account '{account.name}', and the account does not hold {inbound.service_id}")
+    raise WebhookPayloadError(f"{inbound.to_address} is not a number of account '{account.name}'")
 
 
 def _receive(account: MessagingAccount, inbound: InboundMessage) -> EventOutcome:
-    phone = _find_number(account, inbound.to_address)
+    phone = _find_number(account, inbound)
     if Message.objects.filter(provider=account.provider, provider_message_id=inbound.provider_message_id).exists():
         return EventOutcome.DUPLICATE
-    contact = contact_for(inbound.from_address, display_name=inbound.profile_name)
+    now = timezone.now()
+    contact, address = contact_for_sender(address=inbound.from_address, linked=inbound.user_id,
+                                          display_name=inbound.profile_name, when=now)
     message = Message.objects.create(
         account=account, phone_number=phone, contact=contact, provider=account.provider, channel=phone.channel,
-        direction=Direction.INBOUND, body=inbound.body, status=MessageStatus.RECEIVED,
-        provider_message_id=inbound.provider_message_id, status_updated_at=timezone.now(),
+        direction=Direction.INBOUND, body=inbound.body, status=MessageStatus.RECEIVED, address=address,
+        button_payload=inbound.button_payload[:1000],
+        provider_message_id=inbound.provider_message_id, status_updated_at=now,
     )
     refused = _attachments(message, inbound)
     keyword = consent.keyword_action(inbound.body)

@@ -20,6 +20,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from channels_app.models import (
+    ContactAddress,
     Direction,
     EventKind,
     EventState,
@@ -90,8 +91,9 @@ def _batch(account_id: int, event_id: int) -> tuple[int, list[int]]:
         except WebhookPayloadError:
             slow.append(event.pk)  # the one-by-one path records why it failed
             continue
+        # A WhatsApp user ID (alone or beside the phone number), a button tap: the one-by-one path links them.
         plain = (not inbound.media and inbound.to_address in numbers and consent.keyword_action(inbound.body) is None
-                 and to_e164(inbound.from_address))
+                 and not inbound.user_id and not inbound.button_payload and to_e164(inbound.from_address))
         if plain:
             parsed.append((event, inbound))
         else:
@@ -111,8 +113,10 @@ def _batch(account_id: int, event_id: int) -> tuple[int, list[int]]:
 
     contacts = contacts_for({to_e164(i.from_address): ContactDetails(display_name=i.profile_name) for _, i in fresh})
     now = timezone.now()
+    ContactAddress.objects.filter(value__in={to_e164(i.from_address) for _, i in fresh}).update(last_inbound_at=now)
     messages = Message.objects.bulk_create([
         Message(account=account, phone_number=numbers[i.to_address], contact=contacts[to_e164(i.from_address)],
+                address=to_e164(i.from_address),
                 provider=account.provider, channel=numbers[i.to_address].channel, direction=Direction.INBOUND,
                 body=i.body, status=MessageStatus.RECEIVED, provider_message_id=i.provider_message_id,
                 status_updated_at=now, request_id=e.request_id or current_request_id())

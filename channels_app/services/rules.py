@@ -1,7 +1,7 @@
 """The rules every outgoing message obeys, whoever sends it: an agent's reply, an automated message, a
 bot, a survey, a WhatsApp template, a proactive (outbound) message, a test message, a retry.
 
-Each rule is one function here (``rule_length``, ``rule_account``, ``rule_consent``,
+Each rule is one function here (``rule_length``, ``rule_account``, ``rule_address``, ``rule_consent``,
 ``rule_whatsapp_window``, ``rule_attachments``), and ``drafts_check`` applies them all, in that order,
 to many drafts at once: a rule that reads the database reads it once for all of them (one query
 per number at most), so checking a chunk of a hundred proactive messages costs what checking one
@@ -60,6 +60,16 @@ def rule_length(draft: Draft) -> ServiceError | None:
     if len(body) > MAX_MESSAGE_LENGTH:
         return ServiceError(f"The message is {len(body)} characters; the limit is {MAX_MESSAGE_LENGTH}.",
                             code="body_too_long", field="body", extra={"limit": MAX_MESSAGE_LENGTH})
+    return None
+
+
+def rule_address(draft: Draft) -> ServiceError | None:
+    """An SMS needs a phone number: a WhatsApp user known only by a username has none."""
+    if draft.phone_number.channel == Channel.SMS and not draft.contact.has_phone:
+        return ServiceError(
+            f"No phone number is known for {draft.contact.display_name or draft.contact.address}: they write "
+            "on WhatsApp with a username, so they can be reached on WhatsApp only.",
+            code="no_phone_number", field="contact")
     return None
 
 
@@ -187,7 +197,7 @@ def rule_attachments(drafts: Sequence[Draft]) -> dict[int, ServiceError]:
 
 def drafts_check(drafts: Sequence[Draft], *, now: datetime | None = None) -> list[ServiceError | None]:
     """Every rule, for every draft: the first rule each one breaks (None: it may be sent), in order."""
-    errors: list[ServiceError | None] = [rule_length(d) or rule_account(d) for d in drafts]
+    errors: list[ServiceError | None] = [rule_length(d) or rule_account(d) or rule_address(d) for d in drafts]
     for rule in (rule_consent, lambda ds: rule_whatsapp_window(ds, now=now), rule_attachments):
         pending = [i for i, e in enumerate(errors) if e is None]
         if not pending:

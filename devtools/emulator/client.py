@@ -62,10 +62,12 @@ class EmulatorClient:
 
     def inject_inbound(self, *, provider: str, from_: str, to: str, body: str = "", account: str | None = None,
                        media: list[Any] | None = None, profile_name: str | None = None, channel: str | None = None,
-                       url: str | None = None, wait: bool = True) -> dict[str, Any]:
+                       url: str | None = None, wait: bool = True, external_user_id: str | None = None,
+                       button_text: str | None = None, button_payload: str | None = None) -> dict[str, Any]:
         spec: dict[str, Any] = {"provider": provider, "from": from_, "to": to, "body": body, "wait": wait}
         for key, value in (("account", account), ("media", media), ("profile_name", profile_name),
-                           ("channel", channel), ("url", url)):
+                           ("channel", channel), ("url", url), ("external_user_id", external_user_id),
+                           ("button_text", button_text), ("button_payload", button_payload)):
             if value is not None:
                 spec[key] = value
         return self._call("POST", "inbound", json=spec)

@@ -223,11 +223,22 @@ class ControlAPI:
             numbers = data.get("numbers")
             if numbers is not None and (not isinstance(numbers, list) or not all(isinstance(n, str) for n in numbers)):
                 return _error(400, "numbers must be a list of numbers")
+            services = data.get("services")
+            if services is not None and not (isinstance(services, dict) and all(
+                    isinstance(v, list) and all(isinstance(n, str) for n in v) for v in services.values())):
+                return _error(400, "services must map each MG… SID to a list of sender numbers")
+            key = data.get("signing_key")
+            if key is not None and not (isinstance(key, dict) and key.get("id") and key.get("secret")
+                                        and key.get("algorithm", "HMAC_SHA1") in ("HMAC_SHA1", "HMAC_SHA256")):
+                return _error(400, "signing_key is {\"id\", \"secret\", \"algorithm\": \"HMAC_SHA1|HMAC_SHA256\"}")
             existing = self.state.twilio_accounts.get(sid)
             account = self.state.add_twilio_account(
                 sid, str(token if token is not None else existing.auth_token),  # type: ignore[union-attr]
                 friendly_name=data.get("friendly_name"), status=data.get("status"), type=data.get("type"),
-                numbers=[strip_whatsapp(n) for n in numbers] if numbers is not None else None)
+                numbers=[strip_whatsapp(n) for n in numbers] if numbers is not None else None,
+                signing_key=(str(key["id"]), str(key["secret"]), key.get("algorithm", "HMAC_SHA1")) if key else None)
+            for service_sid, senders in (services or {}).items():
+                self.state.add_twilio_service(sid, service_sid, senders)
             return json_response(account.public())
         if provider == "telesign":
             customer_id = str(data.get("customer_id") or "")

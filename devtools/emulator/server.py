@@ -547,6 +547,10 @@ class ProviderEmulator:
     def add_telesign_account(self, customer_id: str, api_key: str, **extra: Any) -> None:
         self._call(self.state.add_telesign_account, customer_id, api_key, **extra)
 
+    def add_twilio_service(self, sid: str, service_sid: str, senders: list[str]) -> None:
+        """A Messaging Service of Twilio account ``sid`` and its sender pool."""
+        self._call(self.state.add_twilio_service, sid, service_sid, senders)
+
     def set_twilio_inbound_url(self, number: str, url: str, account: str | None = None) -> None:
         self._call(self.state.set_twilio_inbound, number, url, account)
 

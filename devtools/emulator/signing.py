@@ -109,8 +109,10 @@ def _pairs(params: Mapping[str, str | Iterable[str]] | Iterable[tuple[str, str]]
 
 
 def twilio_signature(auth_token: str, url: str,
-                     params: Mapping[str, str | Iterable[str]] | Iterable[tuple[str, str]] = ()) -> str:
-    """X-Twilio-Signature: base64(HMAC-SHA1(auth token, full URL + each key with its values, sorted)).
+                     params: Mapping[str, str | Iterable[str]] | Iterable[tuple[str, str]] = (),
+                     algorithm: str = "HMAC_SHA1") -> str:
+    """X-Twilio-Signature: base64(HMAC-SHA1(auth token, full URL + each key with its values, sorted)); with a
+    signing key, its secret and the key's algorithm (HMAC_SHA1 or HMAC_SHA256).
 
     Keys are sorted by code point; a key's repeated values are de-duplicated and sorted;
     key and value are appended with no separator. ``url`` is exactly the URL requested,
@@ -122,7 +124,8 @@ def twilio_signature(auth_token: str, url: str,
         for value in sorted(grouped[key]):
             payload.append(key)
             payload.append(value)
-    digest = hmac.new(auth_token.encode("utf-8"), "".join(payload).encode("utf-8"), hashlib.sha1).digest()
+    digest_of = hashlib.sha256 if algorithm.upper() == "HMAC_SHA256" else hashlib.sha1
+    digest = hmac.new(auth_token.encode("utf-8"), "".join(payload).encode("utf-8"), digest_of).digest()
     return base64.b64encode(digest).decode("ascii")
 
 

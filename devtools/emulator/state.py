@@ -96,10 +96,20 @@ class TwilioAccount:
     #: When not empty, ``From`` must be one of these (else 21606).
     numbers: set[str] = field(default_factory=set)
     created: float = field(default_factory=time.time)
+    #: Messaging Services: MG… SID → its senders (numbers, without ``whatsapp:``), in pool order.
+    services: dict[str, list[str]] = field(default_factory=dict)
+    #: A webhook signing key (SharedKey): (key id, secret, HMAC_SHA1 | HMAC_SHA256); None: the Auth Token signs.
+    signing_key: tuple[str, str, str] | None = None
+
+    def service_of(self, number: str) -> str | None:
+        """The Messaging Service whose pool holds ``number`` (without ``whatsapp:``), if any."""
+        return next((sid for sid, senders in self.services.items() if number in senders), None)
 
     def public(self) -> dict[str, Any]:
         return {"provider": "twilio", "sid": self.sid, "friendly_name": self.friendly_name or self.sid,
-                "status": self.status, "type": self.type, "numbers": sorted(self.numbers)}
+                "status": self.status, "type": self.type, "numbers": sorted(self.numbers),
+                "services": {sid: list(senders) for sid, senders in self.services.items()},
+                "signing_key": self.signing_key[0] if self.signing_key else None}
 
 
 @dataclass
@@ -301,6 +311,10 @@ class State:
             if value is not None:
                 setattr(account, key, set(value) if key == "numbers" else value)
         return account
+
+    def add_twilio_service(self, account_sid: str, service_sid: str, senders: list[str]) -> None:
+        """A Messaging Service of the account and its sender pool (numbers, with or without ``whatsapp:``)."""
+        self.twilio_accounts[account_sid].services[service_sid] = [strip_whatsapp(n) for n in senders]
 
     def add_telesign_account(self, customer_id: str, api_key: str, **extra: Any) -> TeleSignAccount:
         account = self.telesign_accounts.get(customer_id)

@@ -117,9 +117,16 @@ def message_json_bytes(msg: Message) -> bytes:
     ).encode("ascii")
 
 
+#: A WhatsApp user ID (business-scoped user ID) of a customer who hides their number behind a username.
+WHATSAPP_USER_ID = re.compile(r"^[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}$")
+SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
+
+
 def _address_ok(value: str, *, whatsapp: bool, sender: bool) -> bool:
     if whatsapp:
-        return is_whatsapp(value) and bool(E164.match(strip_whatsapp(value)))
+        bare = strip_whatsapp(value)
+        # Customers may be written to (and write from) their user ID, exactly as WhatsApp gave it: no +.
+        return is_whatsapp(value) and bool(E164.match(bare) or (not sender and WHATSAPP_USER_ID.match(bare)))
     if E164.match(value):
         return True
     return sender and bool(SHORT_CODE.match(value) or ALPHANUMERIC_SENDER.match(value))
@@ -220,6 +227,7 @@ class TwilioAPI:
 
         to = (first(params, "To") or "").strip()
         from_ = (first(params, "From") or "").strip()
+        chosen_by_service = False
         service = (first(params, "MessagingServiceSid") or "").strip()
         body = first(params, "Body") or ""
         media_urls = [u for u in params.get("MediaUrl", []) if u]
@@ -234,12 +242,28 @@ class TwilioAPI:
         whatsapp = is_whatsapp(to)
         if not _address_ok(to, whatsapp=whatsapp, sender=False) or strip_whatsapp(to) == strip_whatsapp(from_):
             return refuse(21211, f"Invalid 'To' Phone Number: {to}")
+        if service:
+            if not SERVICE_SID.match(service):
+                return refuse(21705, "The Messaging Service is invalid")
+            if service not in account.services:
+                return refuse(21701, "The Messaging Service does not exist")
+            if not from_:
+                # Twilio chooses the sender from the service's pool (the first of the pool here).
+                pool = account.services[service]
+                if not pool:
+                    return refuse(21703, "The Messaging Service does not have a phone number available to send "
+                                         "a message")
+                from_ = (WHATSAPP_PREFIX if whatsapp else "") + pool[0]
+                chosen_by_service = True
+            elif strip_whatsapp(from_) not in account.services[service]:
+                return refuse(21606, f"The From phone number {from_} is not in the Messaging Service's sender pool.")
         if from_:
             if whatsapp != is_whatsapp(from_):
                 return refuse(21910, "Invalid From and To pair. From and To should be of the same channel")
             if not _address_ok(from_, whatsapp=whatsapp, sender=True):
                 return refuse(21212, f"Invalid 'From' Phone Number: {from_}")
-            if account.numbers and strip_whatsapp(from_) not in account.numbers and from_ not in account.numbers:
+            if account.numbers and strip_whatsapp(from_) not in account.numbers and from_ not in account.numbers \
+                    and not service:
                 return refuse(21606, f"The From phone number {from_} is not a valid, SMS-capable inbound phone "
                                      "number or short code for your account.")
         if content_variables is not None and not content_sid:
@@ -259,20 +283,25 @@ class TwilioAPI:
 
         now = self.state.now()
         prefix = "MM" if media_urls else "SM"
-        msg = Message(provider="twilio", id=prefix + hex_id(), account=account.sid, to=to, from_=from_ or None,
+        msg = Message(provider="twilio", id=prefix + hex_id(), account=account.sid, to=to,
+                      from_=None if chosen_by_service else from_ or None,
                       body=body, channel="whatsapp" if whatsapp else "sms", created=now,
-                      status="queued" if from_ else "accepted", callback_url=status_callback or None, params=params)
+                      status="accepted" if service else "queued", callback_url=status_callback or None,
+                      params=params)
         msg.messaging_service_sid = service or None
         msg.content_sid = content_sid or None
         msg.media_urls = media_urls
         msg.num_media = len(media_urls)
         msg.num_segments = 1 if whatsapp or media_urls else sms_segments(body)
-        if service and not from_:
+        if chosen_by_service:
             msg.num_segments = 0
         self.state.store_message(msg)
         self.state.record_request("twilio", "send", "POST", path, 201, account=sid, message_id=msg.id, params=params)
+        answer = message_json_bytes(msg)  # "from" is null until the service has chosen its sender
+        if chosen_by_service:
+            msg.from_ = from_
         self.emu.start_progress(msg, self._plan(msg, window_closed))
-        return web.Response(body=message_json_bytes(msg), status=201, headers=JSON_HEADERS)
+        return web.Response(body=answer, status=201, headers=JSON_HEADERS)
 
     def _opted_out(self, account: str, ours: str | None, customer: str) -> bool:
         if ours:
@@ -317,16 +346,25 @@ class TwilioAPI:
     def _signed_job(self, account: TwilioAccount, url: str, params: list[tuple[str, str]], *, kind: str,
                     label: str, message_id: str | None) -> CallbackJob:
         body = urlencode(params).encode("utf-8")
+        if account.signing_key:
+            _key_id, secret, algorithm = account.signing_key
+            signature = twilio_signature(secret, url, params, algorithm)
+        else:
+            signature = twilio_signature(account.auth_token, url, params)
         headers = {
             "Content-Type": FORM_CONTENT_TYPE,
-            "X-Twilio-Signature": twilio_signature(account.auth_token, url, params),
+            "X-Twilio-Signature": signature,
             "I-Twilio-Idempotency-Token": hex_id(),
             "User-Agent": "TwilioProxy/1.1",
             "Accept": "*/*",
         }
-        return CallbackJob(provider="twilio", kind=kind, url=url, body=body, headers=headers, label=label,
-                           message_id=message_id, account=account.sid,
+        job = CallbackJob(provider="twilio", kind=kind, url=url, body=body, headers=headers, label=label,
+                          message_id=message_id, account=account.sid,
                            retry_delays_ms=list(self.emu.config.twilio_callback_retry_ms))
+        if account.signing_key:
+            job.headers["X-Twilio-Webhooks-Signature-Settings"] = \
+                f"key={account.signing_key[0]},algorithm={account.signing_key[2]}"
+        return job
 
     async def list_messages(self, request: web.Request) -> web.StreamResponse:
         guard = None if self.emu.quiet() else await self._guard(request, "message_list")
@@ -465,6 +503,8 @@ class TwilioAPI:
         if whatsapp:
             sender, to = WHATSAPP_PREFIX + strip_whatsapp(sender), WHATSAPP_PREFIX + strip_whatsapp(to)
         for label, value in (("from", sender), ("to", to)):
+            if label == "from" and whatsapp and WHATSAPP_USER_ID.match(strip_whatsapp(value)):
+                continue  # a customer known by their username: From is their user ID
             if not _address_ok(value, whatsapp=whatsapp, sender=label == "to"):
                 what = "WhatsApp address" if whatsapp else "number"
                 raise InjectError(400, f"{label} {value!r} is not a valid {what}")
@@ -503,8 +543,20 @@ class TwilioAPI:
             if media_items:
                 major = media_items[0][0].split("/", 1)[0]
                 kind = major if major in ("image", "video", "audio") else "document"
-            params += [("ProfileName", str(spec.get("profile_name") or "")), ("WaId", customer.lstrip("+")),
-                       ("MessageType", kind)]
+            user_id = WHATSAPP_USER_ID.match(customer)
+            if spec.get("button_text"):
+                kind = "button"
+                params += [("ButtonText", str(spec["button_text"])),
+                           ("ButtonPayload", str(spec.get("button_payload") or ""))]
+            params += [("ProfileName", str(spec.get("profile_name") or "")), ("MessageType", kind)]
+            if not user_id:
+                params.append(("WaId", customer.lstrip("+")))
+            else:
+                params.append(("ExternalUserId", WHATSAPP_PREFIX + customer))  # From and ExternalUserId: the ID
+            if spec.get("external_user_id") is not None and not user_id:
+                external = str(spec["external_user_id"])
+                params.append(("ExternalUserId", external if external.startswith(WHATSAPP_PREFIX) or not external
+                               else WHATSAPP_PREFIX + external))
             self.state.whatsapp_last_inbound[(account.sid, ours, customer)] = now
         else:
             keyword = keyword_of(body)
@@ -512,6 +564,9 @@ class TwilioAPI:
                 self.state.opt_outs.add((account.sid, ours, customer))
             elif keyword in TWILIO_OPT_IN:
                 self.state.opt_outs.discard((account.sid, ours, customer))
+        service = account.service_of(ours)
+        if service:
+            params.append(("MessagingServiceSid", service))
         msg = Message(provider="twilio", id=message_sid, account=account.sid, to=to, from_=sender, body=body,
                       channel="whatsapp" if whatsapp else "sms", created=now, direction="inbound",
                       status="received", callback_url=url, params={k: [v] for k, v in params})

@@ -173,7 +173,7 @@ def contact_parse(raw: Any, *, index: int, where: str | None = None) -> ContactI
                            code="locale_invalid", field=field_at(where, "locale"))
     return ContactInput(
         index=index,
-        tocontactid=_text(values["tocontactid"], field_at(where, "tocontactid"), max_length=64),
+        tocontactid=_text(values["tocontactid"], field_at(where, "tocontactid"), max_length=140),
         channelid=channel,
         optin=_boolean(values["optin"], field_at(where, "optin")),
         locale=locale,

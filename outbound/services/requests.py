@@ -18,8 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from channels_app.models import Channel
-from channels_app.numbers import to_e164
-from channels_app.services.contacts import ContactDetails, contacts_for
+from channels_app.services.contacts import ContactDetails, contacts_for, normalize_address
 from channels_app.services.delivery import messages_due_now
 from config.db.bulk import bulk_insert
 from config.exceptions import ConflictError, ServiceError
@@ -112,8 +111,10 @@ def contacts_cases(contacts: list[ContactInput], where: str = "contacts[{index}]
     return {index: found[case_id] for index, case_id in wanted.items()}
 
 
-def _address(tocontactid: str) -> str | None:
-    address = to_e164(tocontactid)
+def _address(tocontactid: str, *, channel: str) -> str | None:
+    """The customer's address: a phone number (E.164), or on WhatsApp also a WhatsApp user ID
+    (``US.1349…``, with or without ``whatsapp:``) of a customer known by a username."""
+    address = normalize_address(tocontactid, allow_user_id=channel == Channel.WHATSAPP)
     if not address or _SHORT_CODE.match(address):
         return None
     return address
@@ -152,10 +153,13 @@ def outbound_request_create(*, contacts: list[Any], source: str, configuration: 
     outcomes: list[tuple[ContactInput, str | None, str, str, str]] = []  # contact, address, state, code, reason
     seen: dict[str, int] = {}
     for item in parsed:
-        address = _address(item.tocontactid)
+        address = _address(item.tocontactid, channel=item.channelid)
         if address is None:
+            hint = (" or a WhatsApp user ID exactly as received, e.g. US.13491208655302741918"
+                    if item.channelid == Channel.WHATSAPP else "")
             outcomes.append((item, None, RecipientState.REJECTED, "invalid_number",
-                             f"'{item.tocontactid}' is not a phone number; write it in E.164, e.g. +14155550123."))
+                             f"'{item.tocontactid}' is not a phone number; write it in E.164, e.g. +14155550123"
+                             f"{hint}."))
         elif address in seen:
             outcomes.append((item, address, RecipientState.REJECTED, "duplicate",
                              f"{address} is already contacts[{seen[address]}] of this request; it is sent once."))

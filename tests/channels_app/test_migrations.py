@@ -119,3 +119,47 @@ def test_stored_event_bodies_become_bytes_unchanged():
                           "SM2": '{"mo_message": "caf\\u00e9 \\\\ ok", "x": "é"}'.encode()}
     finally:
         migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+PHONE_ONLY_CONTACTS = [("channels_app", "0007_trace_ids")]
+
+
+def test_existing_contacts_keep_their_phone_address_and_history_when_contacts_get_several_addresses():
+    """The upgrade to contacts with several addresses: every contact keeps its number as its phone address,
+    with every message it sent or received; a later message from that number finds the same contact, and a
+    reply still goes to the number."""
+    apps = migrate(PHONE_ONLY_CONTACTS)
+    Account = apps.get_model("channels_app", "MessagingAccount")
+    Number = apps.get_model("channels_app", "PhoneNumber")
+    OldContact = apps.get_model("channels_app", "Contact")
+    OldMessage = apps.get_model("channels_app", "Message")
+    account = Account.objects.create(name="Old WhatsApp", channel="whatsapp", provider="twilio",
+                                     webhook_token="w" * 32)
+    number = Number.objects.create(account=account, provider="twilio", channel="whatsapp", number="+14155238886",
+                                   e164="+14155238886", name="Support")
+    ana = OldContact.objects.create(address="+15551234567", display_name="Ana")
+    bo = OldContact.objects.create(address="+447700900123")
+    for n, (contact, direction) in enumerate([(ana, "inbound"), (ana, "outbound"), (bo, "inbound")]):
+        OldMessage.objects.create(account=account, phone_number=number, contact=contact, provider="twilio",
+                                  channel="whatsapp", direction=direction, body=f"message {n}",
+                                  status="received" if direction == "inbound" else "delivered",
+                                  provider_message_id=f"SM{n}")
+    try:
+        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+        from channels_app.models import AddressKind, Channel, Contact, ContactAddress, Message
+        from channels_app.services.contacts import contact_for_sender, contact_reply_address
+
+        assert sorted(ContactAddress.objects.values_list("contact__address", "kind", "value")) == [
+            ("+15551234567", AddressKind.PHONE, "+15551234567"), ("+447700900123", AddressKind.PHONE, "+447700900123")]
+        ana = Contact.objects.get(address="+15551234567")
+        assert (ana.display_name, ana.has_phone) == ("Ana", True)
+        assert list(ana.messages.order_by("pk").values_list("body", "address")) == [
+            ("message 0", "+15551234567"), ("message 1", "+15551234567")]
+        assert ana.addresses.get().last_inbound_at == Message.objects.get(provider_message_id="SM0").created_at
+        # The same customer writing again, now with their WhatsApp user ID beside the number: one contact.
+        again, address = contact_for_sender(address="whatsapp:+15551234567", linked="whatsapp:US.1349120865530")
+        assert (again.pk, address) == (ana.pk, "+15551234567") and Contact.objects.count() == 2
+        assert contact_reply_address(again, channel=Channel.WHATSAPP) == "+15551234567"
+        assert contact_reply_address(again, channel=Channel.SMS) == "+15551234567"
+    finally:
+        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

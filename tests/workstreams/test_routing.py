@@ -40,6 +40,9 @@ def queues(db):
         ([("channel_type", "equals", "sms"), ("channel_provider", "equals", "sandbox")], "hi", "+15551234567", "VIP"),
         ([("channel_number", "equals", "+15005550006")], "hi", "+15551234567", "VIP"),
         ([("channel_type", "equals", "whatsapp")], "hi", "+15551234567", "Fallback"),
+        # A WhatsApp customer known by a username: the country is the user ID's, and there is no phone number.
+        ([("contact_country", "equals", "BR")], "oi", "BR.1502576394655843", "VIP"),
+        ([("contact_phone", "starts_with", "US")], "hi", "US.13491208655302741918", "Fallback"),
     ],
 )
 def test_the_first_matching_rule_chooses_the_queue(workstream, queues, receive, conditions, body, sender, expected):
@@ -204,3 +207,19 @@ def test_the_admin_and_the_console_show_the_same_routing_diagnosis(admin_client,
     assert console_page.status_code == 200
     assert shown(admin_page.content.decode(), "field-routing_explained", 'class="form-row') == LINES
     assert shown(console_page.content.decode(), 'id="routing-heading"', "</section>") == LINES
+
+
+def test_a_rule_can_match_the_payload_of_the_whatsapp_button_tapped(workstream, queues, sandbox_account):
+    from channels_app.models import Direction, Message, MessageStatus
+    from channels_app.policy import Received
+    from workstreams.inbound import conversation_inbound
+
+    workstream.fallback_queue = queues["Fallback"]
+    workstream.save()
+    rule(workstream, "Order tracking", queues["VIP"], ("message_button", "starts_with", "track_order"))
+    phone = sandbox_account.numbers.get()
+    message = Message.objects.create(
+        account=sandbox_account, phone_number=phone, contact=contact_for("+15551234567"), provider="sandbox",
+        channel=phone.channel, direction=Direction.INBOUND, body="Track my order", button_payload="track_order:1001",
+        status=MessageStatus.RECEIVED, provider_message_id="in-button")
+    assert conversation_inbound.one(Received(message=message)).queue.name == "VIP"

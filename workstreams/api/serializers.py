@@ -60,7 +60,9 @@ class ConversationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_contact(self, obj: Conversation) -> dict:
-        return {"id": obj.contact_id, "address": obj.contact.address, "name": obj.contact.display_name}
+        # "phone" is null for a WhatsApp customer known by a username only ("address" is then their user ID).
+        return {"id": obj.contact_id, "address": obj.contact.address, "phone": obj.contact.phone or None,
+                "name": obj.contact.display_name}
 
 
 class ReplySerializer(serializers.Serializer):

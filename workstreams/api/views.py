@@ -219,8 +219,8 @@ class ConversationViewSet(ConversationActionsMixin, mixins.ListModelMixin, mixin
         if params.get("contact"):
             value = params["contact"]
             contact_id = db_id(value)
-            qs = qs.filter(Q(contact__address=value) | Q(contact_id=contact_id) if contact_id is not None
-                           else Q(contact__address=value))
+            by_address = Q(contact__address=value) | Q(contact__addresses__value=value)
+            qs = qs.filter(by_address | Q(contact_id=contact_id) if contact_id is not None else by_address).distinct()
         return qs
 
     @extend_schema(

@@ -83,8 +83,10 @@ def http_bot_payload(conversation: Conversation, message: Message, languages: li
     return json.dumps({
         "conversation": {"id": conversation.pk, "channel": conversation.channel,
                          "language": languages[0] if languages else ""},
-        "contact": {"address": conversation.contact.address, "name": conversation.contact.display_name},
-        "message": {"id": message.pk, "body": message.body, "received_at": message.created_at.isoformat()},
+        "contact": {"address": conversation.contact.address, "phone": conversation.contact.phone,
+                    "name": conversation.contact.display_name},
+        "message": {"id": message.pk, "body": message.body, "button_payload": message.button_payload,
+                    "received_at": message.created_at.isoformat()},
     }, separators=(",", ":")).encode()
 
 

@@ -20,7 +20,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from channels_app.models import Message
+from channels_app.models import Message, is_whatsapp_user_id
 from channels_app.services.consent import consent_state
 from workstreams.models import (
     ConditionField,
@@ -47,6 +47,8 @@ def default_queue() -> Queue:
 
 
 def _country(address: str) -> str:
+    if is_whatsapp_user_id(address):
+        return address[:2]  # a WhatsApp user ID starts with the user's country code
     try:
         return phonenumbers.region_code_for_number(phonenumbers.parse(address, None)) or ""
     except phonenumbers.NumberParseException:
@@ -57,7 +59,7 @@ def _subject(condition: RoutingCondition, conversation: Conversation, message: M
     contact, phone = conversation.contact, conversation.phone_number
     field = condition.field
     if field == ConditionField.CONTACT_PHONE:
-        return contact.address
+        return contact.phone  # empty for a WhatsApp user known by a username only
     if field == ConditionField.CONTACT_COUNTRY:
         return _country(contact.address)
     if field == ConditionField.CONTACT_LOCALE:
@@ -74,6 +76,8 @@ def _subject(condition: RoutingCondition, conversation: Conversation, message: M
         return phone.channel
     if field == ConditionField.MESSAGE_TEXT:
         return message.body
+    if field == ConditionField.MESSAGE_BUTTON:
+        return message.button_payload
     if field in (ConditionField.QUEUE_OPEN, ConditionField.QUEUE_CLOSED):
         queue = Queue.objects.filter(name__iexact=condition.value.strip()).select_related("operating_hours").first()
         if queue is None:

@@ -41,6 +41,11 @@ class Command(BaseCommand):
         parser.add_argument("--profile-name", help="The customer's WhatsApp profile name.")
         parser.add_argument("--channel", choices=["sms", "whatsapp"], help="Twilio channel (default: from the "
                                                                              "whatsapp: prefix).")
+        parser.add_argument("--external-user-id", help="Twilio WhatsApp: the customer's WhatsApp user ID sent beside a "
+                            "phone --from (ExternalUserId), e.g. US.13491208655302741918. A customer known by a "
+                            "username only: give the user ID as --from whatsapp:US.….")
+        parser.add_argument("--button-text", help="Twilio WhatsApp: the quick-reply button tapped (ButtonText).")
+        parser.add_argument("--button-payload", help="Twilio WhatsApp: that button's payload (ButtonPayload).")
         parser.add_argument("--url", help="Post to this URL instead of the one registered for the number.")
         parser.add_argument("--no-wait", action="store_true", help="Do not wait for the hub's answer.")
 
@@ -59,7 +64,9 @@ class Command(BaseCommand):
             result = client.inject_inbound(
                 provider=options["provider"], from_=options["sender"], to=options["to"], body=options["text"],
                 account=options["account"], media=media or None, profile_name=options["profile_name"],
-                channel=options["channel"], url=options["url"], wait=not options["no_wait"])
+                channel=options["channel"], url=options["url"], wait=not options["no_wait"],
+                external_user_id=options["external_user_id"], button_text=options["button_text"],
+                button_payload=options["button_payload"])
         except EmulatorClientError as exc:
             raise CommandError(f"the emulator refused: {exc.message}") from None
         except requests.RequestException as exc:

@@ -159,3 +159,54 @@ def test_validate_timeout_is_unreachable(twilio_sms_account, mocked_http):
     result = get_provider(twilio_sms_account).validate_credentials()
     assert result.status == "unreachable"
     assert result.message.startswith("could not reach api.twilio.com: timed out")
+
+
+SERVICE = "MG" + "2" * 32
+
+
+@pytest.mark.parametrize(
+    ("credentials", "from_", "expected"),
+    [
+        ({}, SERVICE, {"To": ["+15551234567"], "MessagingServiceSid": [SERVICE]}),
+        ({"messaging_service_sid": SERVICE}, "+14155550100",
+         {"To": ["+15551234567"], "From": ["+14155550100"], "MessagingServiceSid": [SERVICE]}),
+        ({}, "+14155550100", {"To": ["+15551234567"], "From": ["+14155550100"]}),
+    ],
+    ids=["number-is-a-service", "account-names-a-service", "no-service"],
+)
+def test_sends_carry_the_messaging_service(twilio_sms_account, mocked_http, credentials, from_, expected):
+    from channels_app.services import account_set_credentials
+
+    account_set_credentials(account=twilio_sms_account, credentials=credentials)
+    mocked_http.post(f"{API}/Messages.json", status=201, json={"sid": "SM" + "3" * 32, "status": "accepted"})
+    get_provider(twilio_sms_account).send(OutgoingMessage(to="+15551234567", from_=from_, channel="sms", body="hi"))
+    sent = parse_qs(mocked_http.calls[0].request.body)
+    assert {k: v for k, v in sent.items() if k != "Body"} == expected
+
+
+def test_a_whatsapp_user_id_is_written_to_exactly_as_received(twilio_whatsapp_account, mocked_http):
+    mocked_http.post(f"{API}/Messages.json", status=201, json={"sid": "SM" + "3" * 32, "status": "queued"})
+    get_provider(twilio_whatsapp_account).send(OutgoingMessage(to="US.ENT.11815799212886844830",
+                                                               from_="+14155238886", channel="whatsapp", body="hi"))
+    assert parse_qs(mocked_http.calls[0].request.body)["To"] == ["whatsapp:US.ENT.11815799212886844830"]
+
+
+@pytest.mark.parametrize(("value", "ok"), [(SERVICE, True), ("MG123", False), ("AC" + "2" * 32, False)])
+def test_a_messaging_service_number_must_be_an_mg_sid(twilio_sms_account, value, ok):
+    from channels_app.services import number_add
+    from config.exceptions import ServiceError
+
+    if ok:
+        assert number_add(account=twilio_sms_account, number=value, number_type="service").e164 == value
+    else:
+        with pytest.raises(ServiceError):
+            number_add(account=twilio_sms_account, number=value, number_type="service")
+
+
+def test_signing_key_settings_are_read_as_twilio_writes_them():
+    from channels_app.providers.twilio import signature_settings
+
+    assert signature_settings("key=webhooks_sharedkey_1,algorithm=HMAC_SHA256") == ("webhooks_sharedkey_1",
+                                                                                     "HMAC_SHA256")
+    assert signature_settings(" algorithm=hmac_sha1 , key=k2") == ("k2", "HMAC_SHA1")
+    assert signature_settings("key=k3") == ("k3", "HMAC_SHA1")

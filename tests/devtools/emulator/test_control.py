@@ -188,7 +188,7 @@ def test_accounts_api(http, emulator):
     created = http.post(url, json={"provider": "twilio", "sid": new_sid, "auth_token": "t2",
                                    "friendly_name": "Shop"}).json()
     assert created == {"provider": "twilio", "sid": new_sid, "friendly_name": "Shop", "status": "active",
-                       "type": "Full", "numbers": []}
+                       "type": "Full", "numbers": [], "services": {}, "signing_key": None}
     assert http.post(url, json={"provider": "twilio", "sid": "AC" + "e" * 32}).status_code == 400
     assert http.post(url, json={"provider": "twilio", "sid": new_sid, "status": "gone"}).status_code == 400
     assert http.post(url, json={"provider": "telesign", "customer_id": "C2", "api_key": "%%%"}).status_code == 400

@@ -53,9 +53,17 @@ def test_media_and_messaging_service_sends(http, emulator):
     mms = twilio_send(http, emulator, To=CUSTOMER, From=OURS, MediaUrl=["https://example.com/a.png",
                                                                        "https://example.com/b.png"]).json()
     assert mms["sid"].startswith("MM") and mms["num_media"] == "2"
+    emulator.add_twilio_service(TWILIO_ACCOUNT_SID, "MG" + "1" * 32, [OURS])
     service = twilio_send(http, emulator, To=CUSTOMER, MessagingServiceSid="MG" + "1" * 32, Body="hi").json()
     assert service["status"] == "accepted" and service["from"] is None
     assert service["messaging_service_sid"] == "MG" + "1" * 32
+
+
+@pytest.mark.parametrize(("service", "code"), [("MG123", 21705), ("MG" + "2" * 32, 21701)],
+                         ids=["not-a-sid", "not-the-accounts"])
+def test_a_messaging_service_the_account_does_not_have_is_refused(http, emulator, service, code):
+    response = twilio_send(http, emulator, To=CUSTOMER, MessagingServiceSid=service, Body="hi")
+    assert response.status_code == 400 and response.json()["code"] == code
 
 
 @pytest.mark.parametrize("auth", [None, (TWILIO_ACCOUNT_SID, "wrong"), ("AC" + "b" * 32, TWILIO_AUTH_TOKEN)],
@@ -245,3 +253,63 @@ def test_inbound_sms_params(emulator, receiver):
     form = parse_qs(receiver.received[0].body.decode())
     assert form["From"] == [CUSTOMER] and form["To"] == [OURS] and form["NumMedia"] == ["0"]
     assert "ProfileName" not in form and "WaId" not in form
+
+
+BSUID = "US.13491208655302741918"
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected", "absent"),
+    [
+        ({"from_": f"whatsapp:{BSUID}"}, {"From": f"whatsapp:{BSUID}", "ExternalUserId": f"whatsapp:{BSUID}"},
+         ["WaId"]),
+        ({"from_": WA_CUSTOMER, "external_user_id": BSUID},
+         {"From": WA_CUSTOMER, "ExternalUserId": f"whatsapp:{BSUID}", "WaId": "15551234567"}, []),
+        ({"from_": WA_CUSTOMER, "button_text": "Track my order", "button_payload": "track:1"},
+         {"ButtonText": "Track my order", "ButtonPayload": "track:1", "MessageType": "button"}, ["ExternalUserId"]),
+    ],
+    ids=["username-only", "phone-with-user-id", "button-tap"],
+)
+def test_inbound_whatsapp_usernames_and_buttons(emulator, receiver, spec, expected, absent):
+    emulator.set_twilio_inbound_url(WA_OURS, receiver.url + "/in")
+    emulator.inject_inbound(provider="twilio", to=WA_OURS, body="hi", **spec)
+    form = {k: v[0] for k, v in parse_qs(receiver.received[0].body.decode()).items()}
+    assert expected.items() <= form.items()
+    assert not set(absent) & set(form)
+
+
+def test_a_whatsapp_user_id_is_a_valid_recipient_and_its_window_opens_when_it_writes(http, emulator, receiver):
+    emulator.configure(whatsapp_window="reject")
+    emulator.set_twilio_inbound_url(WA_OURS, receiver.url + "/in")
+    assert twilio_send(http, emulator, To=f"whatsapp:{BSUID}", From=WA_OURS, Body="hi").json()["code"] == 63016
+    emulator.inject_inbound(provider="twilio", from_=f"whatsapp:{BSUID}", to=WA_OURS, body="hello")
+    sent = twilio_send(http, emulator, To=f"whatsapp:{BSUID}", From=WA_OURS, Body="hi")
+    assert sent.status_code == 201 and sent.json()["to"] == f"whatsapp:{BSUID}"
+
+
+def test_a_service_send_goes_from_the_pool_and_its_callbacks_name_the_service(http, emulator, receiver):
+    service = "MG" + "4" * 32
+    emulator.add_twilio_service(TWILIO_ACCOUNT_SID, service, [OURS])
+    sent = twilio_send(http, emulator, To=CUSTOMER, MessagingServiceSid=service, Body="hi",
+                       StatusCallback=receiver.url + "/status").json()
+    assert (sent["status"], sent["from"]) == ("accepted", None)
+    assert emulator.wait_idle()
+    forms = [{k: v[0] for k, v in parse_qs(r.body.decode()).items()} for r in receiver.received]
+    assert forms and all(f["From"] == OURS and f["MessagingServiceSid"] == service for f in forms)
+    emulator.set_twilio_inbound_url(OURS, receiver.url + "/in")
+    emulator.inject_inbound(provider="twilio", from_=CUSTOMER, to=OURS, body="reply")
+    assert parse_qs(receiver.received[-1].body.decode())["MessagingServiceSid"] == [service]
+
+
+@pytest.mark.parametrize("algorithm", ["HMAC_SHA1", "HMAC_SHA256"])
+def test_webhooks_are_signed_with_the_accounts_signing_key(emulator, receiver, algorithm):
+    emulator.add_twilio_account(TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, signing_key=("key_1", "key-secret", algorithm))
+    url = receiver.url + "/in"
+    emulator.set_twilio_inbound_url(OURS, url)
+    emulator.inject_inbound(provider="twilio", from_=CUSTOMER, to=OURS, body="signed")
+    [received] = receiver.received
+    assert received.headers["X-Twilio-Webhooks-Signature-Settings"] == f"key=key_1,algorithm={algorithm}"
+    form = {k: v[0] for k, v in parse_qs(received.body.decode()).items()}
+    assert RequestValidator("key-secret").validate(url, form, received.headers["X-Twilio-Signature"],
+                                                   algorithm=algorithm)
+    assert not RequestValidator(TWILIO_AUTH_TOKEN).validate(url, form, received.headers["X-Twilio-Signature"])

@@ -111,6 +111,22 @@ def test_whatsapp_goes_as_an_approved_template_with_content_variables(twilio_wha
     assert (message.content_sid, message.body) == (WHATSAPP_SID, "Hi Customer 7, your order A-7 is late.")
 
 
+def test_whatsapp_tocontactid_may_be_a_whatsapp_user_id_and_sms_refuses_one(twilio_whatsapp_account, mocked_http):
+    twilio_ok(mocked_http)
+    template = make_template(channel="whatsapp", versions={
+        "en": ("Hi {CustomerName}, your order {order_id} is late.", {"1": "CustomerName", "2": "order_id"})})
+    configuration = make_configuration(twilio_whatsapp_account, template=template)
+    request = _request(configuration, [contact(7, channelid="WhatsApp", tocontactid="US.13491208655302741918"),
+                                       contact(8, channelid="WhatsApp", tocontactid="whatsapp:BR.1502576394655843"),
+                                       contact(9, channelid="WhatsApp", tocontactid="US.not valid")])
+    _send(request)
+    assert sorted(form_of(call)["To"][0] for call in mocked_http.calls) == [
+        "whatsapp:BR.1502576394655843", "whatsapp:US.13491208655302741918"]
+    rejected = OutboundRecipient.objects.get(request=request, index=2)
+    assert rejected.reason_code == "invalid_number" and "WhatsApp user ID" in rejected.reason
+    assert Message.objects.get(address="US.13491208655302741918").contact.address == "US.13491208655302741918"
+
+
 def test_a_missing_value_fails_that_contact_only_with_the_reason(sandbox_account):
     template = make_template(versions={"en": "Order {order_id} for {CustomerName}"})
     configuration = make_configuration(sandbox_account, template=template)

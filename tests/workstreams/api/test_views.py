@@ -51,6 +51,22 @@ def test_list_filters(admin_user, sandbox_account, twilio_sms_account, receive):
     assert sorted(ids(api.get("/api/v1/conversations/?state=open,closed"))) == sorted([a.pk, b.pk])
 
 
+def test_a_username_customer_is_found_by_any_address_and_shown_without_a_phone(admin_user, twilio_whatsapp_account,
+                                                                              receive):
+    from channels_app.services.contacts import contact_for_sender
+
+    api = APIClient()
+    api.force_authenticate(admin_user)
+    by_id = receive(twilio_whatsapp_account, sender="US.13491208655302741918", name="ana.travels")
+    listed = api.get("/api/v1/conversations/?contact=US.13491208655302741918").json()["results"]
+    assert [c["contact"] for c in listed] == [{"id": by_id.contact_id, "address": "US.13491208655302741918",
+                                               "phone": None, "name": "ana.travels"}]
+    contact_for_sender(address="+15551234567", linked="US.13491208655302741918")  # now the number is known
+    listed = api.get("/api/v1/conversations/?contact=US.13491208655302741918").json()["results"]
+    assert [(c["id"], c["contact"]["phone"]) for c in listed] == [(by_id.pk, "+15551234567")]
+    assert [c["id"] for c in api.get("/api/v1/conversations/?contact=%2B15551234567").json()["results"]] == [by_id.pk]
+
+
 def test_reply_then_read_the_thread(api, agent, sandbox_account, receive, django_capture_on_commit_callbacks):
     conversation = receive(sandbox_account, "Where is my parcel?")
     with django_capture_on_commit_callbacks(execute=True):

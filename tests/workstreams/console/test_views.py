@@ -599,3 +599,14 @@ def test_stored_attachments_are_served_to_agents_only_as_downloads_unless_images
     assert png["Content-Type"] == "image/png" and png["Content-Disposition"].startswith("inline")
     client.logout()
     assert client.get(url("attachment", image.pk)).status_code == 302
+
+
+def test_a_username_only_customer_shows_their_name_and_that_no_phone_number_is_known(client, agent,
+                                                                                    sandbox_account, receive):
+    conversation = receive(sandbox_account, "Hi, I hide my number", sender="US.13491208655302741918",
+                           name="ana.travels")
+    Conversation.objects.filter(pk=conversation.pk).update(agent=agent, state=ConversationState.ACTIVE)
+    text = client.get(url("conversation", conversation.pk)).content.decode()
+    assert "ana.travels" in text
+    assert "No phone number known: the customer writes on WhatsApp with a username." in text
+    assert "US.13491208655302741918" in text and 'href="tel:' not in text

@@ -115,8 +115,9 @@ class AgentSkillInline(admin.TabularInline):
 
 @admin.register(AgentProfile)
 class AgentProfileAdmin(admin.ModelAdmin):
-    list_display = ["user", "presence", "capacity", "capacity_in_use", "last_assigned_at"]
+    list_display = ["user", "presence", "capacity", "capacity_in_use", "offers_missed", "last_assigned_at"]
     list_filter = ["presence", "skills__skill"]
+    readonly_fields = ["offers_missed", "presence_notice"]
     search_fields = ["user__username", "user__first_name", "user__last_name"]
     inlines = [AgentSkillInline]
     actions = ["set_available", "set_offline"]

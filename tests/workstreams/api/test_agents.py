@@ -7,7 +7,7 @@ from workstreams.models import Conversation, Queue, RoutingRule, WhatsAppTemplat
 
 @pytest.fixture
 def agent(make_agent, support_queue):
-    user = make_agent("ana", queues=[support_queue, Queue.objects.get(is_default=True)], presence="offline")
+    user = make_agent("ana", queues=[support_queue, Queue.objects.get(is_default=True)], presence="available")
     user.is_staff = True
     user.save()
     user.user_permissions.add(*Permission.objects.filter(codename__in=["view_conversation", "change_conversation"]))
@@ -28,10 +28,10 @@ def routed(workstream, support_queue):
 
 
 def test_presence_read_and_change(api):
-    assert api.get("/api/v1/agents/me/presence/").json() == {"presence": "offline", "capacity": 100,
+    assert api.get("/api/v1/agents/me/presence/").json() == {"presence": "available", "capacity": 100,
                                                               "free_capacity": 100}
-    response = api.put("/api/v1/agents/me/presence/", {"presence": "available"}, format="json")
-    assert response.status_code == 200 and response.json()["presence"] == "available"
+    response = api.put("/api/v1/agents/me/presence/", {"presence": "away"}, format="json")
+    assert response.status_code == 200 and response.json()["presence"] == "away"
     bad = api.put("/api/v1/agents/me/presence/", {"presence": "napping"}, format="json")
     assert bad.status_code == 400 and bad.json()["field"] == "presence"
 
@@ -49,6 +49,10 @@ def test_pick_next_and_take(api, routed, workstream, receive, sandbox_account):
     workstream.save()
     first = receive(sandbox_account, "a", sender="+15550000001")
     second = receive(sandbox_account, "b", sender="+15550000002")
+    api.put("/api/v1/agents/me/presence/", {"presence": "offline"}, format="json")
+    offline = api.post("/api/v1/agents/me/pick/")
+    assert (offline.status_code, offline.json()["error"]) == (409, "agent_not_present")  # Offline takes no work
+    api.put("/api/v1/agents/me/presence/", {"presence": "available"}, format="json")
     picked = api.post("/api/v1/agents/me/pick/")
     assert picked.status_code == 200 and picked.json()["id"] == first.pk and picked.json()["agent"] == "ana"
     taken = api.post(f"/api/v1/conversations/{second.pk}/take/")
@@ -60,7 +64,7 @@ def test_pick_next_and_take(api, routed, workstream, receive, sandbox_account):
 def test_transfer_and_routing_diagnosis(api, agent, routed, receive, sandbox_account, make_agent):
     other = Queue.objects.create(name="Escalations")
     other.members.add(agent)  # the conversation stays within reach after moving there
-    make_agent("bob")
+    make_agent("bob", queues=[other])
     conversation = receive(sandbox_account, "hello")
     routing = api.get(f"/api/v1/conversations/{conversation.pk}/routing/").json()
     assert routing["queue"] == "Support" and routing["rule"] == "All"

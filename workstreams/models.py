@@ -410,7 +410,9 @@ class RoutingRule(models.Model):
     workstream = models.ForeignKey(Workstream, on_delete=models.CASCADE, related_name="rules")
     order = models.PositiveIntegerField(default=0)
     name = models.CharField(max_length=100)
-    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="+")
+    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="+",
+                              help_text=_("Where matching conversations go; with a percentage split, the split "
+                                          "chooses among its queues instead."))
     required_skills = models.ManyToManyField(Skill, blank=True, related_name="+",
                                              help_text="Agents with these skills are preferred or required, as the "
                                              "queue's skill matching says.")
@@ -456,7 +458,8 @@ class RoutingSplit(models.Model):
     """One queue of a rule's percentage split: the rule sends this share of its conversations here."""
 
     rule = models.ForeignKey(RoutingRule, on_delete=models.CASCADE, related_name="splits")
-    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="+")
+    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="+", verbose_name=_("queue"),
+                              help_text=_("One of the queues the rule splits over (each queue once)."))
     percentage = models.PositiveSmallIntegerField(
         _("percentage"), validators=[MinValueValidator(1), MaxValueValidator(100)],
         help_text=_("Share of the rule's conversations sent to this queue (1 to 100). The rule's shares add up to "
@@ -487,7 +490,8 @@ class OverflowRule(models.Model):
     """What a queue does with a conversation it cannot serve well: checked when a conversation is routed to the
     queue and by the periodic assignment cycle, in order; the first rule whose condition holds acts."""
 
-    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="overflow_rules")
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="overflow_rules",
+                              help_text=_("The queue whose conversations this rule watches."))
     order = models.PositiveIntegerField(_("order"), default=0, help_text=_("Lower numbers are checked first."))
     condition = models.CharField(_("condition"), max_length=20, choices=OverflowCondition.choices,
                                  help_text=_("When the rule acts."))
@@ -507,7 +511,7 @@ class OverflowRule(models.Model):
         _("automated message"), blank=True, default="",
         help_text=_("End: sent to the customer before the conversation is closed. Placeholders: {CustomerName}, "
                     "{QueueName}."))
-    is_active = models.BooleanField(_("active"), default=True)
+    is_active = models.BooleanField(_("active"), default=True, help_text=_("Inactive rules are not checked."))
 
     class Meta:
         ordering = ["queue", "order", "id"]
@@ -616,13 +620,18 @@ class Offer(models.Model):
     While an offer is pending, the conversation stays in its queue and the offer holds the agent's capacity.
     """
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="offers")
-    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="offers")
-    state = models.CharField(max_length=16, choices=OfferState.choices, default=OfferState.PENDING)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="offers",
+                                     help_text=_("The conversation offered."))
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="offers",
+                              help_text=_("The agent it is offered to."))
+    state = models.CharField(max_length=16, choices=OfferState.choices, default=OfferState.PENDING,
+                             help_text=_("Pending until the agent answers, the time is up or someone else takes "
+                                         "the conversation."))
     cost = models.PositiveIntegerField(help_text=_("Capacity units the offer holds while it is pending."))
-    created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField()
-    answered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, help_text=_("When the offer was made."))
+    expires_at = models.DateTimeField(help_text=_("When the offer times out and goes to the next agent."))
+    answered_at = models.DateTimeField(null=True, blank=True,
+                                       help_text=_("When it was accepted, declined, timed out or withdrawn."))
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from channels_app.fields import EncryptedTextField
@@ -628,7 +629,7 @@ class Offer(models.Model):
                              help_text=_("Pending until the agent answers, the time is up or someone else takes "
                                          "the conversation."))
     cost = models.PositiveIntegerField(help_text=_("Capacity units the offer holds while it is pending."))
-    created_at = models.DateTimeField(auto_now_add=True, help_text=_("When the offer was made."))
+    created_at = models.DateTimeField(default=timezone.now, help_text=_("When the offer was made."))
     expires_at = models.DateTimeField(help_text=_("When the offer times out and goes to the next agent."))
     answered_at = models.DateTimeField(null=True, blank=True,
                                        help_text=_("When it was accepted, declined, timed out or withdrawn."))

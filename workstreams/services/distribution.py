@@ -390,7 +390,8 @@ def _try_offer(conversation: Conversation, profile: AgentProfile, *, now: dateti
         return None
     timeout = conversation.workstream.offer_timeout if conversation.workstream else 60
     offer = Offer.objects.create(conversation=conversation, agent_id=locked.user_id, state=OfferState.PENDING,
-                                 cost=conversation_cost(conversation), expires_at=now + timedelta(seconds=timeout))
+                                 cost=conversation_cost(conversation), created_at=now,
+                                 expires_at=now + timedelta(seconds=timeout))
     locked.last_assigned_at = now  # round robin turns with offers, accepted or not
     locked.save(update_fields=["last_assigned_at"])
     transaction.savepoint_commit(sid)

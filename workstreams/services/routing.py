@@ -166,7 +166,7 @@ def split_bucket(*, rule_id: int, contact_id: int | None, phone_number_id: int |
 def split_choose(*, rule: RoutingRule, conversation: Conversation) -> tuple[Queue, str]:
     """The rule's queue, or — when the rule splits over queues by percentage — the split's queue for this
     conversation, with a sentence saying how it was chosen."""
-    splits = list(rule.splits.select_related("queue").order_by("id"))
+    splits = sorted(rule.splits.all(), key=lambda split: split.pk)  # prefetched by conversation_route
     if not splits:
         return rule.queue, ""
     bucket = split_bucket(rule_id=rule.pk, contact_id=conversation.contact_id,
@@ -186,7 +186,7 @@ def conversation_route(*, conversation: Conversation, message: Message) -> Routi
     evaluated: list[RuleVerdict] = []
     if workstream is not None:
         rules = workstream.rules.filter(is_active=True).select_related("queue").prefetch_related(
-            "conditions", "required_skills")
+            "conditions", "required_skills", "splits__queue")
         for rule in rules:
             reasons: list[str] = []
             try:

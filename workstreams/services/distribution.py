@@ -31,6 +31,7 @@ from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from config import metrics
 from config.exceptions import ConflictError, ServiceError
@@ -485,9 +486,12 @@ def _offer_expire(offer: Offer, *, now: datetime) -> None:
         if limit and profile.offers_missed >= limit and profile.presence in PUSH_PRESENCES:
             profile.presence = Presence.AWAY
             profile.presence_changed_at = now
-            profile.presence_notice = _(
+            profile.presence_notice = ngettext(
+                "You missed %(count)s offer, so your presence was set to Away and no work is offered to you. Set "
+                "your presence to Available when you are back.",
                 "You missed %(count)s offers in a row, so your presence was set to Away and no work is offered "
-                "to you. Set your presence to Available when you are back.") % {"count": profile.offers_missed}
+                "to you. Set your presence to Available when you are back.",
+                profile.offers_missed) % {"count": profile.offers_missed}
             fields += ["presence", "presence_changed_at", "presence_notice"]
             logger.info("agent %s missed %s offers in a row: set away", profile.user_id, profile.offers_missed)
         profile.save(update_fields=fields)

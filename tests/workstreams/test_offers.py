@@ -167,3 +167,13 @@ def test_offers_off_assigns_at_once_as_before(routed_without_offers, receive, sa
 def routed_without_offers(workstream, support_queue):
     RoutingRule.objects.create(workstream=workstream, name="All", queue=support_queue)
     return support_queue
+
+
+def test_going_away_withdraws_the_agents_pending_offers(offering, receive, sandbox_account, make_agent):
+    ana = make_agent("ana", queues=[offering])
+    conversation = receive(sandbox_account, "hi")
+    assignment_cycle()
+    offer = pending(conversation)
+    agent_presence_set(user=ana, presence="away")
+    assert Offer.objects.get(pk=offer.pk).state == OfferState.WITHDRAWN
+    assert capacity_used([ana.pk]).get(ana.pk, 0) == 0

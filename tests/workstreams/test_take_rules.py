@@ -32,16 +32,21 @@ def busy_with_one(receive, account, agent, sender="+15550000099"):
     return conversation
 
 
-REFUSALS = [
-    # (how the agent is, the refusal's code)
+# (how the agent is, the refusal's code). Work an agent takes themselves needs them not Offline; work handed
+# to them (a transfer by someone else, a revived conversation, the cycle) needs them Available or Busy.
+SELF_REFUSALS = [
     ({"capacity": 0}, "no_capacity"),
     ({"queues": ()}, "not_in_queue"),
     ({"presence": "offline"}, "agent_not_present"),
+]
+HANDED_REFUSALS = [
+    *SELF_REFUSALS,
     ({"presence": "away"}, "agent_not_present"),
+    ({"presence": "dnd"}, "agent_not_present"),
 ]
 
 
-@pytest.mark.parametrize(("agent_kwargs", "code"), REFUSALS)
+@pytest.mark.parametrize(("agent_kwargs", "code"), SELF_REFUSALS)
 def test_replying_to_an_open_conversation_takes_it_only_when_distribution_would(
         routed, receive, sandbox_account, make_agent, agent_kwargs, code):
     agent = make_agent("ana", **{"queues": [routed], **agent_kwargs})
@@ -89,7 +94,7 @@ def test_a_revived_waiting_conversation_returns_to_its_agent_with_room(routed, r
     assert (revived.state, revived.agent) == (ConversationState.ACTIVE, ana)
 
 
-def test_a_revived_conversation_whose_agent_went_offline_waits_in_the_queue_for_another(
+def test_a_revived_conversation_whose_agent_is_away_waits_in_the_queue_for_another(
         routed, receive, sandbox_account, make_agent):
     from workstreams.services import agent_presence_set
 
@@ -98,7 +103,7 @@ def test_a_revived_conversation_whose_agent_went_offline_waits_in_the_queue_for_
     conversation = receive(sandbox_account, "hello")
     conversation_take(conversation=conversation, user=ana)
     conversation_wait(conversation=conversation)
-    agent_presence_set(user=ana, presence="offline")
+    agent_presence_set(user=ana, presence="away")
     revived = receive(sandbox_account, "hello again")
     assert (revived.state, revived.agent) == (ConversationState.OPEN, None)
     assignment_cycle()
@@ -117,7 +122,7 @@ def test_resuming_a_waiting_conversation_checks_capacity(routed, receive, sandbo
     assert Conversation.objects.get(pk=conversation.pk).state == ConversationState.WAITING  # nothing changed
 
 
-@pytest.mark.parametrize(("agent_kwargs", "code"), REFUSALS)
+@pytest.mark.parametrize(("agent_kwargs", "code"), HANDED_REFUSALS)
 def test_transfer_to_an_agent_checks_membership_presence_and_capacity(routed, receive, sandbox_account,
                                                                       make_agent, agent_kwargs, code):
     ana = make_agent("ana", queues=[routed])
@@ -155,7 +160,6 @@ def test_transfer_to_a_queue_without_members_is_refused(routed, receive, sandbox
 @pytest.mark.parametrize(("agent_kwargs", "code"), [
     ({"capacity": 0}, "no_capacity"),
     ({"presence": "offline"}, "agent_not_present"),
-    ({"presence": "dnd"}, "agent_not_present"),
 ])
 def test_pick_checks_presence_and_capacity(routed, receive, sandbox_account, make_agent, workstream,
                                            agent_kwargs, code):
@@ -167,6 +171,14 @@ def test_pick_checks_presence_and_capacity(routed, receive, sandbox_account, mak
         conversation_pick_next(user=agent)
     assert refused.value.code == code
     assert Conversation.objects.get(pk=conversation.pk).state == ConversationState.OPEN
+
+
+def test_do_not_disturb_still_picks_work_itself(routed, receive, sandbox_account, make_agent, workstream):
+    workstream.distribution_mode = "pick"
+    workstream.save()
+    agent = make_agent("ana", queues=[routed], presence="dnd")  # nothing pushed, but she may take work
+    conversation = receive(sandbox_account, "hello")
+    assert conversation_pick_next(user=agent).pk == conversation.pk
 
 
 def test_pick_takes_only_from_the_agents_queues(routed, receive, sandbox_account, make_agent, workstream):

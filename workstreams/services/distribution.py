@@ -172,22 +172,29 @@ def _previous_agent_id(conversation: Conversation) -> int | None:
             .order_by("-created_at").values_list("agent_id", flat=True).first())
 
 
-def _lock_if_fits(conversation: Conversation, profile: AgentProfile, *, now: datetime) -> tuple[Any, Any]:
+#: Presences in which an agent takes work themselves (pick, take, answer, resume, accept): all but Offline.
+SELF_TAKE_PRESENCES = tuple(p for p in Presence.values if p != Presence.OFFLINE)
+
+
+def _lock_if_fits(conversation: Conversation, profile: AgentProfile, *, now: datetime,
+                  presences: tuple[str, ...] = PUSH_PRESENCES) -> tuple[Any, Any]:
     """A savepoint and the agent's locked profile when the conversation still fits them (recounted under the
-    lock, present for work); ``(None, None)`` with the savepoint rolled back (the lock released) when not."""
+    lock, in one of ``presences``); ``(None, None)`` with the savepoint rolled back (the lock released) when
+    not."""
     sid = transaction.savepoint()
     locked = AgentProfile.objects.select_for_update().get(pk=profile.pk)
     fits = locked.capacity - capacity_used([locked.user_id], now=now).get(locked.user_id, 0) \
         >= conversation_cost(conversation)
-    if not fits or locked.presence not in PUSH_PRESENCES:
+    if not fits or locked.presence not in presences:
         transaction.savepoint_rollback(sid)  # releases the agent's lock
         return None, None
     return sid, locked
 
 
-def _try_assign(conversation: Conversation, profile: AgentProfile, *, now: datetime) -> bool:
+def _try_assign(conversation: Conversation, profile: AgentProfile, *, now: datetime,
+                presences: tuple[str, ...] = PUSH_PRESENCES) -> bool:
     """Within the caller's transaction: lock the agent, recount, assign if it still fits."""
-    sid, locked = _lock_if_fits(conversation, profile, now=now)
+    sid, locked = _lock_if_fits(conversation, profile, now=now, presences=presences)
     if locked is None:
         return False
     metrics.conversation_assigned(conversation_id=conversation.pk, agent_id=locked.user_id,
@@ -306,8 +313,12 @@ def _agent_name(user: Any) -> str:
     return user.get_full_name() or user.get_username()
 
 
-def take_refusal(conversation: Conversation, user: Any) -> ServiceError | None:
-    """Why distribution would not give ``conversation`` to ``user`` now (None: it would)."""
+def take_refusal(conversation: Conversation, user: Any, *, by_self: bool = False) -> ServiceError | None:
+    """Why distribution would not give ``conversation`` to ``user`` now (None: it would).
+
+    Work handed to an agent (the cycle, a revived conversation, a transfer or reassignment by someone else)
+    needs them Available or Busy; work they take themselves (pick, take, answering, resuming, accepting an
+    offer) needs only that they are not Offline."""
     profile = AgentProfile.objects.filter(user=user).first()
     if profile is None:
         return ServiceError(f"{user.get_username()} has no agent profile; an administrator can add one under "
@@ -320,10 +331,12 @@ def take_refusal(conversation: Conversation, user: Any) -> ServiceError | None:
         return ServiceError(_("%(agent)s is not a member of the queue %(queue)s, where this conversation waits.")
                             % {"agent": _agent_name(user), "queue": queue.name},
                             code="not_in_queue", field="agent", http_status=403)
-    if profile.presence not in PUSH_PRESENCES:
-        return ConflictError(_("%(agent)s is %(presence)s: only Available or Busy agents take work. Change the "
-                               "presence first.") % {"agent": _agent_name(user),
-                                                     "presence": profile.get_presence_display()},
+    if by_self and profile.presence not in SELF_TAKE_PRESENCES:
+        return ConflictError(_("%(agent)s is Offline: set your presence first to take work.")
+                             % {"agent": _agent_name(user)}, code="agent_not_present", field="agent")
+    if not by_self and profile.presence not in PUSH_PRESENCES:
+        return ConflictError(_("%(agent)s is %(presence)s: only Available or Busy agents are given work.")
+                             % {"agent": _agent_name(user), "presence": profile.get_presence_display()},
                              code="agent_not_present", field="agent")
     free, cost = agent_free_capacity(user), conversation_cost(conversation)
     if free < cost:
@@ -332,14 +345,16 @@ def take_refusal(conversation: Conversation, user: Any) -> ServiceError | None:
     return None
 
 
-def _take(conversation: Conversation, user: Any, *, now: datetime, announce: bool = True) -> Conversation:
+def _take(conversation: Conversation, user: Any, *, now: datetime, announce: bool = True,
+          by_self: bool = True) -> Conversation:
     """Give the (locked, unassigned) conversation to ``user`` if distribution would; raise why not."""
-    refusal = take_refusal(conversation, user)
+    refusal = take_refusal(conversation, user, by_self=by_self)
     if refusal is not None:
         raise refusal
     profile = AgentProfile.objects.get(user=user)
-    if not _try_assign(conversation, profile, now=now):
-        raise take_refusal(conversation, user) or ConflictError(
+    presences = SELF_TAKE_PRESENCES if by_self else PUSH_PRESENCES
+    if not _try_assign(conversation, profile, now=now, presences=presences):
+        raise take_refusal(conversation, user, by_self=by_self) or ConflictError(
             f"{user.get_username()} cannot take this conversation now; try again.", code="no_capacity",
             field="agent")
     offers_withdraw(conversation=conversation, now=now, keep_agent_id=user.pk)
@@ -363,7 +378,7 @@ def conversation_revive(*, conversation: Conversation, now: datetime | None = No
     conversation.state = ConversationState.OPEN
     conversation.agent = None
     conversation.save(update_fields=["state", "agent", "updated_at"])
-    if agent is not None and take_refusal(conversation, agent) is None:
+    if agent is not None and take_refusal(conversation, agent, by_self=False) is None:
         profile = AgentProfile.objects.get(user=agent)
         if _try_assign(conversation, profile, now=now):
             return conversation
@@ -409,6 +424,13 @@ def offers_withdraw(*, conversation: Conversation, now: datetime | None = None, 
     if keep_agent_id is not None:
         pending.filter(agent_id=keep_agent_id).update(state=OfferState.ACCEPTED, answered_at=now)
     return pending.update(state=OfferState.WITHDRAWN, answered_at=now)
+
+
+def _offers_of_agent_withdraw(agent_id: int) -> None:
+    """The agent no longer takes pushed work: their other pending offers go to the next agents."""
+    if Offer.objects.filter(agent_id=agent_id, state=OfferState.PENDING).update(
+            state=OfferState.WITHDRAWN, answered_at=timezone.now()):
+        assignment_cycle_enqueue()
 
 
 def _offer_for(offer_id: int, user: Any) -> Offer:
@@ -495,6 +517,8 @@ def _offer_expire(offer: Offer, *, now: datetime) -> None:
             fields += ["presence", "presence_changed_at", "presence_notice"]
             logger.info("agent %s missed %s offers in a row: set away", profile.user_id, profile.offers_missed)
         profile.save(update_fields=fields)
+        if profile.presence not in PUSH_PRESENCES:
+            _offers_of_agent_withdraw(profile.user_id)
     assignment_cycle_enqueue()
 
 
@@ -566,7 +590,8 @@ def _note(by: Any, now: datetime, **fields: Any) -> dict[str, Any]:
     return {"at": now.isoformat(), "by": by.get_username() if getattr(by, "pk", None) else None, **fields}
 
 
-def _hand_to_agent(locked: Conversation, agent: Any, *, note: dict[str, Any], now: datetime) -> Conversation:
+def _hand_to_agent(locked: Conversation, agent: Any, *, note: dict[str, Any], now: datetime,
+                   by: Any = None) -> Conversation:
     """Give a live conversation to ``agent`` (if distribution would), recording ``note`` among its transfers."""
     _require_profile(agent)
     locked.routing_diagnosis = {**(locked.routing_diagnosis or {}),
@@ -575,7 +600,7 @@ def _hand_to_agent(locked: Conversation, agent: Any, *, note: dict[str, Any], no
     locked.with_bot = False
     locked.state = ConversationState.OPEN  # not counted as the previous agent's while the target is checked
     locked.save()
-    _take(locked, agent, now=now)
+    _take(locked, agent, now=now, by_self=getattr(by, "pk", None) == agent.pk)
     assignment_cycle_enqueue()  # the previous agent's capacity is free again
     return locked
 
@@ -609,7 +634,7 @@ def conversation_transfer(*, conversation: Conversation, by: Any = None, queue: 
         conversation_overflow(conversation=locked, now=now)
         assignment_cycle_enqueue()
         return locked
-    return _hand_to_agent(locked, agent, note=_note(by, now, to_agent=agent.get_username()), now=now)
+    return _hand_to_agent(locked, agent, note=_note(by, now, to_agent=agent.get_username()), now=now, by=by)
 
 
 @transaction.atomic
@@ -625,7 +650,7 @@ def conversation_reassign(*, conversation: Conversation, by: Any, agent: Any) ->
     now = timezone.now()
     previous = locked.agent.get_username() if locked.agent_id else None
     return _hand_to_agent(locked, agent, note=_note(by, now, to_agent=agent.get_username(), reassigned=True,
-                                                    from_agent=previous), now=now)
+                                                    from_agent=previous), now=now, by=by)
 
 
 @transaction.atomic
@@ -641,6 +666,8 @@ def agent_presence_set(*, user: Any, presence: str) -> AgentProfile:
     profile.offers_missed = 0
     profile.presence_notice = ""  # the agent has seen why the hub changed it
     profile.save(update_fields=["presence", "presence_changed_at", "offers_missed", "presence_notice"])
+    if presence not in PUSH_PRESENCES:
+        _offers_of_agent_withdraw(user.pk)
     if presence in PUSH_PRESENCES:
         assignment_cycle_enqueue()
     return profile

@@ -115,6 +115,7 @@ def test_an_offer_that_times_out_goes_on_and_the_agent_is_told(login, settings, 
     expect(page.locator("#offers-error")).to_contain_text("The offer of Lee is no longer yours")
     notice = page.locator("#offers-notice")
     expect(notice).to_contain_text("You missed 1 offer, so your presence was set to Away")
+    expect(page.locator("#presence-select")).to_have_value("away")  # the switch shows what the hub set
     profile = AgentProfile.objects.get(user=agent)
     assert profile.presence == "away"
     offer = Offer.objects.get()

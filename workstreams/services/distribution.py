@@ -473,8 +473,7 @@ def offer_accept(*, offer_id: int, user: Any) -> Conversation:
                 offer.state, offer.answered_at = OfferState.ACCEPTED, now  # its capacity is the conversation's now
                 offer.save(update_fields=["state", "answered_at"])
                 AgentProfile.objects.filter(user=user).update(offers_missed=0)
-                with transaction.atomic():  # a refusal undoes the acceptance
-                    _take(conversation, user, now=now)
+                _take(conversation, user, now=now)  # a refusal rolls the acceptance back: the offer stays
                 return conversation
     raise _answered_refusal(Offer.objects.get(pk=offer_id))
 

@@ -182,12 +182,16 @@
     count.className = "offer-countdown";
     item.appendChild(count);
     var entry = {data: data, deadline: Date.now() + data.expires_in * 1000, element: item, bar: bar, count: count};
-    item.appendChild(button(gettext("Accept"), "btn primary offer-accept", function () {
+    var accept = button(gettext("Accept"), "btn primary offer-accept", function () {
       answer(entry, data.accept_url, true);
-    }));
-    item.appendChild(button(gettext("Decline"), "btn offer-decline", function () {
+    });
+    accept.setAttribute("aria-label", format(gettext("Accept conversation with %(customer)s"), {customer: data.customer}));
+    item.appendChild(accept);
+    var decline = button(gettext("Decline"), "btn offer-decline", function () {
       answer(entry, data.decline_url, false);
-    }));
+    });
+    decline.setAttribute("aria-label", format(gettext("Decline conversation with %(customer)s"), {customer: data.customer}));
+    item.appendChild(decline);
     return entry;
   }
 
@@ -237,12 +241,23 @@
     tick();
     noticeLine.textContent = data.notice || "";
     noticeLine.hidden = !data.notice;
-    if (lastUnread !== null && data.unread_total > lastUnread) {
+    showPresence(data.presence);
+    // A new message is news when the agent is not looking at the console; an offer always is.
+    if (lastUnread !== null && data.unread_total > lastUnread && (document.hidden || !document.hasFocus())) {
       notify(gettext("New customer message"), format(gettext("%(count)s unread"), {count: data.unread_total}),
              "unread");
     }
     lastUnread = data.unread_total;
     document.title = (data.title_count ? "(" + data.title_count + ") " : "") + baseTitle;
+  }
+
+  /* The dashboard's presence switch follows a change the hub made (Away after missed offers). */
+  function showPresence(presence) {
+    var select = $("#presence-select");
+    if (!select || !presence || select.value === presence || document.activeElement === select) return;
+    select.value = presence;
+    var dot = $(".presence-dot");
+    if (dot) dot.className = "presence-dot presence-" + presence;
   }
 
   function schedule(ms) {

@@ -40,13 +40,18 @@ def unread_total(user: Any, *, offered: set[int] = frozenset()) -> int:
             .filter(message_id__gt=F("seen")).aggregate(n=Count("pk"))["n"])
 
 
-def _preview(conversation: Conversation) -> str:
-    body = (Message.objects.filter(conversation_link__conversation=conversation, direction=Direction.INBOUND)
-            .order_by("-created_at", "-id").values_list("body", flat=True).first()) or ""
-    return body if len(body) <= PREVIEW_LENGTH else body[:PREVIEW_LENGTH - 1] + "…"
+def _previews(conversation_ids: set[int]) -> dict[int, str]:
+    """The customer's latest message in each conversation, shortened (one query for all)."""
+    if not conversation_ids:
+        return {}
+    latest = (Message.objects.filter(conversation_link__conversation=OuterRef("pk"), direction=Direction.INBOUND)
+              .order_by("-created_at", "-id").values("body")[:1])
+    rows = Conversation.objects.filter(pk__in=conversation_ids).annotate(preview=Subquery(latest))
+    return {pk: (body or "") if len(body or "") <= PREVIEW_LENGTH else body[:PREVIEW_LENGTH - 1] + "…"
+            for pk, body in rows.values_list("pk", "preview")}
 
 
-def _offer_payload(offer: Offer, now) -> dict[str, Any]:
+def _offer_payload(offer: Offer, now, preview: str) -> dict[str, Any]:
     conversation = offer.conversation
     contact = conversation.contact
     return {
@@ -56,7 +61,7 @@ def _offer_payload(offer: Offer, now) -> dict[str, Any]:
         "address": contact.address,
         "channel": conversation.get_channel_display(),
         "queue": conversation.queue.name if conversation.queue_id else "",
-        "preview": _preview(conversation),
+        "preview": preview,
         "expires_in": max(0.0, (offer.expires_at - now).total_seconds()),
         "timeout": max(1.0, (offer.expires_at - offer.created_at).total_seconds()),
         "accept_url": reverse("console:offer-accept", args=[offer.pk]),
@@ -75,9 +80,11 @@ def offers_poll(request: HttpRequest) -> JsonResponse:
     profile = request.agent_profile
     if profile is not None:
         profile.refresh_from_db(fields=["presence", "presence_notice"])
-    unread = unread_total(request.user, offered={o.conversation_id for o in offers})
+    offered = {o.conversation_id for o in offers}
+    unread = unread_total(request.user, offered=offered)
+    previews = _previews(offered)
     return JsonResponse({
-        "offers": [_offer_payload(o, now) for o in offers],
+        "offers": [_offer_payload(o, now, previews.get(o.conversation_id, "")) for o in offers],
         "unread_total": unread,
         "title_count": unread + len(offers),
         "presence": profile.presence if profile else "",

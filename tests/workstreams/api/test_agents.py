@@ -110,3 +110,22 @@ def test_queues_with_counts(api, routed, receive, sandbox_account):
     queues = {q["name"]: q for q in api.get("/api/v1/queues/").json()["results"]}
     assert queues["Support"]["waiting"] == 1
     assert Conversation.objects.count() == 1
+
+
+def test_offers_listed_accepted_and_declined(api, agent, routed, workstream, receive, sandbox_account):
+    from workstreams.services import assignment_cycle
+
+    workstream.offers_enabled = True
+    workstream.save()
+    first = receive(sandbox_account, "a", sender="+15550000001")
+    second = receive(sandbox_account, "b", sender="+15550000002")
+    assignment_cycle()
+    offers = api.get("/api/v1/agents/me/offers/").json()
+    assert [o["conversation"] for o in offers] == [first.pk, second.pk] and offers[0]["queue"] == "Support"
+    accepted = api.post(f"/api/v1/agents/me/offers/{offers[0]['id']}/accept/")
+    assert accepted.status_code == 200 and (accepted.json()["id"], accepted.json()["state"]) == (first.pk, "active")
+    declined = api.post(f"/api/v1/agents/me/offers/{offers[1]['id']}/decline/")
+    assert declined.status_code == 200 and declined.json()["state"] == "declined"
+    again = api.post(f"/api/v1/agents/me/offers/{offers[1]['id']}/accept/")
+    assert (again.status_code, again.json()["error"]) == (409, "offer_answered")
+    assert api.post("/api/v1/agents/me/offers/999999/accept/").status_code == 404

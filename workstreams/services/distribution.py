@@ -3,7 +3,8 @@
 Every path that hands a conversation to an agent — the cycle, an accepted offer, pick, take, replying
 to an open conversation, resuming or reviving a waiting one, transfer and reassignment — goes through
 ``_take`` or ``_try_assign`` and so through the same rule: the agent has a profile, belongs to the
-conversation's queue, is present for work (Available or Busy) and has the free capacity.
+conversation's queue, is present and has the free capacity. Present means Available or Busy for work
+handed to the agent, and anything but Offline for work the agent takes themselves.
 
 Offers: in push mode a workstream with ``offers_enabled`` offers each conversation to one agent at a
 time; the pending offer holds the agent's capacity. A decline or a timeout offers it to the next agent;

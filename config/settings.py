@@ -395,6 +395,10 @@ SANDBOX_MEDIA_HOSTS = env.list("SANDBOX_MEDIA_HOSTS", default=[])
 DEFAULT_CONVERSATION_CAPACITY = env.int("DEFAULT_CONVERSATION_CAPACITY", default=25)
 DEFAULT_WRAP_UP_TIME = timedelta(seconds=env.int("DEFAULT_WRAP_UP_SECONDS", default=300))
 DEFAULT_KEEP_SAME_AGENT = env.bool("DEFAULT_KEEP_SAME_AGENT", default=True)
+# Offers (workstreams with "offer work to agents"): after this many declines an agent is not offered the same
+# conversation again; an agent who lets this many offers in a row time out is set Away (no pushed work).
+OFFER_MAX_DECLINES = env.int("OFFER_MAX_DECLINES", default=3)
+OFFER_MISSED_LIMIT = env.int("OFFER_MISSED_LIMIT", default=3)
 AUTO_CLOSE_OPEN_AFTER = timedelta(days=env.float("AUTO_CLOSE_OPEN_DAYS", default=30))
 AUTO_CLOSE_ACTIVE_AFTER = timedelta(days=env.float("AUTO_CLOSE_ACTIVE_DAYS", default=30))
 AUTO_CLOSE_WRAP_UP_AFTER = timedelta(days=env.float("AUTO_CLOSE_WRAP_UP_DAYS", default=1))

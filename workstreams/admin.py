@@ -2,10 +2,12 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.db import models
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
 from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from config.exceptions import ServiceError
 from config.forms import ServiceErrorMixin
@@ -13,6 +15,7 @@ from config.forms import ServiceErrorMixin
 from . import services
 from .cases import case_check, case_create
 from .models import (
+    MAX_SPLIT_QUEUES,
     AgentProfile,
     AgentSkill,
     AutomatedMessage,
@@ -25,12 +28,15 @@ from .models import (
     ConversationNote,
     ConversationState,
     Holiday,
+    Offer,
     OperatingHours,
     OperatingSlot,
+    OverflowRule,
     Queue,
     QuickReply,
     RoutingCondition,
     RoutingRule,
+    RoutingSplit,
     Skill,
     WhatsAppTemplate,
     Workstream,
@@ -79,13 +85,28 @@ class SupervisorsMixin:
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
+class OverflowRuleInline(admin.TabularInline):
+    model = OverflowRule
+    fk_name = "queue"
+    extra = 0
+    fields = ["order", "condition", "work_item_limit", "wait_threshold", "action", "target_queue", "message",
+              "is_active"]
+    verbose_name_plural = _("overflow rules (checked in order when a conversation is routed here and by the "
+                            "periodic cycle; the first that holds acts)")
+
+
 @admin.register(Queue)
 class QueueAdmin(SupervisorsMixin, admin.ModelAdmin):
     list_display = ["name", "priority", "assignment_method", "is_default", "open_now", "waiting", "members_count",
-                    "supervisors_list"]
+                    "overflow_count", "supervisors_list"]
     list_filter = ["is_default", "assignment_method", "skill_matching"]
     search_fields = ["name"]
     filter_horizontal = ["members", "supervisors"]
+    inlines = [OverflowRuleInline]
+
+    @admin.display(description=_("Overflow rules"))
+    def overflow_count(self, obj):
+        return obj.overflow_rules.filter(is_active=True).count()
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("supervisors")
@@ -119,8 +140,10 @@ class AgentSkillInline(admin.TabularInline):
 
 @admin.register(AgentProfile)
 class AgentProfileAdmin(admin.ModelAdmin):
-    list_display = ["user", "public_name", "presence", "capacity", "capacity_in_use", "last_assigned_at"]
+    list_display = ["user", "public_name", "presence", "capacity", "capacity_in_use", "offers_missed",
+                    "last_assigned_at"]
     list_filter = ["presence", "skills__skill"]
+    readonly_fields = ["offers_missed", "presence_notice"]
     search_fields = ["user__username", "user__first_name", "user__last_name"]
     inlines = [AgentSkillInline]
     actions = ["set_available", "set_offline"]
@@ -262,7 +285,8 @@ class WorkstreamAdmin(SupervisorsMixin, admin.ModelAdmin):
     inlines = [WorkstreamNumberInline, RoutingRuleInline]
     fieldsets = [
         (None, {"fields": ["name", "channel"]}),
-        ("Work distribution", {"fields": ["distribution_mode", "capacity_per_conversation", "keep_same_agent",
+        ("Work distribution", {"fields": ["distribution_mode", "offers_enabled", "offer_timeout",
+                                          "capacity_per_conversation", "keep_same_agent",
                                           "fallback_queue", "wrap_up_capacity", "wrap_up_time",
                                           "waiting_auto_close"]}),
         ("Bot", {"fields": ["bot"]}),
@@ -280,13 +304,52 @@ class RoutingConditionInline(admin.TabularInline):
     extra = 1
 
 
+class RoutingSplitFormSet(BaseInlineFormSet):
+    """A split names at most five queues, each once, whose percentages add up to 100."""
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        kept = [f.cleaned_data for f in self.forms
+                if f.cleaned_data and not f.cleaned_data.get("DELETE") and f.cleaned_data.get("queue")]
+        if not kept:
+            return
+        if len(kept) > MAX_SPLIT_QUEUES:
+            raise forms.ValidationError(
+                _("A rule splits over at most %(max)s queues; %(count)s are given. Remove %(extra)s.")
+                % {"max": MAX_SPLIT_QUEUES, "count": len(kept), "extra": len(kept) - MAX_SPLIT_QUEUES})
+        queues = [c["queue"] for c in kept]
+        doubled = sorted({q.name for q in queues if queues.count(q) > 1})
+        if doubled:
+            raise forms.ValidationError(_("Each queue appears once in a split: %(queues)s appears more than once.")
+                                        % {"queues": ", ".join(doubled)})
+        total = sum(c.get("percentage") or 0 for c in kept)
+        if total != 100:
+            raise forms.ValidationError(
+                ngettext("The percentages add up to %(total)s; they must add up to 100 (%(diff)s point missing).",
+                         "The percentages add up to %(total)s; they must add up to 100 (%(diff)s points missing).",
+                         100 - total) % {"total": total, "diff": 100 - total} if total < 100 else
+                _("The percentages add up to %(total)s; they must add up to 100 (%(diff)s too many).")
+                % {"total": total, "diff": total - 100})
+
+
+class RoutingSplitInline(admin.TabularInline):
+    model = RoutingSplit
+    formset = RoutingSplitFormSet
+    extra = 0
+    max_num = MAX_SPLIT_QUEUES
+    verbose_name_plural = _("percentage split (optional: instead of the rule's queue, up to five queues whose "
+                            "percentages add up to 100)")
+
+
 @admin.register(RoutingRule)
 class RoutingRuleAdmin(admin.ModelAdmin):
     list_display = ["name", "workstream", "order", "queue", "is_active"]
     list_filter = ["workstream", "queue", "is_active"]
     search_fields = ["name"]
     filter_horizontal = ["required_skills"]
-    inlines = [RoutingConditionInline]
+    inlines = [RoutingConditionInline, RoutingSplitInline]
 
 
 class AutomatedMessageInline(admin.TabularInline):
@@ -472,3 +535,19 @@ class QuickReplyAdmin(admin.ModelAdmin):
     list_display = ["title", "language", "is_active", "updated_at"]
     list_filter = ["is_active", "language"]
     search_fields = ["title", "text"]
+
+
+@admin.register(Offer)
+class OfferAdmin(admin.ModelAdmin):
+    """Offers are made and answered by distribution and the agents: read-only here, for diagnosis."""
+
+    list_display = ["id", "conversation", "agent", "state", "created_at", "expires_at", "answered_at"]
+    list_filter = ["state"]
+    search_fields = ["agent__username", "conversation__contact__address"]
+    list_select_related = ["conversation__contact", "conversation__phone_number", "agent"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

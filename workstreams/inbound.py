@@ -12,10 +12,11 @@ from channels_app.models import Message, PhoneNumber
 from channels_app.policy import InboundHandler, NumberPolicy, Received
 from channels_app.services.consent import Keyword
 
-from .models import AutomatedMessageKind, Conversation, ConversationState, WorkstreamNumber
+from .models import AutomatedMessageKind, Conversation, ConversationState, OverflowAction, WorkstreamNumber
 from .services.automated import automated_send
 from .services.conversations import after_queued
-from .services.distribution import assignment_cycle_enqueue
+from .services.distribution import assignment_cycle_enqueue, conversation_revive
+from .services.overflow import conversation_overflow
 from .services.routing import conversation_route, routing_apply
 from .services.thread import conversation_messages_append
 
@@ -83,9 +84,9 @@ def inbound_message_handle(*, received: Received) -> Conversation:
     if conversation is None:
         conversation, opened = _open(message)
     elif conversation.state == ConversationState.WAITING:
-        # The customer wrote again: back to the agent who had it, or to the queue.
-        conversation.state = ConversationState.ACTIVE if conversation.agent_id else ConversationState.OPEN
-        conversation.save(update_fields=["state", "updated_at"])
+        # The customer wrote again: back to the agent who had it when distribution would give it to them
+        # (member, present, with room), else to the queue.
+        conversation_revive(conversation=conversation, now=now)
     conversation_messages_append(links=[(conversation, message)], now=now)
     _automated_for(conversation, received, opened=opened)
     if conversation.with_bot and not keyword:
@@ -94,8 +95,9 @@ def inbound_message_handle(*, received: Received) -> Conversation:
         ids = (conversation.pk, message.pk)
         transaction.on_commit(lambda: bot_handle_task.apply_async(args=ids, queue="replies"))
     elif opened:
-        after_queued(conversation)
-        assignment_cycle_enqueue()
+        if conversation_overflow(conversation=conversation, now=now) != OverflowAction.END:
+            after_queued(conversation)
+            assignment_cycle_enqueue()
     return conversation
 
 

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from channels_app.fields import EncryptedTextField
@@ -170,6 +171,13 @@ class AgentProfile(models.Model):
         _("name customers see"), max_length=100, blank=True, default="",
         help_text=_("What {AgentName} becomes in quick replies, e.g. “Ana”. Blank: the full name; the username "
                     "is never shown to customers."))
+    offers_missed = models.PositiveIntegerField(
+        _("offers missed in a row"), default=0,
+        help_text=_("Offers this agent let time out since their last answer. At OFFER_MISSED_LIMIT the agent is "
+                    "set Away and receives no pushed work until they change their presence."))
+    presence_notice = models.CharField(
+        _("presence notice"), max_length=300, blank=True, default="",
+        help_text=_("Why the hub changed this agent's presence; shown in the console until the agent changes it."))
 
     def __str__(self) -> str:
         return self.user.get_full_name() or self.user.get_username()
@@ -279,6 +287,14 @@ class Workstream(models.Model):
                                         default=WrapUpCapacity.FOR_TIME)
     wrap_up_time = models.DurationField(default=timedelta(minutes=5),
                                         help_text="With 'for a set time': how long wrap-up keeps using capacity.")
+    offers_enabled = models.BooleanField(
+        _("offer work to agents"), default=False,
+        help_text=_("Push mode: each conversation is offered to an agent, who accepts or declines it within the "
+                    "offer time; a decline or a timeout offers it to the next agent. Off: conversations are "
+                    "assigned at once (auto-accept)."))
+    offer_timeout = models.PositiveIntegerField(
+        _("offer time (seconds)"), default=60, validators=[MinValueValidator(10), MaxValueValidator(3600)],
+        help_text=_("How long an agent has to accept an offer before it goes to the next agent (10 to 3,600)."))
     bot = models.ForeignKey(Bot, null=True, blank=True, on_delete=models.SET_NULL, related_name="workstreams",
                             help_text="Gets each new conversation before any agent.")
     supervisors = models.ManyToManyField(
@@ -404,7 +420,9 @@ class RoutingRule(models.Model):
     workstream = models.ForeignKey(Workstream, on_delete=models.CASCADE, related_name="rules")
     order = models.PositiveIntegerField(default=0)
     name = models.CharField(max_length=100)
-    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="+")
+    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="+",
+                              help_text=_("Where matching conversations go; with a percentage split, the split "
+                                          "chooses among its queues instead."))
     required_skills = models.ManyToManyField(Skill, blank=True, related_name="+",
                                              help_text="Agents with these skills are preferred or required, as the "
                                              "queue's skill matching says.")
@@ -441,6 +459,96 @@ class ConditionOperator(models.TextChoices):
     REGEX = "regex", "matches regular expression"
     KEYWORD = "keyword", "has the word"
     IS = "is", "holds (time conditions)"
+
+
+#: A routing rule splits its conversations over at most this many queues.
+MAX_SPLIT_QUEUES = 5
+
+
+class RoutingSplit(models.Model):
+    """One queue of a rule's percentage split: the rule sends this share of its conversations here."""
+
+    rule = models.ForeignKey(RoutingRule, on_delete=models.CASCADE, related_name="splits")
+    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="+", verbose_name=_("queue"),
+                              help_text=_("One of the queues the rule splits over (each queue once)."))
+    percentage = models.PositiveSmallIntegerField(
+        _("percentage"), validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text=_("Share of the rule's conversations sent to this queue (1 to 100). The rule's shares add up to "
+                    "100; the same customer on the same number always lands in the same queue."))
+
+    class Meta:
+        ordering = ["rule", "id"]
+        verbose_name = _("percentage split")
+        constraints = [models.UniqueConstraint(fields=["rule", "queue"], name="workstreams_split_queue_once")]
+
+    def __str__(self) -> str:
+        return f"{self.percentage}% → {self.queue}"
+
+
+class OverflowCondition(models.TextChoices):
+    WORK_ITEM_LIMIT = "work_item_limit", _("More conversations waiting than the work-item limit")
+    WAIT_TIME = "wait_time", _("Waiting longer than the threshold")
+    OUT_OF_HOURS = "out_of_hours", _("Outside the queue's operating hours")
+
+
+class OverflowAction(models.TextChoices):
+    TRANSFER = "transfer", _("Transfer to another queue")
+    END = "end", _("End the conversation with an automated message")
+    ASSIGN_ANYWAY = "assign_anyway", _("Assign anyway (keep it in this queue)")
+
+
+class OverflowRule(models.Model):
+    """What a queue does with a conversation it cannot serve well: checked when a conversation is routed to the
+    queue and by the periodic assignment cycle, in order; the first rule whose condition holds acts."""
+
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="overflow_rules",
+                              help_text=_("The queue whose conversations this rule watches."))
+    order = models.PositiveIntegerField(_("order"), default=0, help_text=_("Lower numbers are checked first."))
+    condition = models.CharField(_("condition"), max_length=20, choices=OverflowCondition.choices,
+                                 help_text=_("When the rule acts."))
+    work_item_limit = models.PositiveIntegerField(
+        _("work-item limit"), null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text=_("Work-item limit: how many conversations may wait in the queue; the ones beyond it overflow."))
+    wait_threshold = models.DurationField(
+        _("waiting threshold"), null=True, blank=True,
+        help_text=_("Waiting time: a conversation waiting longer than this overflows, e.g. 00:05:00 for five "
+                    "minutes."))
+    action = models.CharField(_("action"), max_length=20, choices=OverflowAction.choices,
+                              help_text=_("What happens to the conversation."))
+    target_queue = models.ForeignKey(
+        Queue, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("to queue"),
+        help_text=_("Transfer: the queue the conversation moves to (it waits there from the moment it moves)."))
+    message = models.TextField(
+        _("automated message"), blank=True, default="",
+        help_text=_("End: sent to the customer before the conversation is closed. Placeholders: {CustomerName}, "
+                    "{QueueName}."))
+    is_active = models.BooleanField(_("active"), default=True, help_text=_("Inactive rules are not checked."))
+
+    class Meta:
+        ordering = ["queue", "order", "id"]
+        verbose_name = _("overflow rule")
+
+    def __str__(self) -> str:
+        return f"{self.get_condition_display()} → {self.get_action_display()}"
+
+    def clean(self):
+        errors = {}
+        if self.condition == OverflowCondition.WORK_ITEM_LIMIT and not self.work_item_limit:
+            errors["work_item_limit"] = _("Enter how many conversations may wait before this rule acts.")
+        if self.condition == OverflowCondition.WAIT_TIME:
+            if not self.wait_threshold:
+                errors["wait_threshold"] = _("Enter how long a conversation may wait before this rule acts.")
+            elif self.wait_threshold.total_seconds() <= 0:
+                errors["wait_threshold"] = _("The waiting threshold must be longer than zero.")
+        if self.action == OverflowAction.TRANSFER:
+            if not self.target_queue_id:
+                errors["target_queue"] = _("Choose the queue the conversation is transferred to.")
+            elif self.target_queue_id == self.queue_id:
+                errors["target_queue"] = _("A queue cannot overflow into itself: choose another queue.")
+        if self.action == OverflowAction.END and not self.message.strip():
+            errors["message"] = _("Enter the message the customer is sent when the conversation is ended.")
+        if errors:
+            raise ValidationError(errors)
 
 
 class RoutingCondition(models.Model):
@@ -519,6 +627,47 @@ class Conversation(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.contact} on {self.phone_number.number} ({self.get_state_display()})"
+
+
+class OfferState(models.TextChoices):
+    PENDING = "pending", _("Waiting for the agent")
+    ACCEPTED = "accepted", _("Accepted")
+    DECLINED = "declined", _("Declined")
+    EXPIRED = "expired", _("Timed out")
+    WITHDRAWN = "withdrawn", _("Withdrawn (someone else took it)")
+
+
+class Offer(models.Model):
+    """A conversation offered to one agent, who accepts or declines it before ``expires_at``.
+
+    While an offer is pending, the conversation stays in its queue and the offer holds the agent's capacity.
+    """
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="offers",
+                                     help_text=_("The conversation offered."))
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="offers",
+                              help_text=_("The agent it is offered to."))
+    state = models.CharField(max_length=16, choices=OfferState.choices, default=OfferState.PENDING,
+                             help_text=_("Pending until the agent answers, the time is up or someone else takes "
+                                         "the conversation."))
+    cost = models.PositiveIntegerField(help_text=_("Capacity units the offer holds while it is pending."))
+    created_at = models.DateTimeField(default=timezone.now, help_text=_("When the offer was made."))
+    expires_at = models.DateTimeField(help_text=_("When the offer times out and goes to the next agent."))
+    answered_at = models.DateTimeField(null=True, blank=True,
+                                       help_text=_("When it was accepted, declined, timed out or withdrawn."))
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # One pending offer per conversation: two cycles cannot offer it to two agents at once.
+            models.UniqueConstraint(fields=["conversation"], condition=Q(state="pending"),
+                                    name="workstreams_one_pending_offer"),
+        ]
+        indexes = [models.Index(fields=["state", "expires_at"], name="workstreams_offer_due"),
+                   models.Index(fields=["agent", "state"], name="workstreams_offer_agent")]
+
+    def __str__(self) -> str:
+        return f"#{self.conversation_id} → {self.agent} ({self.get_state_display()})"
 
 
 class ConversationMessage(models.Model):

@@ -2,12 +2,15 @@
 
 from celery import shared_task
 
-from .services import autoclose, bots, distribution
+from .services import autoclose, bots, distribution, overflow
 
 
 @shared_task
 def assignment_cycle_task() -> int:
+    """Time out due offers, apply the queues' overflow rules, then assign (or offer) what waits."""
     distribution.assignment_cycle_started()
+    distribution.offers_expire_due()
+    overflow.overflow_cycle()
     return distribution.assignment_cycle()
 
 

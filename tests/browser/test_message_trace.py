@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from channels_app.models import Message
 from channels_app.services import delivery
 from tests.conftest import TWILIO_ACCOUNT_SID
-from workstreams.models import Conversation
+from workstreams.models import AgentProfile, Conversation
 from workstreams.services.conversations import conversation_reply
 
 from .conftest import PASSWORD, WHATSAPP_NUMBER, twilio_post
@@ -35,6 +35,8 @@ def test_an_administrator_reads_a_messages_story_on_its_page(page, hub, settings
         "ProfileName": "Maria"}).status_code == 200
     conversation = Conversation.objects.get()
     admin = django_user_model.objects.create_superuser("lea", password=PASSWORD)
+    AgentProfile.objects.create(user=admin, presence="available")  # answering takes it: a present member
+    conversation.queue.members.add(admin)
 
     settings.TWILIO_API_URL = f"http://127.0.0.1:{closed_port()}"  # Twilio unreachable for the first attempt
     reply = conversation_reply(conversation=conversation, author=admin, body="It left the depot this morning.")

@@ -17,6 +17,7 @@ from channels_app.services import delivery
 from channels_app.trace import message_trace
 from config.logs import log_bound
 from tests.conftest import TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN
+from workstreams.models import AgentProfile
 from workstreams.services.conversations import conversation_reply
 
 MESSAGES_URL = f"https://api.twilio.com/2010-04-01/Accounts/{TWILIO_ACCOUNT_SID}/Messages.json"
@@ -43,6 +44,8 @@ def reply(twilio_sms_account, receive, mocked_http, django_capture_on_commit_cal
     mocked_http.post(MESSAGES_URL, status=503, json={"code": 20500, "message": "Service unavailable"})
     mocked_http.post(MESSAGES_URL, status=201, json={"sid": SID, "status": "queued"})
     agent = get_user_model().objects.create_user("ana", password="x")
+    AgentProfile.objects.create(user=agent, presence="available")  # answering takes it: a present member
+    conversation.queue.members.add(agent)
     with log_bound(request_id="req-from-the-console"), django_capture_on_commit_callbacks(execute=True):
         message = conversation_reply(conversation=conversation, author=agent, body="It left this morning.")
     Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())

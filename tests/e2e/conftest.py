@@ -213,3 +213,19 @@ def wait_until(predicate, *, timeout: float = 60.0, interval: float = 0.25, what
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def answering_admin_token(username: str = "admin") -> str:
+    """An API token of a superuser who is also an available agent of the default queue, with room for every
+    conversation of a test: answering an open conversation takes it, and distribution gives work only to
+    a present member with capacity."""
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from workstreams.models import AgentProfile
+    from workstreams.services.routing import default_queue
+
+    admin = get_user_model().objects.create_superuser(username, password="x")
+    AgentProfile.objects.create(user=admin, presence="available", capacity=100_000)
+    default_queue().members.add(admin)
+    return Token.objects.create(user=admin).key

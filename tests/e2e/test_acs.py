@@ -2,12 +2,10 @@
 receives a correctly signed send → delivery report → delivered, with real web, worker and beat processes."""
 
 import pytest
-from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 
 from channels_app.models import ChannelLog, Message
 from channels_app.services import NumberSpec, account_create
-from tests.e2e.conftest import wait_until
+from tests.e2e.conftest import answering_admin_token, wait_until
 from workstreams.models import Conversation
 
 ACS_KEY = "ZTJlLWFjcy1hY2Nlc3Mta2V5LTAxMjM0NTY3ODk="
@@ -20,8 +18,7 @@ def acs(stack):
                              credentials={"endpoint": stack.emulator.tls_url, "access_key": ACS_KEY},
                              numbers=[NumberSpec(ACS_NUMBER, "toll_free")])
     stack.emulator.add_acs_resource("support", ACS_KEY, {ACS_NUMBER: "tollFree"})
-    admin = get_user_model().objects.create_superuser("admin", password="x")
-    return account, Token.objects.create(user=admin).key
+    return account, answering_admin_token()
 
 
 @pytest.mark.parametrize("schema", ["eventgrid", "cloudevents"])

@@ -1,12 +1,10 @@
 """Inbound → conversation → reply → delivered on every channel, and failures that lose nothing."""
 
 import pytest
-from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 
 from channels_app.models import Direction, Message
 from channels_app.services import NumberSpec, account_create
-from tests.e2e.conftest import wait_until
+from tests.e2e.conftest import answering_admin_token, wait_until
 from workstreams.models import Conversation
 
 TWILIO_SID, TWILIO_TOKEN = "AC" + "1" * 32, "e2e-twilio-token"
@@ -30,8 +28,7 @@ def accounts(stack):
     em.set_telesign_callback_url(TELESIGN_CID, telesign.callback_urls()["callback"])
     em.set_twilio_inbound_url("+14155550100", sms.callback_urls()["inbound"])
     em.set_twilio_inbound_url("whatsapp:+14155238886", whatsapp.callback_urls()["inbound"])
-    admin = get_user_model().objects.create_superuser("admin", password="x")
-    return {"token": Token.objects.create(user=admin).key}
+    return {"token": answering_admin_token()}
 
 
 CHANNELS = [

@@ -12,13 +12,11 @@ from urllib.parse import urlencode
 
 import pytest
 import requests
-from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 from twilio.request_validator import RequestValidator
 
 from channels_app.models import Message
 from channels_app.services import NumberSpec, account_create
-from tests.e2e.conftest import wait_until
+from tests.e2e.conftest import answering_admin_token, wait_until
 from workstreams.models import Conversation
 
 TWILIO_SID, TWILIO_TOKEN = "AC" + "4" * 32, "observability-token"
@@ -37,8 +35,7 @@ def twilio(stack):
                              numbers=[NumberSpec("+14155550100", "long_code")])
     stack.emulator.add_twilio_account(TWILIO_SID, TWILIO_TOKEN)
     stack.emulator.set_twilio_inbound_url("+14155550100", account.callback_urls()["inbound"])
-    admin = get_user_model().objects.create_superuser("admin", password="x")
-    return {"account": account, "token": Token.objects.create(user=admin).key}
+    return {"account": account, "token": answering_admin_token()}
 
 
 def post_inbound(stack, account, sender: str, body: str, *, request_id: str = "", signature: str | None = None):

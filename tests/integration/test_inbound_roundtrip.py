@@ -11,7 +11,7 @@ from twilio.request_validator import RequestValidator
 from channels_app.models import Message
 from tests.conftest import TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN
 from tests.integration.conftest import wait_for
-from workstreams.models import Conversation
+from workstreams.models import AgentProfile, Conversation
 
 
 @pytest.fixture
@@ -42,6 +42,8 @@ def test_inbound_reply_delivered(celery_worker_process, provider_stub, twilio_wh
                             what="the worker to open the conversation")
     assert conversation.contact.display_name == "Ana"
 
+    AgentProfile.objects.create(user=admin_user, presence="available")  # answering takes it: a present member
+    conversation.queue.members.add(admin_user)
     api = APIClient()
     api.force_authenticate(admin_user)
     reply = api.post(f"/api/v1/conversations/{conversation.pk}/messages/", {"body": "Yes, it arrives today."},

@@ -258,9 +258,17 @@ def test_transfer_to_a_queue_and_to_an_agent(routed, receive, sandbox_account, m
     other = Queue.objects.create(name="Escalations")
     [conversation] = customers(receive, sandbox_account, 1)
     assignment_cycle()
+    with pytest.raises(ServiceError) as unstaffed:
+        conversation_transfer(conversation=conversation, by=ana, queue=other)
+    assert unstaffed.value.code == "queue_unstaffed" and "has no members" in unstaffed.value.message
+    other.members.add(bob)
     moved = conversation_transfer(conversation=conversation, by=ana, queue=other)
     assert (moved.state, moved.agent, moved.queue) == (ConversationState.OPEN, None, other)
     assert moved.routing_diagnosis["transfers"][0]["to_queue"] == "Escalations"
+    with pytest.raises(ServiceError) as away:  # Bob is offline: distribution gives him nothing
+        conversation_transfer(conversation=moved, by=ana, agent=bob)
+    assert away.value.code == "agent_not_present"
+    agent_presence_set(user=bob, presence="available")
     direct = conversation_transfer(conversation=moved, by=ana, agent=bob)
     assert (direct.state, direct.agent) == (ConversationState.ACTIVE, bob)
     with pytest.raises(ServiceError, match="one of them"):

@@ -32,9 +32,9 @@ def test_a_message_after_the_agent_ended_opens_a_new_conversation(sandbox_accoun
     assert (first.state, first.resolved) == (ConversationState.CLOSED, True)
 
 
-def test_a_waiting_conversation_goes_back_to_its_agent(sandbox_account, receive, django_user_model):
-    agent = django_user_model.objects.create_user("agent")
+def test_a_waiting_conversation_goes_back_to_its_agent(sandbox_account, receive, make_agent):
     conversation = receive(sandbox_account)
+    agent = make_agent("agent", queues=[conversation.queue])
     Conversation.objects.filter(pk=conversation.pk).update(state=ConversationState.WAITING, agent=agent)
     assert receive(sandbox_account, "hello?").state == ConversationState.ACTIVE
 

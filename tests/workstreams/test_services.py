@@ -5,9 +5,9 @@ from workstreams.models import ConversationState
 from workstreams.services import conversation_close, conversation_end, conversation_reply
 
 
-def test_an_agents_reply_takes_an_open_conversation(sandbox_account, receive, django_user_model):
-    agent = django_user_model.objects.create_user("agent")
+def test_an_agents_reply_takes_an_open_conversation(sandbox_account, receive, make_agent):
     conversation = receive(sandbox_account)
+    agent = make_agent("agent", queues=[conversation.queue])
     message = conversation_reply(conversation=conversation, author=agent, body="On it!")
     conversation.refresh_from_db()
     assert (conversation.state, conversation.agent) == (ConversationState.ACTIVE, agent)

@@ -11,6 +11,7 @@ from workstreams.models import (
     Conversation,
     ConversationNote,
     ConversationOutcome,
+    Offer,
     Presence,
     Queue,
     WhatsAppTemplate,
@@ -79,6 +80,19 @@ class PresenceSerializer(serializers.Serializer):
     presence = serializers.ChoiceField(choices=Presence.choices)
     capacity = serializers.IntegerField(read_only=True)
     free_capacity = serializers.IntegerField(read_only=True)
+
+
+class OfferSerializer(serializers.ModelSerializer):
+    customer = serializers.SerializerMethodField(help_text="The customer's name, or their number.")
+    queue = serializers.CharField(source="conversation.queue.name", read_only=True, default="")
+
+    class Meta:
+        model = Offer
+        fields = ["id", "conversation", "customer", "queue", "state", "created_at", "expires_at"]
+
+    def get_customer(self, obj) -> str:
+        contact = obj.conversation.contact
+        return contact.display_name or contact.address
 
 
 class TransferSerializer(serializers.Serializer):

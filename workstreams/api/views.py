@@ -24,6 +24,7 @@ from .serializers import (
     ForceCloseSerializer,
     MessageSerializer,
     NoteSerializer,
+    OfferSerializer,
     PresenceSerializer,
     QueueSerializer,
     ReassignSerializer,
@@ -153,7 +154,7 @@ class ConversationActionsMixin:
 
 @extend_schema(tags=["agents"])
 class AgentMeViewSet(viewsets.ViewSet):
-    """The signed-in agent: presence and picking work."""
+    """The signed-in agent: presence, picking work, and the offers waiting for an answer."""
 
     permission_classes = [WorksWithConversations]
 
@@ -180,6 +181,31 @@ class AgentMeViewSet(viewsets.ViewSet):
     def pick(self, request):
         access.agent_work_require(request.user)
         return Response(ConversationSerializer(distribution.conversation_pick_next(user=request.user)).data)
+
+    @extend_schema(responses={200: OfferSerializer(many=True), 403: ErrorSerializer},
+                   description="Your pending offers, soonest to time out first. Offers whose time is up are timed "
+                               "out first.")
+    @action(detail=False, methods=["get"], url_path="me/offers")
+    def offers(self, request):
+        distribution._require_profile(request.user)
+        distribution.offers_expire_due()
+        return Response(OfferSerializer(distribution.offers_pending_for(request.user), many=True).data)
+
+    @extend_schema(request=None, responses={200: ConversationSerializer, **ERRORS},
+                   description="Accept an offer: the conversation is yours (capacity and presence permitting).")
+    @action(detail=False, methods=["post"], url_path=r"me/offers/(?P<offer_id>\d+)/accept")
+    def offer_accept(self, request, offer_id=None):
+        access.agent_work_require(request.user)
+        return Response(ConversationSerializer(distribution.offer_accept(offer_id=int(offer_id),
+                                                                         user=request.user)).data)
+
+    @extend_schema(request=None, responses={200: OfferSerializer, **ERRORS},
+                   description="Decline an offer: it goes to the next agent.")
+    @action(detail=False, methods=["post"], url_path=r"me/offers/(?P<offer_id>\d+)/decline")
+    def offer_decline(self, request, offer_id=None):
+        access.agent_work_require(request.user)
+        offer = distribution.offer_decline(offer_id=int(offer_id), user=request.user)
+        return Response(OfferSerializer(offer).data)
 
 
 @extend_schema(tags=["queues"])

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import inbox_views, views
+from . import inbox_views, offers, views
 
 app_name = "console"
 
@@ -32,4 +32,7 @@ urlpatterns = [
     path("conversations/<int:pk>/force-close/", views.force_close, name="force-close"),
     path("conversations/<int:pk>/messages/<int:message_id>/retry/", views.retry, name="retry"),
     path("attachments/<int:pk>/", views.attachment, name="attachment"),
+    path("offers/", offers.offers_poll, name="offers"),
+    path("offers/<int:pk>/accept/", offers.offer_accept, name="offer-accept"),
+    path("offers/<int:pk>/decline/", offers.offer_decline, name="offer-decline"),
 ]

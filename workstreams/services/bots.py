@@ -31,7 +31,7 @@ from channels_app.models import Message, MessageKind
 from channels_app.services.delivery import message_queue
 from config import egress
 from config.exceptions import ServiceError
-from workstreams.models import Bot, BotKind, BotRuleMatch, Conversation, WorkstreamNumber
+from workstreams.models import Bot, BotKind, BotRuleMatch, Conversation, OverflowAction, WorkstreamNumber
 
 from .automated import conversation_languages
 from .thread import conversation_messages_append
@@ -219,6 +219,8 @@ def bot_escalate(*, conversation: Conversation, message: Message, reason: str) -
     conversation.queued_at = timezone.now()
     conversation.save()
     from .conversations import after_queued
+    from .overflow import conversation_overflow
 
-    after_queued(conversation)
-    assignment_cycle_enqueue()
+    if conversation_overflow(conversation=conversation) != OverflowAction.END:
+        after_queued(conversation)
+        assignment_cycle_enqueue()

@@ -43,14 +43,17 @@ def _require_not_closed(conversation: Conversation) -> None:
                             code="conversation_closed", field="conversation")
 
 
+def _take_by_answering(conversation: Conversation, author: Any) -> None:
+    """An agent answering an open conversation from its queue takes it — if distribution would give it to them
+    (queue membership, presence, capacity); otherwise the answer is refused with the reason."""
+    from .distribution import conversation_take_by_reply
+
+    if conversation.state == ConversationState.OPEN and not conversation.agent_id and getattr(author, "pk", None):
+        conversation_take_by_reply(conversation=conversation, user=author)
+
+
 def _link(conversation: Conversation, message: Message, *, author: Any = None) -> None:
     conversation_messages_append(links=[(conversation, message)])
-    if conversation.state == ConversationState.OPEN and getattr(author, "pk", None):
-        # An agent answering from the queue takes the conversation.
-        conversation.agent = author
-        conversation.state = ConversationState.ACTIVE
-        conversation.assigned_at = conversation.last_message_at
-        conversation.save()
 
 
 def conversation_reply(*, conversation: Conversation, author: Any, body: str = "",
@@ -66,6 +69,7 @@ def conversation_reply(*, conversation: Conversation, author: Any, body: str = "
         with transaction.atomic():
             locked = _locked(conversation)
             _require_not_closed(locked)
+            _take_by_answering(locked, author)
             message = message_queue(phone_number=locked.phone_number, contact=locked.contact, body=body,
                                     media_urls=tuple(media_urls), kind=kind,
                                     author=author if getattr(author, "pk", None) else None)
@@ -108,6 +112,7 @@ def conversation_send_template(*, conversation: Conversation, author: Any, templ
     if template.number.phone_number_id != locked.phone_number_id:
         raise ServiceError("That template is not approved for this conversation's number.",
                            code="template_not_for_number", field="template")
+    _take_by_answering(locked, author)
     variables = {str(k): str(v) for k, v in (variables or {}).items()}
     body = TEMPLATE_VARIABLE.sub(lambda m: variables.get(m.group(1), m.group(0)), template.text)
     message = message_queue(phone_number=locked.phone_number, contact=locked.contact, body=body,
@@ -193,9 +198,12 @@ def survey_send(*, conversation: Conversation) -> Message | None:
 @transaction.atomic
 def conversation_close(*, conversation: Conversation, reason: str = "") -> Conversation:
     """Close for good; the customer's next message opens a new conversation."""
+    from .distribution import offers_withdraw
+
     locked = _locked(conversation)
     if locked.state == ConversationState.CLOSED:
         return locked
+    offers_withdraw(conversation=locked)
     locked.state = ConversationState.CLOSED
     locked.closed_at = timezone.now()
     locked.ended_at = locked.ended_at or locked.closed_at

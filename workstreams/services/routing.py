@@ -10,6 +10,7 @@ console alike.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,7 @@ from workstreams.models import (
     Conversation,
     Queue,
     RoutingCondition,
+    RoutingRule,
     Skill,
     Workstream,
 )
@@ -145,6 +147,7 @@ class RoutingDecision:
     reason: str
     evaluated: tuple[RuleVerdict, ...] = ()
     skills: tuple[Skill, ...] = field(default=())
+    split: str = ""  # how a percentage split chose the queue
 
     def diagnosis(self) -> dict[str, Any]:
         """As stored on the conversation (``routing_diagnosis``)."""
@@ -152,7 +155,33 @@ class RoutingDecision:
                                 "evaluated": [v.as_json() for v in self.evaluated], "reason": self.reason}
         if self.rule is not None:
             data["skills"] = [s.name for s in self.skills]
+        if self.split:
+            data["split"] = self.split
         return data
+
+
+def split_bucket(*, rule_id: int, contact_id: int | None, phone_number_id: int | None) -> int:
+    """0–99, the same for the same rule, customer and number (so re-routing a conversation lands in the same
+    queue), spread evenly over customers."""
+    digest = hashlib.sha256(f"{rule_id}:{contact_id}:{phone_number_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 100
+
+
+def split_choose(*, rule: RoutingRule, conversation: Conversation) -> tuple[Queue, str]:
+    """The rule's queue, or — when the rule splits over queues by percentage — the split's queue for this
+    conversation, with a sentence saying how it was chosen."""
+    splits = sorted(rule.splits.all(), key=lambda split: split.pk)  # prefetched by conversation_route
+    if not splits:
+        return rule.queue, ""
+    bucket = split_bucket(rule_id=rule.pk, contact_id=conversation.contact_id,
+                          phone_number_id=conversation.phone_number_id)
+    total = 0
+    for split in splits:
+        total += split.percentage
+        if bucket < total:
+            break
+    shares = ", ".join(f"{s.queue.name} {s.percentage}%" for s in splits)
+    return split.queue, f"split {shares}: this customer's share {bucket} → {split.queue.name}"
 
 
 def conversation_route(*, conversation: Conversation, message: Message) -> RoutingDecision:
@@ -161,7 +190,7 @@ def conversation_route(*, conversation: Conversation, message: Message) -> Routi
     evaluated: list[RuleVerdict] = []
     if workstream is not None:
         rules = workstream.rules.filter(is_active=True).select_related("queue").prefetch_related(
-            "conditions", "required_skills")
+            "conditions", "required_skills", "splits__queue")
         for rule in rules:
             reasons: list[str] = []
             try:
@@ -179,10 +208,11 @@ def conversation_route(*, conversation: Conversation, message: Message) -> Routi
                     reason=f"rule '{rule.name}' could not be evaluated ({exc}); fallback queue")
             evaluated.append(RuleVerdict(rule.name, matched, tuple(reasons)))
             if matched:
+                queue, split = split_choose(rule=rule, conversation=conversation)
                 return RoutingDecision(
-                    queue=rule.queue, rule=rule.name, evaluated=tuple(evaluated),
+                    queue=queue, rule=rule.name, evaluated=tuple(evaluated),
                     reason=f"rule '{rule.name}' matched: " + ("; ".join(reasons) or "it has no conditions"),
-                    skills=tuple(rule.required_skills.all()))
+                    skills=tuple(rule.required_skills.all()), split=split)
     why = "no routing rule matched" if evaluated else (
         "the workstream has no routing rules" if workstream else "the number is in no workstream")
     return RoutingDecision(queue=(workstream.fallback_queue if workstream else None) or default_queue(), rule=None,
@@ -197,7 +227,7 @@ def routing_apply(*, conversation: Conversation, decision: RoutingDecision) -> N
     """
     conversation.queue = decision.queue
     notes = {k: v for k, v in (conversation.routing_diagnosis or {}).items()
-             if k in ("bot", "escalated", "transfers", "closed")}
+             if k in ("bot", "escalated", "transfers", "closed", "overflow")}
     conversation.routing_diagnosis = {**notes, **decision.diagnosis()}
     if conversation.pk is not None:
         conversation.required_skills.set(decision.skills)
@@ -235,6 +265,8 @@ def routing_lines(diagnosis: dict[str, Any] | None) -> list[str]:
             line = _("Rule “%(rule)s” did not match") % {"rule": rule}
         why = "; ".join(step.get("why", []))
         lines.append(f"{line} — {why}" if why else line)
+    if d.get("split"):
+        lines.append(_("Percentage split: %(split)s") % {"split": d["split"]})
     if d.get("skills"):
         lines.append(_("Skills asked for: %(skills)s") % {"skills": ", ".join(d["skills"])})
     if d.get("escalated"):
@@ -248,6 +280,15 @@ def routing_lines(diagnosis: dict[str, Any] | None) -> list[str]:
         else:
             lines.append(_("Transferred to %(target)s by %(by)s at %(at)s") % values if transfer.get("by")
                          else _("Transferred to %(target)s by the system at %(at)s") % values)
+    for step in d.get("overflow", []):
+        values = {"queue": step.get("queue"), "why": step.get("why"), "target": step.get("to_queue"),
+                  "at": _moment(step.get("at"))}
+        if step.get("to_queue"):
+            lines.append(_("Overflow from %(queue)s (%(why)s): transferred to %(target)s at %(at)s") % values)
+        elif step.get("action") == "end":
+            lines.append(_("Overflow from %(queue)s (%(why)s): ended with an automated message at %(at)s") % values)
+        else:
+            lines.append(_("Overflow in %(queue)s (%(why)s): assigned anyway") % values)
     if d.get("closed"):
         lines.append(_("Closed: %(reason)s") % {"reason": d["closed"]})
     return lines

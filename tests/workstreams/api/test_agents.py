@@ -7,7 +7,7 @@ from workstreams.models import Conversation, Queue, RoutingRule, WhatsAppTemplat
 
 @pytest.fixture
 def agent(make_agent, support_queue):
-    user = make_agent("ana", queues=[support_queue, Queue.objects.get(is_default=True)], presence="offline")
+    user = make_agent("ana", queues=[support_queue, Queue.objects.get(is_default=True)], presence="available")
     user.is_staff = True
     user.save()
     user.user_permissions.add(*Permission.objects.filter(codename__in=["view_conversation", "change_conversation"]))
@@ -28,10 +28,10 @@ def routed(workstream, support_queue):
 
 
 def test_presence_read_and_change(api):
-    assert api.get("/api/v1/agents/me/presence/").json() == {"presence": "offline", "capacity": 100,
+    assert api.get("/api/v1/agents/me/presence/").json() == {"presence": "available", "capacity": 100,
                                                               "free_capacity": 100}
-    response = api.put("/api/v1/agents/me/presence/", {"presence": "available"}, format="json")
-    assert response.status_code == 200 and response.json()["presence"] == "available"
+    response = api.put("/api/v1/agents/me/presence/", {"presence": "away"}, format="json")
+    assert response.status_code == 200 and response.json()["presence"] == "away"
     bad = api.put("/api/v1/agents/me/presence/", {"presence": "napping"}, format="json")
     assert bad.status_code == 400 and bad.json()["field"] == "presence"
 
@@ -49,6 +49,10 @@ def test_pick_next_and_take(api, routed, workstream, receive, sandbox_account):
     workstream.save()
     first = receive(sandbox_account, "a", sender="+15550000001")
     second = receive(sandbox_account, "b", sender="+15550000002")
+    api.put("/api/v1/agents/me/presence/", {"presence": "offline"}, format="json")
+    offline = api.post("/api/v1/agents/me/pick/")
+    assert (offline.status_code, offline.json()["error"]) == (409, "agent_not_present")  # Offline takes no work
+    api.put("/api/v1/agents/me/presence/", {"presence": "available"}, format="json")
     picked = api.post("/api/v1/agents/me/pick/")
     assert picked.status_code == 200 and picked.json()["id"] == first.pk and picked.json()["agent"] == "ana"
     taken = api.post(f"/api/v1/conversations/{second.pk}/take/")
@@ -60,7 +64,7 @@ def test_pick_next_and_take(api, routed, workstream, receive, sandbox_account):
 def test_transfer_and_routing_diagnosis(api, agent, routed, receive, sandbox_account, make_agent):
     other = Queue.objects.create(name="Escalations")
     other.members.add(agent)  # the conversation stays within reach after moving there
-    make_agent("bob")
+    make_agent("bob", queues=[other])
     conversation = receive(sandbox_account, "hello")
     routing = api.get(f"/api/v1/conversations/{conversation.pk}/routing/").json()
     assert routing["queue"] == "Support" and routing["rule"] == "All"
@@ -106,3 +110,22 @@ def test_queues_with_counts(api, routed, receive, sandbox_account):
     queues = {q["name"]: q for q in api.get("/api/v1/queues/").json()["results"]}
     assert queues["Support"]["waiting"] == 1
     assert Conversation.objects.count() == 1
+
+
+def test_offers_listed_accepted_and_declined(api, agent, routed, workstream, receive, sandbox_account):
+    from workstreams.services import assignment_cycle
+
+    workstream.offers_enabled = True
+    workstream.save()
+    first = receive(sandbox_account, "a", sender="+15550000001")
+    second = receive(sandbox_account, "b", sender="+15550000002")
+    assignment_cycle()
+    offers = api.get("/api/v1/agents/me/offers/").json()
+    assert [o["conversation"] for o in offers] == [first.pk, second.pk] and offers[0]["queue"] == "Support"
+    accepted = api.post(f"/api/v1/agents/me/offers/{offers[0]['id']}/accept/")
+    assert accepted.status_code == 200 and (accepted.json()["id"], accepted.json()["state"]) == (first.pk, "active")
+    declined = api.post(f"/api/v1/agents/me/offers/{offers[1]['id']}/decline/")
+    assert declined.status_code == 200 and declined.json()["state"] == "declined"
+    again = api.post(f"/api/v1/agents/me/offers/{offers[1]['id']}/accept/")
+    assert (again.status_code, again.json()["error"]) == (409, "offer_answered")
+    assert api.post("/api/v1/agents/me/offers/999999/accept/").status_code == 404

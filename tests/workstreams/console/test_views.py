@@ -548,6 +548,10 @@ def test_transfer_to_a_queue_or_an_agent(client, agent, staff, sandbox_account, 
     refused = client.post(url("transfer", conversation.pk), {"target": ""}, **JSON)
     assert refused.json()["detail"] == "Transfer to a queue or to an agent (one of them)."
     bob = staff("bob")
+    outside = client.post(url("transfer", conversation.pk), {"target": f"agent:{bob.pk}"}, **JSON)
+    assert outside.json()["error"] == "not_in_queue" and "not a member of the queue Billing" in \
+        outside.json()["detail"]
+    billing.members.add(bob)
     client.post(url("transfer", conversation.pk), {"target": f"agent:{bob.pk}"})
     conversation.refresh_from_db()
     assert (conversation.agent, conversation.state) == (bob, ConversationState.ACTIVE)

@@ -184,7 +184,7 @@
           }
         });
         known = now;
-        document.title = (data.unread_total ? "(" + data.unread_total + ") " : "") + baseTitle;
+        if (!window.HubOffers) document.title = (data.unread_total ? "(" + data.unread_total + ") " : "") + baseTitle;
         return result;
       });
     });

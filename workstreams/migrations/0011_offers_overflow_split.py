@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workstreams', '0009_inbox_notes_consults_outcome'),
+        ('workstreams', '0010_routing_button_payload'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

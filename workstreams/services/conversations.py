@@ -50,6 +50,8 @@ def _link(conversation: Conversation, message: Message, *, author: Any = None) -
         conversation.agent = author
         conversation.state = ConversationState.ACTIVE
         conversation.assigned_at = conversation.last_message_at
+        conversation.first_assigned_at = conversation.first_assigned_at or conversation.assigned_at
+        conversation.first_queued_at = conversation.first_queued_at or conversation.queued_at
         conversation.save()
 
 

@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-dev lint migrate worker beat web bench bench-inbound bench-outbound bench-broker \
+.PHONY: run test install install-dev lint migrate worker beat web bench bench-inbound bench-outbound bench-broker bench-reports \
 	clean messages compilemessages
 
 $(VENV)/bin/python:
@@ -67,13 +67,17 @@ test: install-dev $(CHROMIUM) $(CJK_FONT) /usr/bin/xgettext
 /usr/bin/wrk:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
 
-bench: bench-inbound bench-outbound
+bench: bench-inbound bench-outbound bench-reports
 
 bench-inbound: install-dev /usr/bin/wrk
 	$(PY) -m bench.inbound
 
 bench-outbound: install-dev /usr/bin/wrk
 	$(PY) -m bench.outbound
+
+## bench-reports: a seeded month of 1M messages (PostgreSQL on 127.0.0.1), every report page timed
+bench-reports: install-dev
+	$(PY) -m bench.reports $(BENCH_ARGS)
 
 ## bench-broker: the embedded brokers compared (install SQLAlchemy to include kombu's SQLAlchemy transport)
 bench-broker: install-dev

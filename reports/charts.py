@@ -112,7 +112,7 @@ def hbar_chart(*, title: str, categories: Sequence[str], series: Sequence[Series
                unit: str = "", width: int = 1100, row_height: int = 34) -> SafeString:
     """Horizontal bars, one group per category (e.g. funnel stages, or median and 90th percentile)."""
     series = [Series(s.label, list(s.values), s.color or PALETTE[i % len(PALETTE)]) for i, s in enumerate(series)]
-    left, right, top_pad, bottom = 230, 170, 16, 56
+    left, right, top_pad, bottom = 190, 170, 16, 56
     height = top_pad + bottom + row_height * max(len(categories), 1)
     plot_w = width - left - right
     ticks = nice_ticks(max((v for s in series for v in s.values), default=0))

@@ -151,6 +151,9 @@ TIME_MEASURES = (
     ("wait", gettext_lazy("Wait (in the queue → first given to an agent)"), "first_assigned_at", "first_queued_at"),
     ("handle", gettext_lazy("Handle (first given to an agent → ended)"), "ended_at", "first_assigned_at"),
 )
+#: The measures' names on the chart's axis (the table says what each measures).
+SHORT_LABELS = {"first_response": gettext_lazy("First response"), "wait": gettext_lazy("Wait"),
+                "handle": gettext_lazy("Handle")}
 
 
 def conversations_queryset(filters: ReportFilters, scope: ReportScope):

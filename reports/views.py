@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -43,7 +44,8 @@ def _conversation_charts(data: dict[str, Any]) -> list:
         series=[charts.Series(_("Opened"), [d["opened"] for d in data["per_day"]]),
                 charts.Series(_("Resolved"), [d["resolved"] for d in data["per_day"]])])
     times = charts.hbar_chart(
-        title=_("Conversation times (minutes)"), categories=[label for _k, label, *_rest in data["measured"]],
+        title=_("Conversation times (minutes)"), categories=[str(figures.SHORT_LABELS[key]) for key, *_rest in
+                                                              data["measured"]],
         x_label=_("Minutes"), y_label=_("Measure"), unit=" min",
         series=[charts.Series(_("Median"), [_minutes(m[3]) for m in data["measured"]]),
                 charts.Series(_("90th percentile"), [_minutes(m[4]) for m in data["measured"]])])
@@ -101,8 +103,8 @@ PAGES = {page.slug: page for page in (
 
 
 def _forbidden(request: HttpRequest, exc: ServiceError) -> HttpResponse:
-    return render(request, "reports/forbidden.html", {"title": _("Reports"), "message": exc.message},
-                  status=exc.http_status)
+    return render(request, "reports/forbidden.html", {**admin.site.each_context(request), "title": _("Reports"),
+                                                      "message": exc.message}, status=exc.http_status)
 
 
 @staff_member_required(login_url="admin:login")
@@ -111,7 +113,8 @@ def report_index(request: HttpRequest) -> HttpResponse:
         report_scope(request.user)
     except ServiceError as exc:
         return _forbidden(request, exc)
-    return render(request, "reports/index.html", {"title": _("Reports"), "pages": PAGES.values()})
+    return render(request, "reports/index.html", {**admin.site.each_context(request), "title": _("Reports"),
+                                                  "pages": PAGES.values()})
 
 
 @staff_member_required(login_url="admin:login")
@@ -126,7 +129,7 @@ def report_page(request: HttpRequest, slug: str) -> HttpResponse:
     params = request.GET.copy()
     export = params.pop("export", [""])[-1]
     form = ReportFilterForm(params, scope=scope, fields=page.fields)
-    context = {"title": page.title, "page": page, "form": form, "pages": PAGES.values(), "query": params.urlencode(),
+    context = {**admin.site.each_context(request), "title": page.title, "page": page, "form": form, "pages": PAGES.values(), "query": params.urlencode(),
                "scope": scope}
     if not form.is_valid():
         return render(request, "reports/report.html", context, status=400)

@@ -73,6 +73,28 @@ class Where:
         return q
 
 
+#: A conversation's dimensions (the same names on ``Conversation`` and in the roll-ups).
+CONVERSATION_DIMENSIONS = ("phone_number_id", "channel", "queue_id", "agent_id", "workstream_id")
+#: The conversation times: (measure, end field, start field).
+CONVERSATION_TIMES = (("first_response", "first_response_at", "created_at"),
+                      ("wait", "first_assigned_at", "first_queued_at"),
+                      ("handle", "ended_at", "first_assigned_at"))
+
+
+def conversation_live_rows(queryset):
+    """(dimensions, ended, resolved, {measure: duration or None}) for each conversation."""
+    from django.db.models import DurationField, ExpressionWrapper
+
+    annotations = {f"t_{name}": ExpressionWrapper(F(end) - F(start), output_field=DurationField())
+                   for name, end, start in CONVERSATION_TIMES}
+    fields = (*CONVERSATION_DIMENSIONS, "ended_at", "resolved", *annotations)
+    for row in queryset.annotate(**annotations).values_list(*fields).iterator(chunk_size=5000):
+        dims = row[:len(CONVERSATION_DIMENSIONS)]
+        ended, resolved = row[len(dims)] is not None, bool(row[len(dims) + 1])
+        measures = dict(zip((name for name, *_ in CONVERSATION_TIMES), row[len(dims) + 2:], strict=True))
+        yield dims, int(ended), int(resolved), measures
+
+
 def rolled_days(days: list[date]) -> set[date]:
     """The days whose roll-up was made after the day had ended (complete)."""
     if not days:

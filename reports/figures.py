@@ -11,7 +11,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Aggregate, Count, DurationField, ExpressionWrapper, F, Q
+from django.db.models import Aggregate, Count, DurationField, ExpressionWrapper, F, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -22,7 +22,9 @@ from outbound.models import OutboundBatch, OutboundConfiguration, RecipientState
 from workstreams.models import Conversation, Queue
 
 from .access import ReportScope
-from .facts import Where, message_counts, outbound_counts
+from .facts import Where, conversation_live_rows, message_counts, outbound_counts, rolled_days
+from .histogram import bucket_of, histogram_percentiles
+from .models import ConversationDaily, ConversationTimeDaily
 from .periods import days_between, time_filter
 
 
@@ -156,25 +158,37 @@ SHORT_LABELS = {"first_response": gettext_lazy("First response"), "wait": gettex
                 "handle": gettext_lazy("Handle")}
 
 
-def conversations_queryset(filters: ReportFilters, scope: ReportScope):
-    where = Where(equals={"channel": filters.channel, "phone_number_id": filters.phone_number_id,
-                          "queue_id": filters.queue_id, "agent_id": filters.agent_id},
-                  any_of=scope.conversations())
-    return Conversation.objects.filter(time_filter("created_at", _day_labels(filters)), where.q())
+def conversation_where(filters: ReportFilters, scope: ReportScope) -> Where:
+    return Where(equals={"channel": filters.channel, "phone_number_id": filters.phone_number_id,
+                         "queue_id": filters.queue_id, "agent_id": filters.agent_id},
+                 any_of=scope.conversations())
 
 
 def conversations_report(filters: ReportFilters, scope: ReportScope) -> dict[str, Any]:
-    queryset = conversations_queryset(filters, scope)
-    per_day = {row["day"]: row for row in (
-        queryset.annotate(day=TruncDate("created_at", tzinfo=timezone.get_default_timezone())).values("day")
-        .annotate(opened=Count("pk"), ended=Count("pk", filter=Q(ended_at__isnull=False)),
-                  resolved=Count("pk", filter=Q(resolved=True))).order_by())}
+    """Counts per day and times: rolled-up days from the roll-ups (times from their histograms), the other days
+    from the conversation table; with no rolled-up day at all, exact percentiles by the database."""
+    where = conversation_where(filters, scope)
     days = _day_labels(filters)
+    rolled = rolled_days(days)
+    live_days = [d for d in days if d not in rolled]
+    span = time_filter("created_at", live_days)
+    live = Conversation.objects.filter(span, where.q()) if span is not None else Conversation.objects.none()
+    empty = {"opened": 0, "ended": 0, "resolved": 0}
+    per_day: dict[date, dict[str, int]] = {}
+    if span is not None:
+        for row in (live.annotate(day=TruncDate("created_at", tzinfo=timezone.get_default_timezone()))
+                    .values("day").annotate(opened=Count("pk"), ended=Count("pk", filter=Q(ended_at__isnull=False)),
+                                            resolved=Count("pk", filter=Q(resolved=True))).order_by()):
+            per_day[row["day"]] = row
+    if rolled:
+        for row in (ConversationDaily.objects.filter(where.q(), day__in=sorted(rolled)).values("day")
+                    .annotate(opened=Sum("opened"), ended=Sum("ended"), resolved=Sum("resolved")).order_by()):
+            per_day[row["day"]] = row
     daily = Table("daily", _("Conversations per day"),
                   [_("Day"), _("Opened"), _("Ended"), _("Resolved"), _("Resolution rate (%)")], numeric={1, 2, 3, 4})
-    totals = {"opened": 0, "ended": 0, "resolved": 0}
+    totals = dict(empty)
     for day in days:
-        row = per_day.get(day, {"opened": 0, "ended": 0, "resolved": 0})
+        row = per_day.get(day, empty)
         for key in totals:
             totals[key] += row[key]
         daily.rows.append([day.isoformat(), row["opened"], row["ended"], row["resolved"],
@@ -182,15 +196,30 @@ def conversations_report(filters: ReportFilters, scope: ReportScope) -> dict[str
     times = Table("times", _("Conversation times"),
                   [_("Measure"), _("Conversations"), _("Median"), _("90th percentile"), _("Median (seconds)"),
                    _("90th percentile (seconds)")], numeric={1, 4, 5})
+    found = _rolled_times(rolled, live, where) if rolled else {
+        key: percentiles(live, duration(end, start)) for key, _label, end, start in TIME_MEASURES}
     measured = []
-    for key, label, end, start in TIME_MEASURES:
-        n, (median, p90) = percentiles(queryset, duration(end, start))
+    for key, label, _end, _start in TIME_MEASURES:
+        n, (median, p90) = found[key]
         measured.append((key, str(label), n, median, p90))
         times.rows.append([str(label), n, humanize_duration(median), humanize_duration(p90),
                            _seconds(median), _seconds(p90)])
     return {"daily": daily, "times": times, "totals": totals, "measured": measured, "days": days,
-            "per_day": [per_day.get(d, {"opened": 0, "ended": 0, "resolved": 0}) for d in days],
+            "per_day": [per_day.get(d, empty) for d in days], "exact_times": not rolled,
             "resolution_rate": _rate(totals["resolved"], totals["ended"])}
+
+
+def _rolled_times(rolled: set[date], live, where: Where) -> dict[str, tuple[int, list]]:
+    """Histograms of the rolled-up days, plus the live days' conversations put into the same buckets."""
+    buckets: dict[str, list[tuple[int, int, float]]] = {key: [] for key, *_rest in TIME_MEASURES}
+    for row in (ConversationTimeDaily.objects.filter(where.q(), day__in=sorted(rolled))
+                .values("measure", "bucket").annotate(n=Sum("count"), total=Sum("seconds")).order_by()):
+        buckets[row["measure"]].append((row["bucket"], row["n"], row["total"]))
+    for _dims, _ended, _resolved, measures in conversation_live_rows(live):
+        for key, value in measures.items():
+            if value is not None:
+                buckets[key].append((bucket_of(value.total_seconds()), 1, value.total_seconds()))
+    return {key: histogram_percentiles(values) for key, values in buckets.items()}
 
 
 def _seconds(value: timedelta | None) -> float | None:

@@ -77,3 +77,48 @@ class OutboundDaily(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} configuration {self.configuration_id} {self.state}: {self.count}"
+
+
+class ConversationDaily(models.Model):
+    """Conversations opened on one day, by number, queue, agent and workstream: how many, how many ended and how
+    many were resolved."""
+
+    day = models.DateField(db_index=True)
+    phone_number_id = models.BigIntegerField()
+    channel = models.CharField(max_length=16)
+    queue_id = models.BigIntegerField(null=True)
+    agent_id = models.BigIntegerField(null=True)
+    workstream_id = models.BigIntegerField(null=True)
+    opened = models.PositiveIntegerField()
+    ended = models.PositiveIntegerField()
+    resolved = models.PositiveIntegerField()
+
+    class Meta:
+        verbose_name = _("conversations per day")
+        verbose_name_plural = _("conversations per day")
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.opened}"
+
+
+class ConversationTimeDaily(models.Model):
+    """How long the conversations opened on one day took, as a histogram per measure (first response, wait,
+    handle): ``count`` conversations fell in ``bucket``, taking ``seconds`` together (reports/histogram.py)."""
+
+    day = models.DateField(db_index=True)
+    phone_number_id = models.BigIntegerField()
+    channel = models.CharField(max_length=16)
+    queue_id = models.BigIntegerField(null=True)
+    agent_id = models.BigIntegerField(null=True)
+    workstream_id = models.BigIntegerField(null=True)
+    measure = models.CharField(max_length=16)
+    bucket = models.PositiveIntegerField()
+    count = models.PositiveIntegerField()
+    seconds = models.FloatField(help_text="The durations of the bucket's conversations added up.")
+
+    class Meta:
+        verbose_name = _("conversation times per day")
+        verbose_name_plural = _("conversation times per day")
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.measure} [{self.bucket}]: {self.count}"

@@ -129,8 +129,8 @@ def report_page(request: HttpRequest, slug: str) -> HttpResponse:
     params = request.GET.copy()
     export = params.pop("export", [""])[-1]
     form = ReportFilterForm(params, scope=scope, fields=page.fields)
-    context = {**admin.site.each_context(request), "title": page.title, "page": page, "form": form, "pages": PAGES.values(), "query": params.urlencode(),
-               "scope": scope}
+    context = {**admin.site.each_context(request), "title": page.title, "page": page, "form": form,
+               "pages": PAGES.values(), "query": params.urlencode(), "scope": scope}
     if not form.is_valid():
         return render(request, "reports/report.html", context, status=400)
     filters = form.filters()

@@ -32,8 +32,12 @@ def rows(table) -> dict:
     return {row[0]: row[1:] for row in table.rows}
 
 
-def test_conversation_volume_resolution_and_times(world):
+@pytest.mark.parametrize("rolled", [False, True], ids=["live", "rolled-up"])
+def test_conversation_volume_resolution_and_times(world, rolled):
+    if rolled:  # all but the last day: the histograms and the live rows together
+        reports_rollup(days=days_between(world.first_day, world.last_day - timedelta(days=1)))
     data = conversations_report(month(world), EVERYTHING)
+    assert data["exact_times"] is not rolled
     assert data["totals"] == {"opened": 4 * DAYS, "ended": 4 * DAYS, "resolved": 3 * DAYS}
     assert data["resolution_rate"] == 75.0
     assert rows(data["daily"])[world.first_day.isoformat()] == [4, 4, 3, 75.0]
@@ -44,7 +48,10 @@ def test_conversation_volume_resolution_and_times(world):
     assert measured["handle"] == (4 * DAYS, timedelta(minutes=20), timedelta(minutes=50))
 
 
-def test_conversations_by_queue_agent_and_number(world):
+@pytest.mark.parametrize("rolled", [False, True], ids=["live", "rolled-up"])
+def test_conversations_by_queue_agent_and_number(world, rolled):
+    if rolled:
+        reports_rollup(days=days_between(world.first_day, world.last_day))
     support = conversations_report(month(world, queue_id=world.support.pk), EVERYTHING)
     assert support["totals"] == {"opened": 3 * DAYS, "ended": 3 * DAYS, "resolved": 2 * DAYS}
     bob = conversations_report(month(world, agent_id=world.bob.pk), EVERYTHING)
@@ -134,3 +141,38 @@ def test_a_supervisor_counts_only_their_queues(world, supervisor):
     assert "TeleSign" not in rows(messages_report(month(world), scope)["providers"])
     # Not their workstream's number: the Billing queue's outbound and opt-outs are not theirs either.
     assert outbound_report(month(world), scope)["stages"][0][1] == 0
+
+
+def test_percentiles_from_histograms_stay_close_to_the_exact_ones():
+    import random
+
+    from reports.histogram import bucket_of, histogram_percentiles
+
+    rng = random.Random(7)
+    values = sorted(rng.lognormvariate(5, 1.2) for _ in range(5000))  # seconds, from a few to hours
+    n, (median, p90) = histogram_percentiles([(bucket_of(v), 1, v) for v in values])
+
+    def exact(p):
+        k = p * (len(values) - 1)
+        low = int(k)
+        return values[low] + (values[min(low + 1, len(values) - 1)] - values[low]) * (k - low)
+
+    assert n == 5000
+    assert abs(median.total_seconds() - exact(0.5)) <= 0.05 * exact(0.5)
+    assert abs(p90.total_seconds() - exact(0.9)) <= 0.05 * exact(0.9)
+    assert histogram_percentiles([]) == (0, [None, None])
+
+
+def test_beat_rolls_up_again_the_days_whose_conversations_changed(world):
+    from reports.models import ConversationDaily
+    from reports.services import reports_rollup_recent
+    from workstreams.models import Conversation
+
+    reports_rollup(days=days_between(world.first_day, world.last_day))
+    conversation = Conversation.objects.filter(created_at__date=world.first_day, resolved=False).first()
+    conversation.resolved = True
+    conversation.save()  # updated_at: now
+    done = reports_rollup_recent()
+    assert world.first_day in done
+    assert sum(ConversationDaily.objects.filter(day=world.first_day).values_list("resolved", flat=True)) == 4
+    assert world.first_day + timedelta(days=1) not in done  # the other old days are left alone

@@ -40,10 +40,14 @@ CHECKED_TEMPLATES = [
     "templates/console/_dashboard_lists.html",
     "templates/console/_flash.html",
     "templates/language_switcher.html",
+    "templates/admin/channels_app/message/change_form.html",
 ]
 CHECKED_MODULES = [
     "workstreams/console/selectors.py",
     "workstreams/middleware.py",
+    "channels_app/trace.py",
+    "outbound/trace.py",
+    "workstreams/trace.py",
 ]
 
 

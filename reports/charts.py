@@ -64,7 +64,7 @@ def bar_chart(*, title: str, categories: Sequence[str], series: Sequence[Series]
               stacked: bool = True, unit: str = "", width: int = 1100, height: int = 300) -> SafeString:
     """Vertical bars per category (e.g. per day), stacked or side by side."""
     series = [Series(s.label, list(s.values), s.color or PALETTE[i % len(PALETTE)]) for i, s in enumerate(series)]
-    left, right, top_pad, bottom = 70, 170, 20, 70
+    left, right, top_pad, bottom = 70, 240, 20, 70
     plot_w, plot_h = width - left - right, height - top_pad - bottom
     totals = [sum(s.values[i] for s in series) if stacked else max((s.values[i] for s in series), default=0)
               for i in range(len(categories))]
@@ -112,7 +112,7 @@ def hbar_chart(*, title: str, categories: Sequence[str], series: Sequence[Series
                unit: str = "", width: int = 1100, row_height: int = 34) -> SafeString:
     """Horizontal bars, one group per category (e.g. funnel stages, or median and 90th percentile)."""
     series = [Series(s.label, list(s.values), s.color or PALETTE[i % len(PALETTE)]) for i, s in enumerate(series)]
-    left, right, top_pad, bottom = 190, 170, 16, 56
+    left, right, top_pad, bottom = 190, 240, 16, 56
     height = top_pad + bottom + row_height * max(len(categories), 1)
     plot_w = width - left - right
     ticks = nice_ticks(max((v for s in series for v in s.values), default=0))

@@ -19,7 +19,8 @@ from .services import contact_erase, contact_export, export_filename
 EXPORT_PERMISSION = "privacy.export_contact_data"
 ERASE_PERMISSION = "privacy.erase_contact_data"
 
-BaseContactAdmin = type(admin.site._registry[Contact]) if admin.site.is_registered(Contact) else admin.ModelAdmin
+BaseContactAdmin = type(admin.site.get_model_admin(Contact)) if admin.site.is_registered(Contact) \
+    else admin.ModelAdmin
 
 
 class PrivacyContactAdmin(BaseContactAdmin):

@@ -48,7 +48,7 @@ def test_the_migration_backfills_from_what_the_rows_hold(sandbox_account, workst
     conversation.entries.create(message=reply)
     Conversation.objects.filter(pk=conversation.pk).update(
         first_queued_at=None, first_assigned_at=None, first_response_at=None, assigned_at=reply.created_at)
-    import_module("workstreams.migrations.0009_conversation_milestones").backfill(global_apps, None)
+    import_module("workstreams.migrations.0010_conversation_milestones").backfill(global_apps, None)
     conversation.refresh_from_db()
     assert conversation.first_queued_at == conversation.queued_at
     assert conversation.first_assigned_at == reply.created_at

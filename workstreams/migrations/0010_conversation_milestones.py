@@ -24,7 +24,7 @@ def backfill(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("channels_app", "0007_trace_ids"),
-        ("workstreams", "0008_supervisors_group"),
+        ("workstreams", "0009_inbox_notes_consults_outcome"),
     ]
 
     operations = [

@@ -214,6 +214,10 @@ class Contact(models.Model):
     display_name = models.CharField(max_length=200, blank=True, default="",
                                     help_text="From the customer's WhatsApp profile, or set by an agent.")
     locale = models.CharField(max_length=16, blank=True, default="", help_text="Preferred language, e.g. en-US.")
+    erased_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text="When an administrator erased this contact's data: their messages' text, attachments, name and "
+                  "outbound details are gone; the number and its consent history are kept.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -355,6 +359,10 @@ class Message(models.Model):
     status_updated_at = models.DateTimeField(null=True, blank=True)
     request_id = models.CharField(max_length=64, blank=True, default=current_request_id, editable=False,
                                   help_text="The web request or task that created it (its log lines carry it).")
+    redacted_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text="When its text and attachments were removed (retention or the contact's erasure); its status, "
+                  "times and error code stay for the reports.")
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -378,6 +386,7 @@ class AttachmentState(models.TextChoices):
     REFUSED = "refused", "Not allowed"
     FAILED = "failed", "Download failed"
     OUTGOING = "outgoing", "Sent by link"
+    REMOVED = "removed", "Removed (retention or erasure)"
 
 
 class Attachment(models.Model):

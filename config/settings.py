@@ -100,6 +100,8 @@ INSTALLED_APPS = [
     "channels_app",
     "workstreams",
     "outbound",
+    "reports",  # figures and charts over the three apps above (nothing depends on it)
+    "privacy",  # a contact's data exported or erased; retention
     "devtools",  # the provider emulator, the demo and the all-in-one runner (make run)
 ]
 
@@ -217,6 +219,24 @@ SWEEP_SECONDS = env.float("HUB_SWEEP_SECONDS", default=30.0)
 if SWEEP_SECONDS < 1:
     # beat's database schedule keeps whole seconds: a shorter interval would be due all the time.
     raise ImproperlyConfigured("HUB_SWEEP_SECONDS must be at least 1.")
+# Reports: beat rolls up the last REPORTS_ROLLUP_DAYS complete days this often (reports/models.py).
+REPORTS_ROLLUP_SECONDS = env.float("REPORTS_ROLLUP_SECONDS", default=600.0)
+REPORTS_ROLLUP_DAYS = env.int("REPORTS_ROLLUP_DAYS", default=3)
+# Retention (privacy/services/retention.py): days after which message text, attachments and processed inbound
+# events are removed (0: kept for ever); beat removes at most RETENTION_SLICE rows of each kind per run.
+MESSAGE_RETENTION_DAYS = env.int("MESSAGE_RETENTION_DAYS", default=0)
+ATTACHMENT_RETENTION_DAYS = env.int("ATTACHMENT_RETENTION_DAYS", default=0)
+INBOUND_EVENT_RETENTION_DAYS = env.int("INBOUND_EVENT_RETENTION_DAYS", default=0)
+RETENTION_SLICE = env.int("RETENTION_SLICE", default=1000)
+RETENTION_SECONDS = env.float("RETENTION_SECONDS", default=300.0)
+for _name in ("REPORTS_ROLLUP_DAYS", "MESSAGE_RETENTION_DAYS", "ATTACHMENT_RETENTION_DAYS",
+              "INBOUND_EVENT_RETENTION_DAYS", "RETENTION_SLICE"):
+    if globals()[_name] < 0:
+        raise ImproperlyConfigured(f"{_name} must be 0 or more.")
+if RETENTION_SLICE < 1:
+    raise ImproperlyConfigured("RETENTION_SLICE must be at least 1.")
+if REPORTS_ROLLUP_SECONDS < 1 or RETENTION_SECONDS < 1:
+    raise ImproperlyConfigured("REPORTS_ROLLUP_SECONDS and RETENTION_SECONDS must be at least 1.")
 CELERY_BEAT_SCHEDULE = {
     "channel-log-trim": {"task": "channels_app.tasks.channel_log_trim", "schedule": 3600.0},
     "inbound-events-requeue": {"task": "channels_app.tasks.inbound_events_requeue", "schedule": SWEEP_SECONDS},
@@ -224,6 +244,8 @@ CELERY_BEAT_SCHEDULE = {
     "outbound-recover": {"task": "outbound.tasks.outbound_recover", "schedule": SWEEP_SECONDS},
     "assignment-cycle": {"task": "workstreams.tasks.assignment_cycle_task", "schedule": SWEEP_SECONDS},
     "conversations-auto-close": {"task": "workstreams.tasks.conversations_auto_close_task", "schedule": 300.0},
+    "reports-rollup": {"task": "reports.tasks.reports_rollup_task", "schedule": REPORTS_ROLLUP_SECONDS},
+    "retention-apply": {"task": "privacy.tasks.retention_apply_task", "schedule": RETENTION_SECONDS},
 }
 # Queues: "replies" (agents' and automated conversation messages) is never starved by "bulk"
 # (proactive campaigns). All three are declared, so a plain ``celery -A config worker`` consumes every

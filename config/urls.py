@@ -13,6 +13,7 @@ urlpatterns = [
     path("webhooks/", include("channels_app.urls")),  # first: the most requested URLs resolve soonest
     path("admin/", admin.site.urls),
     path("console/", include("workstreams.console.urls")),
+    path("reports/", include("reports.urls")),
     path("api/v1/", include("channels_app.api.urls")),
     path("api/v1/", include("workstreams.api.urls")),
     path("api/v1/", include("outbound.api.urls")),

@@ -54,6 +54,7 @@ def _open(message: Message) -> tuple[Conversation, bool]:
         conversation.routing_diagnosis = {"bot": workstream.bot.name,
                                           "reason": f"bot '{workstream.bot.name}' answers first"}
     else:
+        conversation.first_queued_at = now
         decision = conversation_route(conversation=conversation, message=message)
         routing_apply(conversation=conversation, decision=decision)
     try:

@@ -604,6 +604,14 @@ class Conversation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     queued_at = models.DateTimeField(null=True, blank=True, help_text="When it last entered its queue.")
     assigned_at = models.DateTimeField(null=True, blank=True)
+    # Milestones for the reports (wait, first-response and handle time): each set once, the first time.
+    first_queued_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text="When it first waited in a queue for an agent (after its bot, if it had one).")
+    first_assigned_at = models.DateTimeField(null=True, blank=True, editable=False,
+                                             help_text="When an agent first had it.")
+    first_response_at = models.DateTimeField(null=True, blank=True, editable=False,
+                                             help_text="When an agent first answered the customer.")
     last_message_at = models.DateTimeField(null=True, blank=True)
     last_inbound_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)

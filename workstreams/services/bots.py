@@ -217,6 +217,7 @@ def bot_escalate(*, conversation: Conversation, message: Message, reason: str) -
     routing_apply(conversation=conversation, decision=conversation_route(conversation=conversation, message=message))
     conversation.routing_diagnosis = {**conversation.routing_diagnosis, "escalated": reason}
     conversation.queued_at = timezone.now()
+    conversation.first_queued_at = conversation.first_queued_at or conversation.queued_at
     conversation.save()
     from .conversations import after_queued
     from .overflow import conversation_overflow

@@ -205,7 +205,10 @@ def _try_assign(conversation: Conversation, profile: AgentProfile, *, now: datet
     conversation.agent_id = locked.user_id
     conversation.state = ConversationState.ACTIVE
     conversation.assigned_at = now
-    conversation.save(update_fields=["agent", "state", "assigned_at", "updated_at"])
+    conversation.first_assigned_at = conversation.first_assigned_at or now
+    conversation.first_queued_at = conversation.first_queued_at or conversation.queued_at or now
+    conversation.save(update_fields=["agent", "state", "assigned_at", "first_assigned_at", "first_queued_at",
+                                     "updated_at"])
     locked.last_assigned_at = now
     locked.save(update_fields=["last_assigned_at"])
     transaction.savepoint_commit(sid)

@@ -28,7 +28,13 @@ def conversation_messages_append(*, links: Sequence[tuple[Conversation, Message]
         Conversation.objects.filter(pk__in=inbound).update(last_message_at=now, last_inbound_at=now, updated_at=now)
     if outbound:
         Conversation.objects.filter(pk__in=outbound).update(last_message_at=now, updated_at=now)
+    # An agent's message (one with an author) is the conversation's first response, if it has none yet.
+    answered = {c.pk for c, m in links if m.direction == Direction.OUTBOUND and m.author_id}
+    if answered:
+        Conversation.objects.filter(pk__in=answered, first_response_at__isnull=True).update(first_response_at=now)
     for conversation, _ in links:
         conversation.last_message_at = conversation.updated_at = now
         if conversation.pk in inbound:
             conversation.last_inbound_at = now
+        if conversation.pk in answered and conversation.first_response_at is None:
+            conversation.first_response_at = now

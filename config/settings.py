@@ -334,6 +334,9 @@ SANDBOX_MEDIA_HOSTS = env.list("SANDBOX_MEDIA_HOSTS", default=[])
 DEFAULT_CONVERSATION_CAPACITY = env.int("DEFAULT_CONVERSATION_CAPACITY", default=25)
 DEFAULT_WRAP_UP_TIME = timedelta(seconds=env.int("DEFAULT_WRAP_UP_SECONDS", default=300))
 DEFAULT_KEEP_SAME_AGENT = env.bool("DEFAULT_KEEP_SAME_AGENT", default=True)
+# The supervisor view's service level: the share of conversations an agent took within this many seconds
+# of entering their queue (over the last 24 hours).
+SERVICE_LEVEL_SECONDS = env.int("SERVICE_LEVEL_SECONDS", default=60)
 AUTO_CLOSE_OPEN_AFTER = timedelta(days=env.float("AUTO_CLOSE_OPEN_DAYS", default=30))
 AUTO_CLOSE_ACTIVE_AFTER = timedelta(days=env.float("AUTO_CLOSE_ACTIVE_DAYS", default=30))
 AUTO_CLOSE_WRAP_UP_AFTER = timedelta(days=env.float("AUTO_CLOSE_WRAP_UP_DAYS", default=1))

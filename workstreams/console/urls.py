@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import supervisor_views, views
 
 app_name = "console"
 
@@ -22,4 +22,12 @@ urlpatterns = [
     path("conversations/<int:pk>/force-close/", views.force_close, name="force-close"),
     path("conversations/<int:pk>/messages/<int:message_id>/retry/", views.retry, name="retry"),
     path("attachments/<int:pk>/", views.attachment, name="attachment"),
+    path("supervisor/", supervisor_views.supervisor, name="supervisor"),
+    path("supervisor/updates/", supervisor_views.supervisor_updates, name="supervisor-updates"),
+    path("supervisor/conversations/<int:pk>/reassign/", supervisor_views.supervisor_reassign,
+         name="supervisor-reassign"),
+    path("supervisor/conversations/<int:pk>/transfer/", supervisor_views.supervisor_transfer,
+         name="supervisor-transfer"),
+    path("supervisor/conversations/<int:pk>/force-close/", supervisor_views.supervisor_force_close,
+         name="supervisor-force-close"),
 ]

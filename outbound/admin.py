@@ -44,7 +44,7 @@ from .models import (
     TemplateLocalization,
     TimelineActivity,
 )
-from .services.batches import outbound_batch_create, outbound_batch_resume
+from .services.batches import contact_list_review, outbound_batch_create, outbound_batch_resume
 from .services.requests import outbound_request_rerun
 from .services.schedules import schedule_delete, schedule_save
 
@@ -183,18 +183,31 @@ class OutboundConfigurationAdmin(admin.ModelAdmin):
             raise Http404(f"No outbound configuration with id {object_id!r}.")
         if not self.has_send_permission(request):
             raise PermissionDenied
+        if request.method == "GET" and request.GET.get("sample"):
+            return _sample_csv(configuration)
         form = ContactListForm(request.POST or None, request.FILES or None, configuration=configuration)
+        review = None
         if request.method == "POST" and form.is_valid():
-            try:
-                batch = outbound_batch_create(configuration=configuration, contacts=form.contacts.rows,
-                                              lines=form.contacts.lines, source=Source.ADMIN, name=form.name,
-                                              user=request.user)
-            except ServiceError as exc:
-                form.add_error(None, exc.message)
-            else:
-                self.message_user(request, f"{batch.contact_count} contacts accepted in {batch.chunk_count} "
-                                  f"request(s); sending has started.", messages.SUCCESS)
-                return HttpResponseRedirect(reverse("admin:outbound_outboundbatch_change", args=[batch.pk]))
+            review = contact_list_review(configuration=configuration, rows=form.contacts.rows,
+                                         lines=form.contacts.lines)
+            if review.accepted and review.to_send and request.POST.get("confirm") == "1":
+                try:
+                    batch = outbound_batch_create(configuration=configuration, contacts=form.contacts.rows,
+                                                  lines=form.contacts.lines, source=Source.ADMIN, name=form.name,
+                                                  user=request.user)
+                except ServiceError as exc:
+                    form.add_error(None, exc.message)
+                    review = None
+                else:
+                    self.message_user(request, f"{batch.contact_count} contacts accepted in {batch.chunk_count} "
+                                      f"request(s); sending has started.", messages.SUCCESS)
+                    return HttpResponseRedirect(reverse("admin:outbound_outboundbatch_change", args=[batch.pk]))
+            elif review.accepted and not review.to_send:
+                form.add_error(None, "No contact of this list would be sent (see the skipped rows); nothing was "
+                                     "stored.")
+        form_text, list_name = (form.text, form.name) if review is not None else ("", "")
+        if review is not None and review.accepted and review.to_send:
+            form = ContactListForm(configuration=configuration)  # the preview's form sends the list; this one is empty
         context = {
             **self.admin_site.each_context(request),
             "title": f"Send '{configuration.name}' to a contact list",
@@ -205,8 +218,25 @@ class OutboundConfigurationAdmin(admin.ModelAdmin):
             "media": self.media + form.media,
             "change_url": reverse("admin:outbound_outboundconfiguration_change", args=[configuration.pk]),
             "limit": 100,
+            "review": review,
+            "list_text": form_text,
+            "list_name": list_name,
         }
         return TemplateResponse(request, "admin/outbound/outboundconfiguration/send.html", context)
+
+
+SAMPLE_CSV = (
+    "tocontactid,channelid,optin,locale,CustomerName,CaseName,contextitems.order_id\r\n"
+    "+14155550123,{channel},true,en-US,Maria Garcia,Parcel delayed,A-17\r\n"
+    "+447700900123,{channel},true,en-GB,Sam Jones,Refund,B-42\r\n"
+)
+
+
+def _sample_csv(configuration: OutboundConfiguration) -> HttpResponse:
+    """A list in the upload's format, for this configuration's channel, to fill in."""
+    response = HttpResponse(SAMPLE_CSV.format(channel=configuration.channel_type), content_type="text/csv")
+    response["Content-Disposition"] = 'attachment; filename="contact-list-sample.csv"'
+    return response
 
 
 @admin.register(OutboundTrigger)

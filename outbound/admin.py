@@ -309,10 +309,27 @@ class OutboundBatchAdmin(admin.ModelAdmin):
     list_select_related = ["configuration"]
     list_per_page = 50
     readonly_fields = ["configuration", "name", "source", "schedule", "scheduled_for", "state", "error",
-                       "contact_count", "chunk_count", "submitted", "progress", "requests_link", "next_run_at",
-                       "created_by", "created_at", "finished_at"]
+                       "contact_count", "chunk_count", "submitted", "progress", "not_sent", "requests_link",
+                       "next_run_at", "created_by", "created_at", "finished_at"]
     fields = readonly_fields
     actions = ["resume"]
+    change_form_template = "admin/outbound/outboundbatch/change_form.html"
+    #: While a batch is being sent its page reloads itself this often (seconds).
+    REFRESH_SECONDS = 5
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        batch = self.get_object(request, unquote(object_id))
+        refresh = self.REFRESH_SECONDS if batch is not None and selectors.batch_in_progress(batch=batch) else 0
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "refresh": refresh})
+
+    @admin.display(description="Not sent")
+    def not_sent(self, obj: OutboundBatch) -> str:
+        problems, total = selectors.batch_problems(batch=obj)
+        return render_to_string("admin/outbound/outboundbatch/not_sent.html", {
+            "problems": problems, "total": total, "shown": len(problems),
+            "requests_url": reverse("admin:outbound_outboundrequest_changelist") + "?" + urlencode(
+                {"batch__id__exact": obj.pk})})
 
     class Media:
         css = MEDIA_CSS

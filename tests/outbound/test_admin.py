@@ -323,3 +323,24 @@ def test_the_sample_csv_is_a_list_the_page_accepts(admin_client, sandbox_config)
     assert "attachment" in sample["Content-Disposition"]
     review = _upload(admin_client, sandbox_config, sample.content).context["review"]
     assert (review.total, review.to_send, review.refused) == (2, 2, [])
+
+
+def test_the_batch_page_refreshes_while_sending_and_lists_contacts_not_sent_with_reasons(admin_client,
+                                                                                          sandbox_config):
+    body = CSV + b"+15550000003,SMS,false,Cy,No consent\n"
+    preview = _upload(admin_client, sandbox_config, body, name="april.csv")
+    url = reverse("admin:outbound_outboundconfiguration_send", args=[sandbox_config.pk])
+    done = admin_client.post(url, {"csv_text": preview.context["list_text"], "list_name": "april.csv",
+                                   "confirm": "1"})
+    batch = OutboundBatch.objects.get()
+    assert batch.name == "april.csv"
+
+    sending = admin_client.get(done.url).content.decode()
+    assert '<meta http-equiv="refresh" content="5">' in sending  # submitting: the page keeps itself fresh
+
+    outbound_batch_advance(batch_id=batch.pk)
+    outbound_request_send(request_id=OutboundRequest.objects.get().pk)
+    finished = admin_client.get(done.url).content.decode()
+    assert 'http-equiv="refresh"' not in finished
+    assert 'id="not-sent"' in finished
+    assert "+15550000003" in finished and "optin_false" in finished and "has not agreed to be contacted" in finished

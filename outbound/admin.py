@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from channels_app.models import MessageStatus
+from config.admin_display import natural_time, truncated
 from config.exceptions import ServiceError
 
 from . import selectors
@@ -60,9 +61,11 @@ def _link(obj: Any, label: Any = None) -> str:
     return format_html('<a href="{}">{}</a>', url, label if label is not None else obj)
 
 
-def _progress_bar(counts: dict[str, int], total: int) -> str:
-    return render_to_string("admin/outbound/progress.html", {"counts": counts, "total": total, "done": max(
-        0, counts.get("total", 0) - counts.get("pending", 0))})
+def _progress_bar(counts: dict[str, int], total: int, *, compact: bool = False) -> str:
+    """The bar with its counts; ``compact`` (list columns): "n of m done", the counts on hover."""
+    return render_to_string("admin/outbound/progress.html", {"counts": counts, "total": total, "compact": compact,
+                                                             "done": max(0, counts.get("total", 0)
+                                                                         - counts.get("pending", 0))})
 
 
 # --- Templates -----------------------------------------------------------------------------------
@@ -302,8 +305,7 @@ class OutboundScheduleAdmin(admin.ModelAdmin):
 
 @admin.register(OutboundBatch)
 class OutboundBatchAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "configuration", "source", "state", "contact_count", "submitted", "progress",
-                    "created_at"]
+    list_display = ["batch_name", "configuration_short", "state", "list_progress", "created"]
     list_filter = ["state", "source", "configuration"]
     search_fields = ["name", "configuration__name"]
     list_select_related = ["configuration"]
@@ -347,6 +349,23 @@ class OutboundBatchAdmin(admin.ModelAdmin):
     def submitted(self, obj: OutboundBatch) -> str:
         progress = self._progress(obj)
         return f"{progress.submitted} of {progress.contacts} in {progress.requests} request(s)"
+
+    @admin.display(description="Batch", ordering="pk")
+    def batch_name(self, obj: OutboundBatch) -> str:
+        return truncated(str(obj), 32)
+
+    @admin.display(description="Configuration", ordering="configuration__name")
+    def configuration_short(self, obj: OutboundBatch) -> str:
+        return truncated(obj.configuration.name, 26)
+
+    @admin.display(description="Created", ordering="created_at")
+    def created(self, obj: OutboundBatch) -> str:
+        return natural_time(obj.created_at)
+
+    @admin.display(description="Progress")
+    def list_progress(self, obj: OutboundBatch) -> str:
+        progress = self._progress(obj)
+        return _progress_bar(progress.counts, progress.contacts, compact=True)
 
     @admin.display(description="Progress")
     def progress(self, obj: OutboundBatch) -> str:

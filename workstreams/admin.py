@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.db import models
 from django.utils.html import format_html, format_html_join
 
+from config.admin_display import natural_time, truncated
 from config.exceptions import ServiceError
 from config.forms import ServiceErrorMixin
 
@@ -376,8 +377,7 @@ class ConversationMessageInline(admin.TabularInline):
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
-    list_display = ["id", "contact", "phone_number", "channel", "state_badge", "queue", "agent", "with_bot",
-                    "last_message_at"]
+    list_display = ["id", "contact_short", "channel", "state_badge", "queue", "agent", "last_activity"]
     list_filter = ["state", "channel", "workstream", "queue", "resolved", "with_bot",
                    ("agent", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["contact__address", "contact__display_name", "phone_number__number"]
@@ -394,6 +394,14 @@ class ConversationAdmin(admin.ModelAdmin):
 
     STATE_COLOURS = {"open": "#b45309", "active": "#15803d", "waiting": "#1d4ed8", "wrap_up": "#6b7280",
                      "closed": "#374151"}
+
+    @admin.display(description="Customer", ordering="contact__address")
+    def contact_short(self, obj):
+        return truncated(str(obj.contact), 32)
+
+    @admin.display(description="Last message", ordering="last_message_at")
+    def last_activity(self, obj):
+        return natural_time(obj.last_message_at)
 
     @admin.display(description="State", ordering="state")
     def state_badge(self, obj):

@@ -112,7 +112,7 @@ class TwilioProvider(BaseProvider):
     channels = (Channel.SMS, Channel.WHATSAPP)
     credential_fields = (
         CredentialField("account_sid", "Account SID", "Twilio Account SID (AC…), from the Twilio Console.",
-                        env="TWILIO_ACCOUNT_SID", check=_check_sid),
+                        env="TWILIO_ACCOUNT_SID", check=_check_sid, secret=False),
         CredentialField("auth_token", "Auth token", "Twilio Auth Token, from the Twilio Console.",
                         env="TWILIO_AUTH_TOKEN"),
     )

@@ -128,6 +128,9 @@ class HumanDurationField(forms.DurationField):
         super().__init__(*args, **kwargs)
         self.help_text = f"{help_text} {DURATION_HINT}".strip() if help_text else DURATION_HINT
 
+    def prepare_value(self, value):
+        return duration_label(value) if isinstance(value, timedelta) else value
+
     def to_python(self, value):
         if value in self.empty_values:
             return None
@@ -139,3 +142,25 @@ class HumanDurationField(forms.DurationField):
             raise ValidationError(
                 _("“%(value)s” is not a duration. %(hint)s"), code="invalid",
                 params={"value": value, "hint": DURATION_HINT}) from None
+
+
+class FieldHelpMixin:
+    """A ModelAdmin or inline that explains fields the model leaves unexplained (``field_help``: name → text),
+    and types durations as people write them ("5 min", "7 days") instead of "7 00:00:00"."""
+
+    field_help: dict[str, str] = {}
+
+    def __init__(self, *args, **kwargs):
+        from django.db import models
+
+        super().__init__(*args, **kwargs)
+        self.formfield_overrides = {**self.formfield_overrides,
+                                    models.DurationField: {"form_class": HumanDurationField}}
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["help_texts"] = {**self.field_help, **kwargs.get("help_texts", {})}
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_formset(self, request, obj=None, **kwargs):
+        kwargs["help_texts"] = {**self.field_help, **kwargs.get("help_texts", {})}
+        return super().get_formset(request, obj, **kwargs)

@@ -25,7 +25,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from channels_app.models import MessageStatus
-from config.admin_display import natural_time, truncated
+from config.admin_display import FieldHelpMixin, natural_time, truncated
 from config.exceptions import ServiceError
 
 from . import selectors
@@ -253,8 +253,14 @@ class OutboundTriggerAdmin(admin.ModelAdmin):
 # --- Schedules -----------------------------------------------------------------------------------
 
 @admin.register(OutboundSchedule)
-class OutboundScheduleAdmin(admin.ModelAdmin):
+class OutboundScheduleAdmin(FieldHelpMixin, admin.ModelAdmin):
     form = OutboundScheduleForm
+    field_help = {
+        "name": "A name to find the schedule by; each batch it starts carries it.",
+        "configuration": "What is sent: the outbound configuration's number and template.",
+        "kind": "Once at a date and time, once a number of minutes after saving, or again and again (cron).",
+        "is_active": "An inactive schedule does not run; its beat entry is kept switched off.",
+    }
     list_display = ["name", "configuration", "kind", "when", "is_active", "last_run_at"]
     list_filter = ["kind", "is_active", "configuration"]
     search_fields = ["name", "configuration__name", "cron"]

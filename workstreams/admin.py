@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.db import models
 from django.utils.html import format_html, format_html_join
 
-from config.admin_display import natural_time, truncated
+from config.admin_display import FieldHelpMixin, natural_time, truncated
 from config.exceptions import ServiceError
 from config.forms import ServiceErrorMixin
 
@@ -140,9 +140,15 @@ class AgentProfileAdmin(admin.ModelAdmin):
         self._presence(request, queryset, "offline")
 
 
-class BotRuleInline(admin.StackedInline):
+class BotRuleInline(FieldHelpMixin, admin.StackedInline):
     model = BotRule
     extra = 0
+    field_help = {
+        "order": "Rules are tried from the lowest number up; the first that matches answers.",
+        "match": "How the pattern is compared with the customer's message.",
+        "pattern": "A word the message contains (without regard to case), or a regular expression (Python "
+                   "syntax), as Match says.",
+    }
 
 
 def _https_urls(db_field, **kwargs):
@@ -181,8 +187,15 @@ class BotForm(forms.ModelForm):
 
 
 @admin.register(Bot)
-class BotAdmin(admin.ModelAdmin):
+class BotAdmin(FieldHelpMixin, admin.ModelAdmin):
     form = BotForm
+    field_help = {
+        "name": "Shown on workstreams that use the bot and in the routing diagnosis.",
+        "kind": "Rule bot: answers from its rules below. HTTP bot: a service you run answers each customer "
+                "message (URL and secret below).",
+        "fallback_answer": "Rule bot: sent when no rule matches and unmatched messages do not escalate.",
+        "timeout_seconds": "HTTP bot: seconds to wait for its answer, from 0.5 to 30.",
+    }
     exclude = ["secret"]  # never rendered, not even read-only: "secret_status" says whether one is set
     readonly_fields = ["secret_status"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
@@ -228,8 +241,12 @@ class WorkstreamNumberInline(admin.TabularInline):
                            reverse("admin:workstreams_workstreamnumber_change", args=[obj.pk]))
 
 
-class RoutingRuleInline(admin.TabularInline):
+class RoutingRuleInline(FieldHelpMixin, admin.TabularInline):
     model = RoutingRule
+    field_help = {
+        "order": "Tried from the lowest number up; the first whose conditions all hold chooses the queue.",
+        "queue": "Where the conversations this rule matches wait for an agent.",
+    }
     extra = 0
     fields = ["order", "name", "queue", "is_active", "edit_link"]
     readonly_fields = ["edit_link"]
@@ -241,7 +258,14 @@ class RoutingRuleInline(admin.TabularInline):
 
 
 @admin.register(Workstream)
-class WorkstreamAdmin(SupervisorsMixin, admin.ModelAdmin):
+class WorkstreamAdmin(FieldHelpMixin, SupervisorsMixin, admin.ModelAdmin):
+    field_help = {
+        "name": "Shown to agents and supervisors.",
+        "distribution_mode": "Push: the hub assigns each conversation to an available agent with capacity. "
+                             "Pick: agents take conversations from their queues themselves.",
+        "wrap_up_capacity": "Once an agent ends a conversation (wrap-up): whether it still uses their capacity "
+                            "— until it is closed, for the wrap-up time below, or not at all.",
+    }
     list_display = ["name", "channel", "distribution_mode", "capacity_per_conversation", "bot", "number_count"]
     list_filter = ["channel", "distribution_mode"]
     search_fields = ["name", "numbers__phone_number__number"]
@@ -261,13 +285,26 @@ class WorkstreamAdmin(SupervisorsMixin, admin.ModelAdmin):
         return obj.numbers.count()
 
 
-class RoutingConditionInline(admin.TabularInline):
+class RoutingConditionInline(FieldHelpMixin, admin.TabularInline):
     model = RoutingCondition
     extra = 1
+    field_help = {
+        "field": "What is compared: something about the customer, our number, the first message, or whether a "
+                 "queue is within its operating hours.",
+        "operator": "How it is compared with the value (time conditions: “holds”).",
+    }
 
 
 @admin.register(RoutingRule)
-class RoutingRuleAdmin(admin.ModelAdmin):
+class RoutingRuleAdmin(FieldHelpMixin, admin.ModelAdmin):
+    field_help = {
+        "workstream": "The workstream whose new conversations this rule routes.",
+        "order": "Rules are tried from the lowest number up; the first whose conditions all hold chooses the "
+                 "queue (a rule without conditions always holds).",
+        "name": "Shown in the routing diagnosis of the conversations it routes.",
+        "queue": "Where the conversations this rule matches wait for an agent.",
+        "is_active": "An inactive rule is skipped.",
+    }
     list_display = ["name", "workstream", "order", "queue", "is_active"]
     list_filter = ["workstream", "queue", "is_active"]
     search_fields = ["name"]

@@ -129,3 +129,33 @@ def test_long_text_is_cut_with_the_whole_of_it_on_hover(wide, hub, seeded):
     moment = wide.locator("#result_list tbody tr:first-child .field-created time")
     assert moment.inner_text().startswith("today ")  # not an ISO timestamp
     assert moment.get_attribute("title")  # the full date and time on hover
+
+
+def test_the_account_pages_fit_and_warn_about_unreachable_callback_urls(wide, hub, seeded, settings):
+    settings.PUBLIC_BASE_URL = "http://127.0.0.1:8000"  # what a laptop install has
+    account = seeded["telesign"]
+    sign_in(wide, hub, f"/admin/channels_app/messagingaccount/{account.pk}/change/")
+    warning = wide.locator("#callback-url-warning")
+    assert "Providers cannot reach these URLs." in warning.inner_text()
+    assert "loopback address" in warning.inner_text() and "plain http" in warning.inner_text()
+    wide.screenshot(path=str(SCREENSHOTS / "admin-account-change-1400.png"), full_page=True)
+    no_sideways_scroll(wide)
+    inside(wide, "#callback-url-callback")
+
+    wide.goto(hub.url + "/admin/channels_app/messagingaccount/add/")
+    no_sideways_scroll(wide)
+    wide.select_option("#id_provider", "telesign")
+    assert wide.locator(".form-row.field-customer_id").is_visible()
+    assert wide.locator(".form-row.field-api_key").is_visible()
+    assert not wide.locator(".form-row.field-account_sid").is_visible()  # Twilio's
+    wide.select_option("#id_provider", "twilio")
+    assert wide.locator(".form-row.field-account_sid").is_visible()
+    assert not wide.locator(".form-row.field-customer_id").is_visible()
+    wide.screenshot(path=str(SCREENSHOTS / "admin-account-add-1400.png"), full_page=True)
+
+
+def test_view_site_leads_to_the_console(wide, hub, seeded):
+    sign_in(wide, hub, "/admin/")
+    wide.locator("#user-tools").get_by_role("link", name="Agent console").click()
+    wide.wait_for_url(hub.url + "/console/")
+    assert "404" not in wide.title()

@@ -39,10 +39,18 @@ CHECKED_TEMPLATES = [
     "templates/console/dashboard.html",
     "templates/console/_dashboard_lists.html",
     "templates/console/_flash.html",
+    "templates/console/supervisor.html",
+    "templates/console/_supervisor_board.html",
+    "templates/admin/outbound/outboundconfiguration/send.html",
+    "templates/admin/outbound/outboundbatch/not_sent.html",
     "templates/language_switcher.html",
 ]
 CHECKED_MODULES = [
     "workstreams/console/selectors.py",
+    "workstreams/console/supervisor_selectors.py",
+    "workstreams/console/supervisor_views.py",
+    "config/admin_display.py",
+    "config/public_url.py",
     "workstreams/middleware.py",
 ]
 

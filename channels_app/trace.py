@@ -20,7 +20,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
+from django.utils import formats, timezone
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from channels_app.models import (
     ChannelLog,
@@ -75,10 +78,24 @@ def _event_tone(event: InboundEvent) -> str:
 
 def _event_state(event: InboundEvent) -> str:
     if event.state == EventState.PROCESSED:
-        return f"processed {event.processed_at:%Y-%m-%d %H:%M:%S}" if event.processed_at else "processed"
+        if event.processed_at:
+            return _("processed %(when)s") % {"when": _stamp(event.processed_at)}
+        return _("processed")
     if event.state == EventState.FAILED:
-        return f"failed after {event.attempts} attempt(s): {event.error}"
-    return f"waiting to be processed ({event.attempts} attempt(s) so far{': ' + event.error if event.error else ''})"
+        return ngettext("failed after %(count)d attempt: %(error)s", "failed after %(count)d attempts: %(error)s",
+                        event.attempts) % {"count": event.attempts, "error": event.error}
+    if event.error:
+        return ngettext("waiting to be processed (%(count)d attempt so far: %(error)s)",
+                        "waiting to be processed (%(count)d attempts so far: %(error)s)",
+                        event.attempts) % {"count": event.attempts, "error": event.error}
+    return ngettext("waiting to be processed (%(count)d attempt so far)",
+                    "waiting to be processed (%(count)d attempts so far)", event.attempts) % {"count": event.attempts}
+
+
+def _stamp(when: datetime) -> str:
+    """A moment in the page's language and the hub's time zone."""
+    local = timezone.localtime(when)
+    return f"{formats.date_format(local, 'SHORT_DATE_FORMAT')} {local:%H:%M:%S}"
 
 
 def message_events(message: Message) -> list[InboundEvent]:
@@ -104,32 +121,46 @@ def message_trace(*, message: Message) -> list[TraceEntry]:
     if message.direction == Direction.INBOUND:
         for event in events:
             entries.append(TraceEntry(
-                event.received_at, "webhook", f"Webhook from {message.get_provider_display()} received",
-                f"The customer's message, verified and stored as event #{event.pk}; {_event_state(event)}.",
+                event.received_at, "webhook",
+                _("Webhook from %(provider)s received") % {"provider": message.get_provider_display()},
+                _("The customer's message, verified and stored as event #%(id)s; %(state)s.")
+                % {"id": event.pk, "state": _event_state(event)},
                 _event_tone(event), request_id=event.request_id, event=event,
-                link=("Event", "admin:channels_app_inboundevent_change", event.pk)))
-        entries.append(TraceEntry(message.created_at, "created", "Stored as an inbound message",
-                                  f"From {message.contact.address} to {message.phone_number.number}.", Tone.OK,
-                                  request_id=message.request_id))
+                link=(_("Event"), "admin:channels_app_inboundevent_change", event.pk)))
+        entries.append(TraceEntry(message.created_at, "created", _("Stored as an inbound message"),
+                                  _("From %(contact)s to %(number)s.")
+                                  % {"contact": message.contact.address, "number": message.phone_number.number},
+                                  Tone.OK, request_id=message.request_id))
     else:
-        who = f" by {message.author.get_username()}" if message.author_id else ""
-        entries.append(TraceEntry(message.created_at, "created",
-                                  f"Created ({message.get_kind_display().lower()}){who}",
-                                  f"To {message.contact.address} from {message.phone_number.number}; "
-                                  f"{message.segments} segment(s), {message.encoding or 'no text'}.",
-                                  request_id=message.request_id))
+        kind = message.get_kind_display().lower()
+        if message.author_id:
+            title = _("Created (%(kind)s) by %(user)s") % {"kind": kind, "user": message.author.get_username()}
+        else:
+            title = _("Created (%(kind)s)") % {"kind": kind}
+        parts = {"contact": message.contact.address, "number": message.phone_number.number,
+                 "count": message.segments, "encoding": message.encoding}
+        if message.encoding:
+            detail = ngettext("To %(contact)s from %(number)s; %(count)d segment, %(encoding)s.",
+                              "To %(contact)s from %(number)s; %(count)d segments, %(encoding)s.",
+                              message.segments) % parts
+        else:
+            detail = _("To %(contact)s from %(number)s; no text.") % parts
+        entries.append(TraceEntry(message.created_at, "created", title, detail, request_id=message.request_id))
         entries += _sends(message)
         for event in events:
             status, code = _status_event_parts(event)
-            label = MessageStatus(status).label if status in MessageStatus.values else status or "unknown"
+            label = str(MessageStatus(status).label if status in MessageStatus.values else status or _("unknown"))
             failed = status in (MessageStatus.FAILED, MessageStatus.UNDELIVERED)
+            if code:
+                title = _("Status callback: %(status)s (error %(code)s)") % {"status": label.lower(), "code": code}
+            else:
+                title = _("Status callback: %(status)s") % {"status": label.lower()}
             entries.append(TraceEntry(
-                event.received_at, "status_callback", f"Status callback: {label.lower()}"
-                + (f" (error {code})" if code else ""),
-                f"Stored as event #{event.pk}; {_event_state(event)}.",
+                event.received_at, "status_callback", title,
+                _("Stored as event #%(id)s; %(state)s.") % {"id": event.pk, "state": _event_state(event)},
                 Tone.ERROR if failed or event.state == EventState.FAILED else _event_tone(event),
                 request_id=event.request_id, event=event,
-                link=("Event", "admin:channels_app_inboundevent_change", event.pk)))
+                link=(_("Event"), "admin:channels_app_inboundevent_change", event.pk)))
     for path in getattr(settings, "HUB_MESSAGE_TRACE_SOURCES", []):
         entries += import_string(path)(message)
     entries.append(_outcome(message))
@@ -143,16 +174,21 @@ def _sends(message: Message) -> list[TraceEntry]:
     entries = []
     sends = [log for log in logs if log.kind == ChannelLogKind.SEND]
     for number, log in enumerate(sends, start=1):
-        answer = f"HTTP {log.status_code}" if log.status_code else "no answer"
-        took = f" in {log.duration_ms} ms" if log.duration_ms is not None else ""
         ok = log.status_code is not None and log.status_code < 400 and not log.is_error
-        entries.append(TraceEntry(log.created_at, "send", f"Send attempt {number}: {answer}{took}",
-                                  log.error or ("The provider accepted it." if ok else "The provider refused it."),
+        parts = {"number": number, "status": log.status_code, "ms": log.duration_ms}
+        if not log.status_code:
+            title = _("Send attempt %(number)s: no answer") % parts
+        elif log.duration_ms is not None:
+            title = _("Send attempt %(number)s: HTTP %(status)s in %(ms)s ms") % parts
+        else:
+            title = _("Send attempt %(number)s: HTTP %(status)s") % parts
+        verdict = _("The provider accepted it.") if ok else _("The provider refused it.")
+        entries.append(TraceEntry(log.created_at, "send", title, log.error or verdict,
                                   Tone.OK if ok else Tone.ERROR, request_id=log.request_id, exchange=log,
-                                  link=("Channel log", "admin:channels_app_channellog_change", log.pk)))
+                                  link=(_("Channel log"), "admin:channels_app_channellog_change", log.pk)))
         if not ok and number < len(sends):
-            entries.append(TraceEntry(log.created_at, "retry", "Retried",
-                                      "The failure was retryable (a timeout, a 5xx or a 429): sent again.",
+            entries.append(TraceEntry(log.created_at, "retry", _("Retried"),
+                                      _("The failure was retryable (a timeout, a 5xx or a 429): sent again."),
                                       Tone.WARNING))
     for log in logs:
         if log.kind != ChannelLogKind.SEND:
@@ -160,7 +196,7 @@ def _sends(message: Message) -> list[TraceEntry]:
                                       f"{log.method} → {log.status_code or log.error[:60]}", log.error,
                                       Tone.ERROR if log.is_error else Tone.INFO, request_id=log.request_id,
                                       exchange=log,
-                                      link=("Channel log", "admin:channels_app_channellog_change", log.pk)))
+                                      link=(_("Channel log"), "admin:channels_app_channellog_change", log.pk)))
     return entries
 
 
@@ -168,23 +204,27 @@ def _outcome(message: Message) -> TraceEntry:
     status = MessageStatus(message.status)
     when = message.status_updated_at or message.created_at
     if message.direction == Direction.INBOUND:
-        return TraceEntry(when, "outcome", "Received", "The message reached the hub.", Tone.OK)
+        return TraceEntry(when, "outcome", _("Received"), _("The message reached the hub."), Tone.OK)
     error = f" — {message.error_code}: {message.error_message}" if message.error_code or message.error_message \
         else ""
     if status in (MessageStatus.DELIVERED, MessageStatus.READ):
         stamp = message.read_at if status == MessageStatus.READ else message.delivered_at
-        return TraceEntry(stamp or when, "outcome", f"Now: {status.label.lower()}",
-                          "The provider reported it on the customer's handset.", Tone.OK)
+        return TraceEntry(stamp or when, "outcome", _("Now: %(status)s") % {"status": str(status.label).lower()},
+                          _("The provider reported it on the customer's handset."), Tone.OK)
     if status == MessageStatus.SENT:
-        return TraceEntry(when, "outcome", "Now: sent", "The provider accepted it; no delivery report yet (not "
-                          "every carrier sends one).", Tone.OK)
+        return TraceEntry(when, "outcome", _("Now: sent"), _("The provider accepted it; no delivery report yet (not "
+                          "every carrier sends one)."), Tone.OK)
     if status in (MessageStatus.FAILED, MessageStatus.UNDELIVERED):
-        return TraceEntry(when, "outcome", f"Now: {status.label.lower()}{error}",
-                          f"After {message.attempts} attempt(s). Fix the cause, then retry it (admin action or API).",
+        return TraceEntry(when, "outcome", _("Now: %(status)s") % {"status": str(status.label).lower()} + error,
+                          ngettext("After %(count)d attempt. Fix the cause, then retry it (admin action or API).",
+                                   "After %(count)d attempts. Fix the cause, then retry it (admin action or API).",
+                                   message.attempts) % {"count": message.attempts},
                           Tone.ERROR)
     if status == MessageStatus.QUEUED and message.next_attempt_at:
-        return TraceEntry(when, "outcome", "Now: queued for another attempt",
-                          f"Attempt {message.attempts + 1} of at most {settings.MESSAGE_MAX_ATTEMPTS} is due at "
-                          f"{message.next_attempt_at:%Y-%m-%d %H:%M:%S}{error}.", Tone.WARNING)
-    return TraceEntry(when, "outcome", f"Now: {status.label.lower()}", "Waiting for a worker." if status ==
-                      MessageStatus.QUEUED else "A worker is talking to the provider.", Tone.INFO)
+        return TraceEntry(when, "outcome", _("Now: queued for another attempt"),
+                          _("Attempt %(attempt)s of at most %(most)s is due at %(when)s.")
+                          % {"attempt": message.attempts + 1, "most": settings.MESSAGE_MAX_ATTEMPTS,
+                             "when": _stamp(message.next_attempt_at)} + error, Tone.WARNING)
+    return TraceEntry(when, "outcome", _("Now: %(status)s") % {"status": str(status.label).lower()},
+                      _("Waiting for a worker.") if status == MessageStatus.QUEUED
+                      else _("A worker is talking to the provider."), Tone.INFO)

@@ -118,6 +118,20 @@ def test_the_admin_page_shows_the_trace(reply, admin_client):
     assert page.index("Send attempt 1") < page.index("Send attempt 2") < page.index("Now: delivered")
 
 
+@pytest.mark.parametrize(("language", "texts"), [
+    ("ja", ("トレース: メッセージの経緯すべて", "送信試行 1: HTTP 503", "再試行", "現在: ")),
+    ("pt-br", ("Rastreamento: toda a história da mensagem", "Tentativa de envio 1: HTTP 503", "Agora: ")),
+    ("sv", ("Spårning: meddelandets hela historia", "Sändförsök 2: HTTP 201", "Nu: ")),
+])
+def test_the_trace_reads_in_the_administrators_language(reply, admin_client, language, texts):
+    message, _ = reply
+    page = admin_client.get(f"/admin/channels_app/message/{message.pk}/change/",
+                            HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    for text in texts:
+        assert text in page, text
+    assert "Send attempt" not in page and "Trace: the message" not in page
+
+
 def test_the_api_gives_the_trace_to_those_who_may_read_messages(reply, db):
     message, _ = reply
     user = get_user_model().objects.create_user("support", password="x")

@@ -44,6 +44,7 @@ CHECKED_TEMPLATES = [
     "templates/admin/outbound/outboundconfiguration/send.html",
     "templates/admin/outbound/outboundbatch/not_sent.html",
     "templates/language_switcher.html",
+    "templates/admin/channels_app/message/change_form.html",
 ]
 CHECKED_MODULES = [
     "workstreams/console/selectors.py",
@@ -52,6 +53,9 @@ CHECKED_MODULES = [
     "config/admin_display.py",
     "config/public_url.py",
     "workstreams/middleware.py",
+    "channels_app/trace.py",
+    "outbound/trace.py",
+    "workstreams/trace.py",
 ]
 
 

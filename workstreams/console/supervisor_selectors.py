@@ -35,7 +35,7 @@ from .selectors import ago_label, duration_label
 SERVICE_LEVEL_PERIOD = timedelta(hours=24)
 #: States in which a conversation holds an agent's attention (wrap-up may still use capacity).
 CURRENT_STATES = (ConversationState.ACTIVE, ConversationState.WAITING, ConversationState.WRAP_UP)
-LIST_LIMIT = 200
+LIST_LIMIT = 100  # live conversations listed (the queue figures count them all)
 
 
 def service_level_target() -> timedelta:

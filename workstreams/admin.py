@@ -2,7 +2,10 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.db import models
+from django.http import HttpResponseRedirect
 from django.utils.html import format_html, format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy as _
 
 from config.admin_display import FieldHelpMixin, natural_time, truncated
 from config.exceptions import ServiceError
@@ -20,6 +23,7 @@ from .models import (
     Case,
     Conversation,
     ConversationMessage,
+    ConversationNote,
     ConversationState,
     Holiday,
     OperatingHours,
@@ -116,11 +120,22 @@ class AgentSkillInline(admin.TabularInline):
 
 @admin.register(AgentProfile)
 class AgentProfileAdmin(admin.ModelAdmin):
-    list_display = ["user", "presence", "capacity", "capacity_in_use", "last_assigned_at"]
+    list_display = ["user", "public_name", "presence", "capacity", "capacity_in_use", "last_assigned_at"]
     list_filter = ["presence", "skills__skill"]
     search_fields = ["user__username", "user__first_name", "user__last_name"]
     inlines = [AgentSkillInline]
     actions = ["set_available", "set_offline"]
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """Added from the console's "no agent profile" page (``?next=/console/``): back to the console."""
+        target = request.GET.get("next", "")
+        if target and "_addanother" not in request.POST and "_continue" not in request.POST and \
+                url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                require_https=request.is_secure()):
+            self.message_user(request, _("The agent profile of %(user)s is saved.") % {"user": obj.user},
+                              messages.SUCCESS)
+            return HttpResponseRedirect(target)
+        return super().response_add(request, obj, post_url_continue)
 
     @admin.display(description="In use")
     def capacity_in_use(self, obj):
@@ -412,21 +427,35 @@ class ConversationMessageInline(admin.TabularInline):
         return f"{m.error_code}: {m.error_message}" if m.error_code or m.error_message else ""
 
 
+class ConversationNoteInline(admin.TabularInline):
+    """Internal notes, read only: agents write them in the console (they are never sent)."""
+
+    model = ConversationNote
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "author", "is_wrap_up", "body"]
+    readonly_fields = fields
+    verbose_name_plural = _("internal notes (never sent)")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
     list_display = ["id", "contact_short", "channel", "state_badge", "queue", "agent", "last_activity"]
-    list_filter = ["state", "channel", "workstream", "queue", "resolved", "with_bot",
+    list_filter = ["state", "channel", "workstream", "queue", "resolved", "outcome", "with_bot",
                    ("agent", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["contact__address", "contact__display_name", "phone_number__number"]
     date_hierarchy = "created_at"
     list_select_related = ["contact", "phone_number", "queue", "agent"]
     readonly_fields = ["contact", "phone_number", "workstream", "channel", "state", "queue", "agent", "with_bot",
-                       "resolved", "created_at", "queued_at", "assigned_at", "last_message_at", "last_inbound_at",
-                       "ended_at", "closed_at", "routing_explained"]
+                       "resolved", "outcome", "case", "created_at", "queued_at", "assigned_at", "last_message_at",
+                       "last_inbound_at", "ended_at", "closed_at", "routing_explained"]
     fields = ["contact", "phone_number", "workstream", "channel", "state", "queue", "agent", "with_bot", "resolved",
-              "routing_explained", "created_at", "queued_at", "assigned_at", "last_message_at", "last_inbound_at",
-              "ended_at", "closed_at"]
-    inlines = [ConversationMessageInline]
+              "outcome", "case", "routing_explained", "created_at", "queued_at", "assigned_at", "last_message_at",
+              "last_inbound_at", "ended_at", "closed_at"]
+    inlines = [ConversationMessageInline, ConversationNoteInline]
     actions = ["end_conversations", "close_conversations"]
 
     STATE_COLOURS = {"open": "#b45309", "active": "#15803d", "waiting": "#1d4ed8", "wrap_up": "#6b7280",

@@ -166,9 +166,18 @@ class AgentProfile(models.Model):
     presence = models.CharField(max_length=16, choices=Presence.choices, default=Presence.OFFLINE)
     presence_changed_at = models.DateTimeField(null=True, blank=True)
     last_assigned_at = models.DateTimeField(null=True, blank=True, help_text="For round robin.")
+    public_name = models.CharField(
+        _("name customers see"), max_length=100, blank=True, default="",
+        help_text=_("What {AgentName} becomes in quick replies, e.g. “Ana”. Blank: the full name; the username "
+                    "is never shown to customers."))
 
     def __str__(self) -> str:
         return self.user.get_full_name() or self.user.get_username()
+
+    def name_for_customers(self) -> str:
+        """The agent's name as customers see it; empty when there is none but the username."""
+        user = self.user
+        return (self.public_name or user.get_full_name() or user.first_name).strip()
 
     @property
     def display_name(self) -> str:
@@ -457,6 +466,13 @@ class ConversationState(models.TextChoices):
 LIVE_STATES = (ConversationState.OPEN, ConversationState.ACTIVE, ConversationState.WAITING)
 
 
+class ConversationOutcome(models.TextChoices):
+    RESOLVED = "resolved", _("Resolved")
+    NOT_RESOLVED = "not_resolved", _("Not resolved")
+    FOLLOW_UP = "follow_up", _("Needs a follow-up")
+    NO_REPLY = "no_reply", _("Customer stopped answering")
+
+
 class Conversation(models.Model):
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="conversations")
     phone_number = models.ForeignKey(PhoneNumber, on_delete=models.PROTECT, related_name="conversations")
@@ -471,6 +487,11 @@ class Conversation(models.Model):
     required_skills = models.ManyToManyField(Skill, blank=True, related_name="+")
     with_bot = models.BooleanField(default=False, help_text="A bot is handling it; agents get it on escalation.")
     resolved = models.BooleanField(default=False, help_text="Set when an agent ends the conversation.")
+    outcome = models.CharField(_("outcome"), max_length=16, blank=True, default="",
+                               choices=ConversationOutcome.choices,
+                               help_text=_("Chosen by the agent when ending the conversation."))
+    case = models.ForeignKey("Case", null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations",
+                             help_text=_("The support case this conversation is about."))
     language = models.CharField(max_length=16, blank=True, default="")
     routing_diagnosis = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -576,3 +597,38 @@ class ConversationRead(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} read #{self.conversation_id} up to {self.last_message_id}"
+
+
+class ConversationNote(models.Model):
+    """An internal note on a conversation: agents and supervisors read it, the customer never does (it is not a
+    message and no provider ever sees it)."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    body = models.TextField(_("note"))
+    is_wrap_up = models.BooleanField(default=False, help_text=_("Written when the conversation was ended."))
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Note on #{self.conversation_id} by {self.author}"
+
+
+class ConversationConsult(models.Model):
+    """Another agent invited to read a conversation and add notes, without taking it or any capacity."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="consults")
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="consults")
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["conversation", "agent"], condition=Q(ended_at__isnull=True),
+                                               name="workstreams_one_open_consult")]
+
+    def __str__(self) -> str:
+        return f"{self.agent} consulted on #{self.conversation_id}"

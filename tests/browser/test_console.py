@@ -53,7 +53,7 @@ def test_agent_answers_a_customer_from_webhook_to_delivered_to_ended(login, hub,
     box = page.get_by_label("Reply to Maria")
     expect(box).to_be_focused()
     box.fill("Yes, it arrives today.")
-    expect(page.locator("#reply-count")).to_have_text("22 / 1,600 characters · GSM-7 · 1 segment")
+    expect(page.locator("#reply-count")).to_have_text("22 / 1,600 characters")  # WhatsApp: no SMS segments
     box.press("Enter")
 
     reply = page.locator(".msg-outbound", has_text="Yes, it arrives today.")
@@ -72,9 +72,10 @@ def test_agent_answers_a_customer_from_webhook_to_delivered_to_ended(login, hub,
     assert callback.status_code == 200, callback.text
     expect(reply.locator(".status")).to_have_text("Delivered")
 
-    page.get_by_role("button", name="End conversation").click()
+    page.locator("summary", has_text="End conversation").click()
+    page.get_by_role("button", name="Confirm: end conversation").click()
     expect(page.locator("#conv-state")).to_have_text("Wrap-up (ended)")
-    expect(page.get_by_role("status").filter(has_text="ended and marked resolved")).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text="ended (resolved); it is in wrap-up")).to_be_visible()
     conversation = Conversation.objects.get(contact__address="+15551234567")
     assert (conversation.state, conversation.resolved) == (ConversationState.WRAP_UP, True)
 
@@ -94,7 +95,7 @@ def test_a_reply_over_1600_characters_is_refused_with_the_services_message(login
 
     box.fill("a" * 1601)
     expect(page.locator("#reply-count")).to_have_text(
-        "1,601 / 1,600 characters · GSM-7 · 11 segments · 1 over the limit")
+        "1,601 / 1,600 characters · 1 over the limit")
     box.press("Enter")
     expect(page.get_by_role("alert")).to_have_text("The message is 1601 characters; the limit is 1600.")
     expect(box).to_have_value("a" * 1601)  # the draft is kept

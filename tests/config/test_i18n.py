@@ -39,6 +39,10 @@ CHECKED_TEMPLATES = [
     "templates/console/dashboard.html",
     "templates/console/_dashboard_lists.html",
     "templates/console/_flash.html",
+    "templates/console/inbox.html",
+    "templates/console/_inbox_list.html",
+    "templates/console/contact.html",
+    "templates/console/_note.html",
     "templates/console/supervisor.html",
     "templates/console/_supervisor_board.html",
     "templates/admin/outbound/outboundconfiguration/send.html",
@@ -48,6 +52,11 @@ CHECKED_TEMPLATES = [
 ]
 CHECKED_MODULES = [
     "workstreams/console/selectors.py",
+    "workstreams/console/inbox_views.py",
+    "workstreams/services/inbox.py",
+    "workstreams/services/notes.py",
+    "workstreams/services/wrapup.py",
+    "workstreams/services/composer.py",
     "workstreams/console/supervisor_selectors.py",
     "workstreams/console/supervisor_views.py",
     "config/admin_display.py",

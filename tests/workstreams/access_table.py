@@ -12,7 +12,13 @@ from django.core.files.base import ContentFile
 
 from channels_app.models import Attachment, AttachmentState, Direction, Message, MessageStatus
 from channels_app.services.delivery import message_queue
-from workstreams.models import Conversation, ConversationMessage, ConversationRead
+from workstreams.models import (
+    Conversation,
+    ConversationConsult,
+    ConversationMessage,
+    ConversationNote,
+    ConversationRead,
+)
 
 OK = "ok"
 HIDDEN = "hidden"
@@ -43,10 +49,15 @@ TABLE: dict[str, tuple[str, list]] = {
     "retry": ("active", [OK, HIDDEN, HIDDEN, NOT_YOURS, HIDDEN, OK, NOT_AGENT, NOT_STAFF]),
     "attachment": ("active", [OK, HIDDEN, HIDDEN, OK, HIDDEN, OK, NOT_AGENT, NOT_STAFF]),
     "routing": ("active", [OK, HIDDEN, HIDDEN, OK, HIDDEN, OK, NOT_AGENT, NOT_STAFF]),
+    "note": ("active", [OK, HIDDEN, HIDDEN, OK, HIDDEN, OK, NOT_AGENT, NOT_STAFF]),
+    "consult": ("active", [OK, HIDDEN, HIDDEN, OK, HIDDEN, OK, NOT_AGENT, NOT_STAFF]),
+    "case": ("active", [OK, HIDDEN, HIDDEN, OK, HIDDEN, OK, NOT_AGENT, NOT_STAFF]),
+    "close-now": ("wrap_up", [OK, HIDDEN, HIDDEN, NOT_YOURS, HIDDEN, OK, NOT_AGENT, NOT_STAFF]),
 }
 
 #: Actions that change something when they succeed (the others only read).
-WRITES = {"reply", "template", "take", "transfer", "reassign", "wait", "resume", "end", "force-close", "retry"}
+WRITES = {"reply", "template", "take", "transfer", "reassign", "wait", "resume", "end", "force-close", "retry",
+          "note", "consult", "case", "close-now"}
 
 #: Queues each role sees in the queues list (the API) and as the dashboard's queue cards (the console).
 QUEUES = {
@@ -86,4 +97,6 @@ def snapshot(conversation: Conversation) -> tuple:
     messages = list(Message.objects.filter(conversation_link__conversation=c).order_by("pk")
                     .values_list("pk", "status", "body"))
     return (c.state, c.agent_id, c.queue_id, c.resolved, c.with_bot, c.ended_at, c.closed_at, c.routing_diagnosis,
-            messages, ConversationRead.objects.filter(conversation=c).count())
+            messages, ConversationRead.objects.filter(conversation=c).count(), c.outcome, c.case_id,
+            ConversationNote.objects.filter(conversation=c).count(),
+            ConversationConsult.objects.filter(conversation=c).count())

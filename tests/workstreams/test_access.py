@@ -28,7 +28,8 @@ def test_one_conversation_is_decided_with_one_query_for_its_scopes(access_world,
     access.user_roles(sue)  # warm the permission cache
     with django_assert_max_num_queries(2):  # the profile check, then every scope at once
         decision = access.conversation_access(sue, conversation)
-    assert decision.allowed == {Action.READ, Action.TRANSFER, Action.REASSIGN, Action.FORCE_CLOSE}
+    assert decision.allowed == {Action.READ, Action.TRANSFER, Action.REASSIGN, Action.FORCE_CLOSE, Action.NOTE,
+                                Action.CONSULT, Action.CASE}
 
 
 def test_the_administrator_permission_is_enough_without_being_a_superuser(access_world, django_user_model):

@@ -165,3 +165,25 @@ def test_the_whatsapp_templates_are_named_right(admin_client, twilio_whatsapp_ac
         phone_number=twilio_whatsapp_account.numbers.get())
     page = admin_client.get(reverse("admin:workstreams_workstreamnumber_change", args=[number.pk])).content.decode()
     assert "WhatsApp templates" in page and "Whats app" not in page
+
+
+def test_a_conversations_internal_notes_show_read_only_in_the_admin(admin_client, sandbox_account, receive):
+    from workstreams.models import ConversationNote
+
+    conversation = receive(sandbox_account, "hello")
+    ConversationNote.objects.create(conversation=conversation, body="Refund promised by phone")
+    page = admin_client.get(f"/admin/workstreams/conversation/{conversation.pk}/change/").content.decode()
+    assert "Internal notes (never sent)" in page and "Refund promised by phone" in page
+    assert 'name="notes-0-body"' not in page  # read only: notes are written in the console
+
+
+def test_an_agent_profile_added_from_the_console_returns_to_it(admin_client, admin_user):
+    response = admin_client.post(
+        f"/admin/workstreams/agentprofile/add/?user={admin_user.pk}&next=/console/",
+        {"user": admin_user.pk, "language": "", "capacity": 100, "presence": "available", "public_name": "",
+         "skills-TOTAL_FORMS": 0, "skills-INITIAL_FORMS": 0, "skills-MIN_NUM_FORMS": 0, "skills-MAX_NUM_FORMS": 1000})
+    assert response.status_code == 302 and response["Location"] == "/console/"
+    elsewhere = admin_client.post(
+        "/admin/workstreams/agentprofile/add/?next=https://evil.example/",
+        {"user": "", "capacity": 100, "presence": "available"})
+    assert elsewhere.status_code == 200  # invalid: the form again, and never a redirect elsewhere

@@ -6,7 +6,15 @@ from rest_framework import serializers
 
 from channels_app.models import Attachment, Message
 from channels_app.services.delivery import MAX_MESSAGE_LENGTH
-from workstreams.models import Conversation, Presence, Queue, WhatsAppTemplate
+from workstreams.models import (
+    Case,
+    Conversation,
+    ConversationNote,
+    ConversationOutcome,
+    Presence,
+    Queue,
+    WhatsAppTemplate,
+)
 
 User = get_user_model()
 
@@ -46,8 +54,9 @@ class ConversationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Conversation
-        fields = ["id", "state", "channel", "contact", "number", "queue", "agent", "with_bot", "resolved",
-                  "created_at", "last_message_at", "last_inbound_at", "ended_at", "closed_at", "routing_diagnosis"]
+        fields = ["id", "state", "channel", "contact", "number", "queue", "agent", "with_bot", "resolved", "outcome",
+                  "case", "created_at", "last_message_at", "last_inbound_at", "ended_at", "closed_at",
+                  "routing_diagnosis"]
         read_only_fields = fields
 
     def get_contact(self, obj: Conversation) -> dict:
@@ -100,3 +109,33 @@ class QueueSerializer(serializers.ModelSerializer):
     class Meta:
         model = Queue
         fields = ["id", "name", "priority", "is_default", "assignment_method", "waiting", "active"]
+
+
+class EndSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=ConversationOutcome.choices, required=False, default="",
+                                      allow_blank=True, help_text="Default: resolved.")
+    note = serializers.CharField(required=False, default="", allow_blank=True, trim_whitespace=False,
+                                 help_text="A wrap-up note (internal, never sent; up to 4,000 characters).")
+
+
+class NoteSerializer(serializers.ModelSerializer):
+    author = serializers.CharField(source="author.get_username", default=None, read_only=True)
+    body = serializers.CharField(trim_whitespace=False, allow_blank=True,
+                                 help_text="Internal: agents and supervisors read it, the customer never does.")
+
+    class Meta:
+        model = ConversationNote
+        fields = ["id", "author", "body", "is_wrap_up", "created_at"]
+        read_only_fields = ["id", "author", "is_wrap_up", "created_at"]
+
+
+class ConsultSerializer(serializers.Serializer):
+    agent = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.filter(is_active=True),
+                                         help_text="Username of the agent invited to read and add notes.")
+
+
+class CaseLinkSerializer(serializers.Serializer):
+    case = serializers.PrimaryKeyRelatedField(queryset=Case.objects.all(), required=False, allow_null=True,
+                                              help_text="One of the customer's cases; omit to create one.")
+    title = serializers.CharField(required=False, default="", allow_blank=True,
+                                  help_text="The title of a new case (when no case is given).")

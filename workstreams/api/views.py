@@ -12,13 +12,17 @@ from channels_app.models import Message
 from config.api import ApiErrorSerializer as ErrorSerializer
 from workstreams import selectors, services
 from workstreams.models import AgentProfile, Conversation, ConversationState, Queue
-from workstreams.services import access, distribution
+from workstreams.services import access, composer, distribution, inbox, notes, wrapup
 from workstreams.services.access import Action
 
 from .serializers import (
+    CaseLinkSerializer,
+    ConsultSerializer,
     ConversationSerializer,
+    EndSerializer,
     ForceCloseSerializer,
     MessageSerializer,
+    NoteSerializer,
     PresenceSerializer,
     QueueSerializer,
     ReassignSerializer,
@@ -61,6 +65,8 @@ ACTIONS: dict[str, Action | dict[str, Action]] = {
     "messages": {"GET": Action.READ, "POST": Action.REPLY}, "template": Action.REPLY,
     "take": Action.TAKE, "transfer": Action.TRANSFER, "reassign": Action.REASSIGN, "wait": Action.WAIT,
     "resume": Action.RESUME, "end": Action.END, "force_close": Action.FORCE_CLOSE, "retry": Action.RETRY,
+    "close_now": Action.END, "notes": {"GET": Action.READ, "POST": Action.NOTE}, "consult": Action.CONSULT,
+    "case": Action.CASE, "follow_up": Action.REPLY,
 }
 
 
@@ -198,8 +204,13 @@ class ConversationViewSet(ConversationActionsMixin, mixins.ListModelMixin, mixin
     queryset = Conversation.objects.select_related("contact", "phone_number", "queue", "agent")
 
     def get_queryset(self):
-        qs = access.conversations_visible_to(self.request.user, super().get_queryset())
         params = self.request.query_params
+        if self.action == "list" and (params.get("tab") or params.get("q")):
+            # The console's inbox: the same tabs, filters and search (``tab`` defaults to every conversation).
+            filters = inbox.inbox_filters_parse({"tab": "all", **params.dict()})
+            return inbox.inbox_conversations(user=self.request.user, filters=filters,
+                                             queryset=super().get_queryset())
+        qs = access.conversations_visible_to(self.request.user, super().get_queryset())
         if params.get("state"):
             qs = qs.filter(state__in=params["state"].split(","))
         if params.get("number"):
@@ -216,6 +227,10 @@ class ConversationViewSet(ConversationActionsMixin, mixins.ListModelMixin, mixin
                              + ", ".join(ConversationState.values)),
             OpenApiParameter("number", str, description="One of our numbers, as configured or in E.164."),
             OpenApiParameter("contact", str, description="The customer's E.164 number or contact id."),
+            OpenApiParameter("tab", str, description="The console's inbox tabs: " + ", ".join(inbox.Tab)
+                             + " (with tab or q, the filters are channel, number and queue ids, and state)."),
+            OpenApiParameter("q", str, description="Search over message text (full-text on PostgreSQL) and the "
+                             "customer's name and number."),
         ],
     )
     def list(self, request, *args, **kwargs):
@@ -241,11 +256,74 @@ class ConversationViewSet(ConversationActionsMixin, mixins.ListModelMixin, mixin
         return Response(MessageSerializer(message, context=self.get_serializer_context()).data,
                         status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses={200: ConversationSerializer, **ERRORS})
+    @extend_schema(request=EndSerializer, responses={200: ConversationSerializer, **ERRORS},
+                   description="End the conversation: it goes to wrap-up with the outcome (default resolved) and, "
+                               "optionally, an internal wrap-up note.")
     @action(detail=True, methods=["post"])
     def end(self, request, pk=None):
-        conversation = services.conversation_end(conversation=self.get_object(), user=request.user)
+        conversation = self.get_object()
+        data = EndSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        conversation = wrapup.conversation_end_with_outcome(conversation=conversation, user=request.user,
+                                                            outcome=data.validated_data["outcome"],
+                                                            note=data.validated_data["note"])
         return Response(ConversationSerializer(conversation).data)
+
+    @extend_schema(request=None, responses={200: ConversationSerializer, **ERRORS},
+                   description="Finish wrap-up: the conversation closes and its capacity is free at once.")
+    @action(detail=True, methods=["post"], url_path="close-now")
+    def close_now(self, request, pk=None):
+        conversation = wrapup.conversation_wrap_up_finish(conversation=self.get_object(), user=request.user)
+        return Response(ConversationSerializer(conversation).data)
+
+    @extend_schema(responses={200: NoteSerializer(many=True)}, methods=["GET"])
+    @extend_schema(request=NoteSerializer, responses={201: NoteSerializer, **ERRORS}, methods=["POST"],
+                   description="Internal notes: never sent to the customer or any provider.")
+    @action(detail=True, methods=["get", "post"])
+    def notes(self, request, pk=None):
+        conversation = self.get_object()
+        if request.method == "GET":
+            return Response(NoteSerializer(notes.conversation_notes(conversation), many=True).data)
+        data = NoteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        note = notes.conversation_note_add(conversation=conversation, author=request.user,
+                                           body=data.validated_data["body"])
+        return Response(NoteSerializer(note).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ConsultSerializer, responses={200: ConversationSerializer, **ERRORS},
+                   description="Invite another agent to read the conversation and add notes (no capacity is taken).")
+    @action(detail=True, methods=["post"])
+    def consult(self, request, pk=None):
+        conversation = self.get_object()
+        data = ConsultSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        notes.conversation_consult_invite(conversation=conversation, by=request.user,
+                                          agent=data.validated_data["agent"])
+        return Response(ConversationSerializer(conversation).data)
+
+    @extend_schema(request=CaseLinkSerializer, responses={200: ConversationSerializer, **ERRORS},
+                   description="Link the conversation to one of its customer's cases, or to a new case.")
+    @action(detail=True, methods=["post"])
+    def case(self, request, pk=None):
+        conversation = self.get_object()
+        data = CaseLinkSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        notes.conversation_case_link(conversation=conversation, by=request.user,
+                                     case=data.validated_data.get("case"), title=data.validated_data["title"])
+        return Response(ConversationSerializer(conversation).data)
+
+    @extend_schema(request=TemplateSendSerializer, responses={201: ConversationSerializer, **ERRORS},
+                   description="Follow a resolved, closed WhatsApp conversation up with an approved template: a new "
+                               "conversation, assigned to you, opens with it.")
+    @action(detail=True, methods=["post"], url_path="follow-up")
+    def follow_up(self, request, pk=None):
+        conversation = self.get_object()
+        data = TemplateSendSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        follow, _message = composer.conversation_follow_up(conversation=conversation, author=request.user,
+                                                           template=data.validated_data["template"],
+                                                           variables=data.validated_data["variables"])
+        return Response(ConversationSerializer(follow).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={201: MessageSerializer, **ERRORS},
                    description="Send a failed message of this conversation again.")

@@ -22,6 +22,7 @@ from workstreams.models import (
     AgentProfile,
     Conversation,
     ConversationMessage,
+    ConversationNote,
     ConversationRead,
     ConversationState,
     Queue,
@@ -36,7 +37,8 @@ from workstreams.services.access import (
     queues_visible_to,
     user_roles,
 )
-from workstreams.services.automated import conversation_languages, render
+from workstreams.services.automated import conversation_languages
+from workstreams.services.composer import placeholder_fill, placeholder_values, placeholders_unresolved
 from workstreams.services.conversations import template_variables
 
 LIST_LIMIT = 100
@@ -62,6 +64,20 @@ def _last_body() -> Subquery:
 def _listed(user: Any) -> QuerySet[Conversation]:
     return (Conversation.objects.select_related("contact", "phone_number", "queue", "agent")
             .annotate(unread=_unread(user), last_body=_last_body()))
+
+
+def listed(user: Any) -> QuerySet[Conversation]:
+    """Conversations as the console's lists show them: with ``unread`` (for ``user``) and ``last_body``."""
+    return _listed(user)
+
+
+def label_activity(conversations: list[Conversation], *, now: datetime | None = None) -> None:
+    """``activity_label`` and ``waiting_label`` on each, in the page's language."""
+    now = now or timezone.now()
+    for conversation in conversations:
+        conversation.activity_label = ago_label(conversation.last_message_at, now)
+        conversation.waiting_label = duration_label((now - conversation.queued_at).total_seconds()) \
+            if conversation.queued_at and conversation.state == ConversationState.OPEN else ""
 
 
 def duration_label(seconds: float) -> str:
@@ -138,6 +154,24 @@ def whatsapp_window(conversation: Conversation, *, now: datetime | None = None) 
     return Window(applies=True, closes_at=closes_at, is_open=bool(closes_at and closes_at > (now or timezone.now())))
 
 
+def order_key(moment: datetime, pk: int) -> str:
+    return f"{int(moment.timestamp() * 1_000_000):020d}-{pk:020d}"
+
+
+def thread_notes(conversation: Conversation, *, after: int = 0) -> list[ConversationNote]:
+    """The conversation's internal notes (newer than the note ``after``), with the thread's ordering key."""
+    items = list(ConversationNote.objects.filter(conversation=conversation, pk__gt=after).select_related("author"))
+    for note in items:
+        note.is_note = True
+        note.order_key = order_key(note.created_at, note.pk)
+    return items
+
+
+def thread_with_notes(conversation: Conversation) -> list[Any]:
+    """Messages and internal notes, in the order they happened."""
+    return sorted([*thread(conversation), *thread_notes(conversation)], key=lambda item: item.order_key)
+
+
 def thread(conversation: Conversation, *, query: Q | None = None) -> list[Message]:
     """The conversation's messages, each with the keys the page's live updates use."""
     messages = conversation_messages(conversation=conversation)
@@ -145,7 +179,7 @@ def thread(conversation: Conversation, *, query: Q | None = None) -> list[Messag
         messages = messages.filter(query).distinct()
     items = list(messages)
     for message in items:
-        message.order_key = f"{int(message.created_at.timestamp() * 1_000_000):020d}-{message.pk:020d}"
+        message.order_key = order_key(message.created_at, message.pk)
         stamp = message.status_updated_at.isoformat() if message.status_updated_at else ""
         message.version = "|".join([message.status, stamp, *(a.state for a in message.attachments.all())])
     return items
@@ -194,14 +228,9 @@ def whatsapp_templates(conversation: Conversation) -> list[dict[str, Any]]:
 
 
 def quick_replies(conversation: Conversation, *, user: Any) -> list[dict[str, Any]]:
-    """Active quick replies with their placeholders filled in; the conversation's languages first."""
-    values = {
-        "CustomerName": conversation.contact.display_name,
-        "CustomerNumber": conversation.contact.address,
-        "AgentName": user.get_full_name() or user.get_username(),
-        "QueueName": conversation.queue.name if conversation.queue else "",
-        "ConversationId": str(conversation.pk),
-    }
+    """Active quick replies with their placeholders filled in (fallbacks where there is no value; those with
+    neither stay as ``{Name}`` and are listed in ``unresolved``); the conversation's languages first."""
+    values = placeholder_values(conversation, user=user)
     languages = conversation_languages(conversation, None)
 
     def rank(reply: QuickReply) -> tuple[int, str]:
@@ -214,7 +243,9 @@ def quick_replies(conversation: Conversation, *, user: Any) -> list[dict[str, An
         return (2 * len(languages) + (0 if not lang else 1)), reply.title.lower()
 
     replies = sorted(QuickReply.objects.filter(is_active=True), key=rank)
-    return [{"id": r.pk, "title": r.title, "language": r.language, "text": render(r.text, values)} for r in replies]
+    filled = [(r, placeholder_fill(r.text, values)) for r in replies]
+    return [{"id": r.pk, "title": r.title, "language": r.language, "text": text,
+             "unresolved": placeholders_unresolved(text)} for r, text in filled]
 
 
 def transfer_targets(conversation: Conversation, *, user: Any) -> dict[str, list[Any]]:

@@ -32,8 +32,8 @@ from channels_app.models import Attachment, Message
 from channels_app.services.delivery import MAX_MESSAGE_LENGTH
 from config.exceptions import ServiceError
 from workstreams import services
-from workstreams.models import LIVE_STATES, AgentProfile, Conversation, ConversationState, Presence
-from workstreams.services import access, distribution
+from workstreams.models import LIVE_STATES, AgentProfile, Conversation, ConversationOutcome, ConversationState, Presence
+from workstreams.services import access, composer, distribution, notes, wrapup
 from workstreams.services.access import Action
 from workstreams.services.routing import routing_lines
 
@@ -115,7 +115,8 @@ def _no_profile(request: HttpRequest) -> HttpResponse:
     ]
     return _page(request, "console/no_profile.html", {
         "can_fix": can_fix, "fixers": fixers,
-        "fix_url": reverse("admin:workstreams_agentprofile_add") + f"?user={user.pk}",
+        # The admin comes back to the console once the profile is saved (AgentProfileAdmin.response_add).
+        "fix_url": reverse("admin:workstreams_agentprofile_add") + f"?user={user.pk}&next=/console/",
     }, status=403)
 
 
@@ -173,8 +174,9 @@ def _dashboard_fragment(request: HttpRequest) -> tuple[str, dict[str, Any]]:
     profile = request.agent_profile
     context = {**lists, "profile": profile, "roles": request.roles,
                "free_capacity": distribution.agent_free_capacity(request.user) if profile else 0,
-               "add_profile_url": reverse("admin:workstreams_agentprofile_add") + f"?user={request.user.pk}"
-               if request.user.has_perm("workstreams.add_agentprofile") else ""}
+               "capacity": wrapup.agent_capacity_explained(request.user) if profile else None,
+               "wrap_up": wrapup.wrap_up_list(user=request.user) if profile else [],
+               "can_add_profile": request.user.has_perm("workstreams.add_agentprofile")}
     return render_to_string("console/_dashboard_lists.html", context, request=request), lists
 
 
@@ -265,22 +267,33 @@ def _header_context(request: HttpRequest, conversation: Conversation) -> dict[st
         "targets": selectors.transfer_targets(conversation, user=request.user)
         if live and (can["transfer"] or can["reassign"]) else None,
         "version": _conversation_version(conversation),
+        "outcomes": ConversationOutcome.choices,
+        "is_consulting": _access(request, conversation).consult,
     }
 
 
 def _conversation_context(request: HttpRequest, conversation: Conversation, **extra: Any) -> dict[str, Any]:
-    thread = selectors.thread(conversation)
+    thread = selectors.thread_with_notes(conversation)
     now = timezone.now()
     window = selectors.whatsapp_window(conversation, now=now)
+    state = composer.composer_state(conversation, window_closed=window.applies and not window.is_open)
+    can = _can(request, conversation)
     return {
         **_header_context(request, conversation),
         "thread": thread,
-        "last_id": max((m.pk for m in thread), default=0),
+        "last_id": max((m.pk for m in thread if not getattr(m, "is_note", False)), default=0),
+        "last_note_id": max((m.pk for m in thread if getattr(m, "is_note", False)), default=0),
         "cursor": now.isoformat(),
         "window": window,
         "is_closed": conversation.state == ConversationState.CLOSED,
-        "free_text_disabled": conversation.state == ConversationState.CLOSED or (window.applies
-                                                                                 and not window.is_open),
+        "composer": state,
+        "free_text_disabled": state.disabled,
+        "consults": notes.conversation_consults(conversation),
+        "consult_candidates": notes.consult_candidates(conversation, user=request.user)
+        if can["consult"] and conversation.state != ConversationState.CLOSED else [],
+        "cases": list(conversation.contact.cases.order_by("-created_at")[:20]) if can["case"] else [],
+        "follow_up": composer.follow_up_allowed(conversation) and can["reply"],
+        "text_limit": composer.channel_text_limit(conversation.channel),
         "panel": selectors.contact_panel(conversation, user=request.user),
         "routing": routing_lines(conversation.routing_diagnosis),
         "templates": selectors.whatsapp_templates(conversation),
@@ -342,14 +355,18 @@ def conversation_updates(request: HttpRequest, pk: int) -> JsonResponse:
     watched = tuple(int(v) for v in request.GET.get("pending", "").split(",")[:50] if v.isdigit())
     changes = selectors.thread_changes(item, after=after, since=since - POLL_OVERLAP if since else None,
                                        watched=watched)
+    notes_after = int(request.GET["notes_after"]) if request.GET.get("notes_after", "").isdigit() else 0
+    new_notes = selectors.thread_notes(item, after=notes_after)
     newest = max([after, *(m.pk for m in changes)])
     if request.GET.get("seen") == "1":
         conversation_mark_read(user=request.user, conversation=item, last_message_id=newest)
     window = selectors.whatsapp_window(item, now=now)
     version = _conversation_version(item)
     can = _can(request, item)
+    composer_now = composer.composer_state(item, window_closed=window.applies and not window.is_open)
     state: dict[str, Any] = {
         "version": version, "state": item.state, "closed": item.state == ConversationState.CLOSED,
+        "composer": {"disabled": composer_now.disabled, "reason": composer_now.reason, "code": composer_now.code},
         "window": {"applies": window.applies, "open": window.is_open,
                    "html": render_to_string("console/_window.html", {"window": window, "conversation": item,
                                                                      "is_closed": item.state ==
@@ -359,7 +376,11 @@ def conversation_updates(request: HttpRequest, pk: int) -> JsonResponse:
         state["header_html"] = render_to_string("console/_conversation_header.html",
                                                 _header_context(request, item), request=request)
     return JsonResponse({"cursor": now.isoformat(), "last_id": newest, "conversation": state,
-                         "messages": [_message_payload(request, item, m, can) for m in changes]})
+                         "messages": [_message_payload(request, item, m, can) for m in changes],
+                         "notes": [{"id": n.pk, "order": n.order_key,
+                                    "html": render_to_string("console/_note.html", {"m": n}, request=request)}
+                                   for n in new_notes],
+                         "last_note_id": max([notes_after, *(n.pk for n in new_notes)])})
 
 
 def _form_error(form) -> str:
@@ -430,14 +451,6 @@ def take(request: HttpRequest, pk: int) -> HttpResponse:
     return _act(request, lambda: distribution.conversation_take(conversation=item, user=request.user),
                 done=_("You took conversation #%(id)s.") % {"id": item.pk}, to=_conversation_url(item),
                 back=_safe_next(request, reverse("console:dashboard")))
-
-
-@console_view()
-@require_POST
-def end(request: HttpRequest, pk: int) -> HttpResponse:
-    item = _conversation(request, pk, Action.END)
-    return _act(request, lambda: services.conversation_end(conversation=item, user=request.user),
-                done=f"Conversation #{item.pk} ended and marked resolved.", to=_conversation_url(item))
 
 
 @console_view()

@@ -7,10 +7,11 @@ Roles (one user may hold several; what they may do is the union):
   permission to change them, to act). Sees the conversations assigned to them, the open conversations of
   their queues and — read only — the other conversations of the customers they are serving (a
   conversation with them active, waiting or in wrap-up). Acts (reply, template, take, transfer, wait,
-  resume, end, retry) on the conversations assigned to them and on the open ones of their queues.
+  resume, end, retry, note, consult, case) on the conversations assigned to them and on the open ones of
+  their queues. An agent invited to consult on a conversation reads it and adds notes, nothing more.
 - **Supervisor**: an active staff user with *Can supervise conversations* (the *Supervisors* group has it),
   listed as a supervisor on queues or workstreams. Sees every conversation of those, and monitors,
-  transfers, reassigns and force-closes them.
+  transfers, reassigns, force-closes, adds notes, consults and links cases on them.
 - **Administrator**: an active staff superuser, or a staff user with *Can see and act on every
   conversation*. Sees and does everything.
 
@@ -28,7 +29,7 @@ from typing import Any
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet, Value
 
 from config.exceptions import ServiceError
-from workstreams.models import AgentProfile, Conversation, ConversationState, Queue, Workstream
+from workstreams.models import AgentProfile, Conversation, ConversationConsult, ConversationState, Queue, Workstream
 
 
 class AccessRefused(ServiceError):
@@ -57,18 +58,25 @@ class Action(StrEnum):
     END = "end"
     FORCE_CLOSE = "force_close"
     RETRY = "retry"
+    NOTE = "note"  # an internal note: never sent to the customer
+    CONSULT = "consult"  # invite another agent to read and add notes
+    CASE = "case"  # link the conversation to a support case
 
 
 #: What an agent may do to a conversation assigned to them or open in one of their queues.
 AGENT_ACTIONS = frozenset({Action.READ, Action.REPLY, Action.TAKE, Action.TRANSFER, Action.WAIT, Action.RESUME,
-                           Action.END, Action.RETRY})
+                           Action.END, Action.RETRY, Action.NOTE, Action.CONSULT, Action.CASE})
 #: What a supervisor may do to every conversation of the queues and workstreams they supervise.
-SUPERVISOR_ACTIONS = frozenset({Action.READ, Action.TRANSFER, Action.REASSIGN, Action.FORCE_CLOSE})
+SUPERVISOR_ACTIONS = frozenset({Action.READ, Action.TRANSFER, Action.REASSIGN, Action.FORCE_CLOSE, Action.NOTE,
+                                Action.CONSULT, Action.CASE})
+#: What an agent invited to consult may do: read the conversation and add internal notes (no capacity is taken).
+CONSULT_ACTIONS = frozenset({Action.READ, Action.NOTE})
 
 VERBS = {
     Action.READ: "read", Action.REPLY: "reply in", Action.TAKE: "take", Action.TRANSFER: "transfer",
     Action.REASSIGN: "reassign", Action.WAIT: "set to waiting", Action.RESUME: "resume", Action.END: "end",
-    Action.FORCE_CLOSE: "force-close", Action.RETRY: "retry messages in",
+    Action.FORCE_CLOSE: "force-close", Action.RETRY: "retry messages in", Action.NOTE: "add notes to",
+    Action.CONSULT: "invite others to", Action.CASE: "link a case to",
 }
 
 
@@ -160,11 +168,13 @@ def _member_queue_ids(user: Any) -> QuerySet:
 def _scopes(roles: Roles) -> dict[str, Q | None]:
     """Each reason a conversation is in the user's reach, as a filter (None: that reason does not apply)."""
     pk = roles.user.pk
-    scopes: dict[str, Q | None] = {"work": None, "history": None, "supervised": None}
+    scopes: dict[str, Q | None] = {"work": None, "history": None, "supervised": None, "consult": None}
     if roles.agent:
         scopes["work"] = Q(agent_id=pk) | Q(state=ConversationState.OPEN, queue_id__in=_member_queue_ids(roles.user))
         serving = Conversation.objects.filter(agent_id=pk, state__in=SERVING_STATES).values("contact_id")
         scopes["history"] = Q(contact_id__in=serving)
+        scopes["consult"] = Q(pk__in=ConversationConsult.objects.filter(agent_id=pk, ended_at__isnull=True)
+                              .values("conversation_id"))
     if roles.supervisor:
         scopes["supervised"] = (
             Q(queue_id__in=Queue.supervisors.through.objects.filter(user_id=pk).values("queue_id"))
@@ -228,10 +238,11 @@ class ConversationAccess:
     work: bool = False  # assigned to the agent, or open in one of their queues
     history: bool = False  # another conversation of a customer they are serving
     supervised: bool = False
+    consult: bool = False  # invited by its agent (or a supervisor) to read it and add notes
 
     @property
     def visible(self) -> bool:
-        return self.roles.any and (self.roles.admin or self.work or self.history or self.supervised)
+        return self.roles.any and (self.roles.admin or self.work or self.history or self.supervised or self.consult)
 
     def allows(self, action: Action) -> bool:
         if not self.visible:
@@ -239,6 +250,8 @@ class ConversationAccess:
         if self.roles.admin or action == Action.READ:
             return True
         if self.supervised and action in SUPERVISOR_ACTIONS:
+            return True
+        if self.consult and action in CONSULT_ACTIONS:
             return True
         return self.work and self.roles.agent_acts and action in AGENT_ACTIONS
 
@@ -265,7 +278,9 @@ class ConversationAccess:
         holder = conversation.agent
         held = (f"it is assigned to {holder.get_full_name() or holder.get_username()}" if holder is not None
                 else f"it is {conversation.get_state_display().lower()}")
-        if self.supervised:
+        if self.consult:
+            why = "an agent invited to consult reads the conversation and adds notes"
+        elif self.supervised:
             why = "supervisors monitor, transfer, reassign and force-close; the rest is for the agent it is " \
                   "assigned to"
         else:
@@ -286,9 +301,10 @@ def conversation_access(user: Any, conversation: Conversation) -> ConversationAc
     scopes = _scopes(roles)
     flags = (Conversation.objects.filter(pk=conversation.pk)
              .annotate(**{f"is_{name}": _flag(q) for name, q in scopes.items()})
-             .values("is_work", "is_history", "is_supervised").first()) or {}
+             .values("is_work", "is_history", "is_supervised", "is_consult").first()) or {}
     return ConversationAccess(roles, conversation, work=bool(flags.get("is_work")),
-                              history=bool(flags.get("is_history")), supervised=bool(flags.get("is_supervised")))
+                              history=bool(flags.get("is_history")), supervised=bool(flags.get("is_supervised")),
+                              consult=bool(flags.get("is_consult")))
 
 
 def conversation_can(user: Any, action: Action | str, conversation: Conversation) -> bool:

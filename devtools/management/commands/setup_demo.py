@@ -11,9 +11,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from channels_app.models import Channel, MessagingAccount
+from channels_app.models import Channel, MessagingAccount, PhoneNumber
 from channels_app.services import NumberSpec, account_create
 from config.exceptions import ServiceError
+from workstreams.services.readiness import agent_make_ready, workstreams_for_numbers
 
 DEMO_ACCOUNTS = [
     ("Demo SMS (sandbox)", Channel.SMS, NumberSpec("+15005550006", "long_code", description="Demo support line")),
@@ -42,7 +43,8 @@ class Command(BaseCommand):
     help = (
         "Create a demo superuser (username from DEMO_ADMIN_USERNAME, default 'admin'; password from "
         "DEMO_ADMIN_PASSWORD or generated once and kept in var/demo-admin-password) and a sandbox SMS and "
-        "WhatsApp account with a number each. Safe to run again: it creates only what is missing."
+        "WhatsApp account with a number each, each number in a workstream; the admin is an Available agent in the "
+        "default queue, ready to answer in the console. Safe to run again: it creates only what is missing."
     )
 
     def add_arguments(self, parser):
@@ -65,7 +67,8 @@ class Command(BaseCommand):
         with transaction.atomic():
             user = user_model.objects.filter(username=username).first()
             if user is None:
-                user_model.objects.create_superuser(username=username, email="", password=password)
+                user = user_model.objects.create_superuser(username=username, email="", password=password,
+                                                           first_name="Demo", last_name="Admin")
                 password_file.write_text(password + "\n")
                 password_file.chmod(0o600)
             for name, channel, number in DEMO_ACCOUNTS:
@@ -76,10 +79,14 @@ class Command(BaseCommand):
                 certificate_in(Path(settings.VAR_DIR) / "emulator-tls")  # the emulator's HTTPS port serves it
                 for name, channel, provider, credentials, number in EMULATED_ACCOUNTS:
                     self._ensure(name, channel, provider, credentials, number)
+            # Ready to answer in the console at once: an Available agent in the default queue, and every demo
+            # number in a workstream (so its customers reach the default queue and the admin).
+            agent_make_ready(user=user)
+            workstreams_for_numbers(numbers=list(PhoneNumber.objects.filter(
+                account__name__in=[a[0] for a in (*DEMO_ACCOUNTS, *EMULATED_ACCOUNTS)]).order_by("pk")))
 
         if options["banner"]:
             demo_banner(self.stdout, self.style, url=options["url"], emulator=options["emulator"])
-
 
     def _ensure(self, name: str, channel: str, provider: str, credentials: dict[str, str] | None,
                 number: NumberSpec) -> None:
@@ -116,6 +123,7 @@ def demo_banner(stdout, style, *, url: str, emulator: bool = False) -> None:
     username, login = _login()
     stdout.write("")
     stdout.write(style.SUCCESS("Messaging hub is ready"))
+    stdout.write(f"  Console:  {url}/console/  (answer customers here: you are an Available agent)")
     stdout.write(f"  Admin:    {url}/admin/")
     stdout.write(f"  Username: {username}")
     if login:

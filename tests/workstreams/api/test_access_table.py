@@ -41,10 +41,16 @@ def _request(api, world, action, conversation):
         return api.get(f"{base}/messages/")
     if action == "routing":
         return api.get(f"{base}/routing/")
-    return api.post(f"{base}/{action}/")  # take, wait, resume, end
+    if action == "note":
+        return api.post(f"{base}/notes/", {"body": "Careful: VIP"}, format="json")
+    if action == "consult":
+        return api.post(f"{base}/consult/", {"agent": "tom"}, format="json")
+    if action == "case":
+        return api.post(f"{base}/case/", {"title": "Late parcel"}, format="json")
+    return api.post(f"{base}/{action}/")  # take, wait, resume, end, close-now
 
 
-SUCCESS = {"reply": 201, "template": 201, "retry": 201}
+SUCCESS = {"reply": 201, "template": 201, "retry": 201, "note": 201}
 
 
 @pytest.mark.parametrize(("role", "action", "state", "outcome"), cases())

@@ -40,7 +40,13 @@ def _request(client, world, action, conversation, attachment):
         return client.post(url("force-close", pk), {"reason": "duplicate"})
     if action == "retry":
         return client.post(url("retry", pk, world.failed.pk))
-    return client.post(url(action, pk))  # take, wait, resume, end
+    if action == "note":
+        return client.post(url("note", pk), {"note": "Careful: VIP"})
+    if action == "consult":
+        return client.post(url("consult", pk), {"agent": world.tom.pk})
+    if action == "case":
+        return client.post(url("case", pk), {"title": "Late parcel"})
+    return client.post(url(action, pk))  # take, wait, resume, end, close-now
 
 
 @pytest.mark.parametrize(("role", "action", "state", "outcome"), cases())

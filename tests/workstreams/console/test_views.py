@@ -19,10 +19,12 @@ from channels_app.providers import sandbox
 from channels_app.services.consent import consent_record
 from channels_app.services.delivery import message_queue
 from workstreams.models import (
+    AgentProfile,
     Conversation,
     ConversationRead,
     ConversationState,
     DistributionMode,
+    Presence,
     Queue,
     QuickReply,
     RoutingRule,
@@ -122,17 +124,35 @@ def test_an_agent_without_a_profile_gets_a_page_saying_who_can_fix_it(client, dj
     assert "Bea Boss" in text  # who can fix it
 
 
-def test_an_administrator_without_a_profile_oversees_and_gets_a_link_to_add_one(client, django_user_model,
-                                                                               sandbox_account, receive):
+def test_an_administrator_without_a_profile_oversees_and_becomes_an_agent_without_leaving(client, django_user_model,
+                                                                                        sandbox_account, receive):
     conversation = receive(sandbox_account, "hello", name="Maria")
     boss = django_user_model.objects.create_superuser("boss", password="x")
     client.force_login(boss)
     response = client.get(url("dashboard"))
     assert response.status_code == 200
     text = response.content.decode()
-    assert f'/admin/workstreams/agentprofile/add/?user={boss.pk}' in text
+    assert f'action="{url("profile-create")}"' in text and "Make me an agent" in text
     assert "All live conversations" in text and url("conversation", conversation.pk) in text
     assert 'name="presence"' not in text  # no profile: no presence, no capacity
+
+    response = client.post(url("profile-create"), follow=True)
+    assert response.redirect_chain[-1][0] == url("dashboard")  # back in the console, not in the admin
+    assert "Your agent profile is ready: you are available in the default queue." in response.content.decode()
+    profile = AgentProfile.objects.get(user=boss)
+    assert profile.presence == Presence.AVAILABLE
+    assert Queue.objects.get(is_default=True).members.filter(pk=boss.pk).exists()
+    assert 'name="presence"' in response.content.decode()
+
+
+def test_a_user_who_may_not_add_profiles_cannot_make_one_from_the_console(client, django_user_model):
+    user = django_user_model.objects.create_user("sam", password="x", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename="supervise_conversation"))
+    client.force_login(user)
+    response = client.post(url("profile-create"), HTTP_ACCEPT="application/json")
+    assert response.status_code == 403
+    assert "ask an administrator" in response.json()["detail"]
+    assert not AgentProfile.objects.filter(user=user).exists()
 
 
 def test_the_admin_links_to_the_console(client, django_user_model):
@@ -480,7 +500,7 @@ def test_end_then_end_again(client, agent, sandbox_account, receive):
     conversation = receive(sandbox_account, "hello")
     client.post(url("take", conversation.pk))
     response = client.post(url("end", conversation.pk), follow=True)
-    assert "ended and marked resolved" in response.content.decode()
+    assert f"Conversation #{conversation.pk} ended (resolved); it is in wrap-up." in response.content.decode()
     conversation.refresh_from_db()
     assert (conversation.state, conversation.resolved) == (ConversationState.WRAP_UP, True)
     again = client.post(url("end", conversation.pk), follow=True)

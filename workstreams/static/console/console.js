@@ -82,7 +82,12 @@
   function replaceKeepingFocus(container, html) {
     var active = document.activeElement;
     var key = active && container.contains(active) ? active.getAttribute("data-focus-key") : null;
+    var open = $all("details[id][open]", container).map(function (el) { return el.id; });
     container.innerHTML = html;
+    open.forEach(function (id) {
+      var again = document.getElementById(id);
+      if (again && container.contains(again)) again.open = true;
+    });
     if (key) {
       var again = container.querySelector('[data-focus-key="' + CSS.escape(key) + '"]');
       if (again) again.focus();
@@ -186,12 +191,40 @@
     poller.start();
   }
 
+  /* ---------------------------------------------------------------- inbox */
+
+  function initInbox() {
+    var lists = $("#inbox-list");
+    if (!lists) return;
+    var signature = lists.getAttribute("data-signature");
+    var filters = $("#inbox-filters");
+    if (filters) {
+      $all("select", filters).forEach(function (select) {
+        select.addEventListener("change", function () { filters.requestSubmit(); });
+      });
+    }
+    var poller = Poller(function () {
+      var params = new URLSearchParams(window.location.search);
+      params.set("signature", signature || "");
+      return request(lists.getAttribute("data-updates-url") + "?" + params.toString()).then(function (result) {
+        if (!result.ok) return result;
+        if (result.data.html !== null && result.data.html !== undefined) {
+          replaceKeepingFocus(lists, result.data.html);
+          signature = result.data.signature;
+        }
+        return result;
+      });
+    });
+    poller.start();
+  }
+
   /* ---------------------------------------------------------------- conversation */
 
   function initConversation() {
     var root = $("#conversation-root");
     if (!root) return;
     var after = parseInt(root.getAttribute("data-after"), 10) || 0;
+    var notesAfter = parseInt(root.getAttribute("data-notes-after"), 10) || 0;
     var cursor = root.getAttribute("data-cursor") || "";
     var header = $("#conv-header");
     var thread = $("#thread");
@@ -244,6 +277,17 @@
         if (empty) empty.remove();
         if (stick) toBottom();
       }
+      (data.notes || []).forEach(function (item) {
+        if (document.getElementById("note-" + item.id)) return;
+        insertMessage(item);
+        added = true;
+      });
+      if (added) {
+        var none = $("#thread-empty");
+        if (none) none.remove();
+        if (stick) toBottom();
+      }
+      notesAfter = Math.max(notesAfter, data.last_note_id || 0);
       after = Math.max(after, data.last_id);
       cursor = data.cursor;
 
@@ -256,10 +300,19 @@
       }
       var notice = $("#window-notice");
       if (notice && notice.innerHTML.trim() !== state.window.html.trim()) notice.innerHTML = state.window.html;
-      setFreeText(state.closed || (state.window.applies && !state.window.open));
+      setFreeText(state.composer ? state.composer.disabled : (state.closed || (state.window.applies && !state.window.open)));
+      var reason = $("#composer-reason");
+      if (reason && state.composer) {
+        var optedOut = state.composer.code === "opted_out";
+        reason.hidden = !optedOut;
+        reason.textContent = optedOut ? state.composer.reason : "";
+      }
       composer.classList.toggle("window-closed", state.window.applies && !state.window.open);
       composer.classList.toggle("is-closed", state.closed);
-      $all("#template-form select, #template-form button").forEach(function (el) { el.disabled = state.closed; });
+      var templates = $("#template-form");
+      if (templates && !templates.hasAttribute("data-follow-up")) {
+        $all("select, button", templates).forEach(function (el) { el.disabled = state.closed; });
+      }
     }
 
     function setFreeText(disabled) {
@@ -273,7 +326,7 @@
 
     var poller = Poller(function () {
       var params = new URLSearchParams({
-        after: String(after), since: cursor, version: header.getAttribute("data-version") || "",
+        after: String(after), notes_after: String(notesAfter), since: cursor, version: header.getAttribute("data-version") || "",
         seen: document.visibilityState === "visible" ? "1" : "0"
       });
       var pending = {};
@@ -297,11 +350,13 @@
       var limit = parseInt(counter.getAttribute("data-limit"), 10);
       var parts = [
         format(gettext("%(count)s / %(limit)s characters"), {count: formatNumber(info.characters),
-                                                            limit: formatNumber(limit)}),
-        info.encoding,
-        format(ngettext("%(count)s segment", "%(count)s segments", info.segments),
-               {count: formatNumber(info.segments)})
+                                                            limit: formatNumber(limit)})
       ];
+      // SMS only: WhatsApp sends one message whatever its length, with no encoding or segments to count.
+      if (counter.getAttribute("data-segments") !== "no") {
+        parts.push(info.encoding, format(ngettext("%(count)s segment", "%(count)s segments", info.segments),
+                                         {count: formatNumber(info.segments)}));
+      }
       var over = info.characters > limit;
       if (over) {
         parts.push(format(gettext("%(count)s over the limit"), {count: formatNumber(info.characters - limit)}));
@@ -309,6 +364,29 @@
       var text = parts.join(" · ");
       counter.textContent = text;
       counter.classList.toggle("over", over);
+      showPlaceholders();
+    }
+
+    /* Placeholders a quick reply could not fill ({AgentName} with no name): highlighted until replaced. */
+    var PLACEHOLDERS = /\{(CustomerName|CustomerNumber|AgentName|QueueName|ConversationId)(\|[^{}]*)?\}/g;
+    var placeholderWarning = $("#reply-placeholders");
+
+    function unresolved() {
+      var found = [];
+      (textarea.value.match(PLACEHOLDERS) || []).forEach(function (p) { if (found.indexOf(p) === -1) found.push(p); });
+      return found;
+    }
+
+    function showPlaceholders() {
+      if (!placeholderWarning) return [];
+      var found = unresolved();
+      placeholderWarning.hidden = !found.length;
+      placeholderWarning.textContent = found.length ? format(
+        ngettext("Replace %(placeholders)s with the right text before sending.",
+                 "Replace %(placeholders)s with the right text before sending.", found.length),
+        {placeholders: found.join(", ")}) : "";
+      textarea.classList.toggle("has-placeholders", found.length > 0);
+      return found;
     }
 
     var replies = [];
@@ -400,6 +478,12 @@
     function submitReply(event) {
       event.preventDefault();
       if (sending) return;
+      if (showPlaceholders().length) {
+        textarea.focus();
+        var first = textarea.value.search(PLACEHOLDERS);
+        if (first >= 0) textarea.setSelectionRange(first, textarea.value.indexOf("}", first) + 1);
+        return;
+      }
       sending = true;
       sendButton.disabled = true;
       replyError.textContent = "";
@@ -421,7 +505,10 @@
     }
 
     if (form && textarea) {
-      textarea.addEventListener("input", function () { updateCounter(); searchQuick(); });
+      // A refusal is about the text that was sent: once the text changes it no longer applies.
+      textarea.addEventListener("input", function () { replyError.textContent = ""; updateCounter(); searchQuick(); });
+      var mediaBox = $("#reply-media");
+      if (mediaBox) mediaBox.addEventListener("input", function () { replyError.textContent = ""; });
       textarea.addEventListener("click", searchQuick);
       textarea.addEventListener("blur", function () { setTimeout(closeQuick, 150); });
       textarea.addEventListener("keydown", function (event) {
@@ -453,6 +540,30 @@
       form.addEventListener("submit", submitReply);
       updateCounter();
       if (!freeTextDisabled && !document.querySelector(".flash[role=alert]")) textarea.focus({preventScroll: true});
+    }
+
+    /* Internal notes: kept at once, shown in the thread by the next update; never sent to the customer. */
+    var noteForm = $("#note-form");
+    if (noteForm) {
+      var noteBody = $("#note-body", noteForm);
+      var noteError = $("#note-error", noteForm);
+      noteBody.addEventListener("input", function () { noteError.textContent = ""; });
+      noteForm.addEventListener("submit", function (event) {
+        event.preventDefault();
+        var button = $("#note-add", noteForm);
+        button.disabled = true;
+        noteError.textContent = "";
+        postForm(noteForm).then(function (result) {
+          if (result.ok) {
+            noteBody.value = "";
+            announce(result.data.detail);
+            poller.now();
+          } else {
+            noteError.textContent = result.data.detail || gettext("The note was not added.");
+          }
+          button.disabled = false;
+        });
+      });
     }
 
     /* Retry buttons (the thread's forms are replaced by live updates: delegate) */
@@ -505,13 +616,18 @@
       };
       templateForm.classList.add("enhanced");
       picker.addEventListener("change", showChosen);
-      templateForm.addEventListener("input", renderPreview);
+      templateForm.addEventListener("input", function () { templateError.textContent = ""; renderPreview(); });
+      picker.addEventListener("change", function () { templateError.textContent = ""; });
       templateForm.addEventListener("submit", function (event) {
         event.preventDefault();
         var button = $("#template-send", templateForm);
         button.disabled = true;
         templateError.textContent = "";
         postForm(templateForm).then(function (result) {
+          if (result.ok && result.data.redirect && templateForm.hasAttribute("data-follow-up")) {
+            window.location.assign(result.data.redirect);
+            return;
+          }
           if (result.ok) {
             $all("input[data-var]", templateForm).forEach(function (input) { input.value = ""; });
             renderPreview();
@@ -555,6 +671,7 @@
     var page = document.body.getAttribute("data-page");
     if (page === "dashboard") initDashboard();
     if (page === "conversation") initConversation();
+    if (page === "inbox") initInbox();
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);

@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workstreams', '0008_supervisors_group'),
+        ('workstreams', '0009_inbox_notes_consults_outcome'),
     ]
 
     operations = [

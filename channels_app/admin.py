@@ -26,8 +26,10 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from config.admin_display import natural_time, truncated
 from config.exceptions import ServiceError
 from config.inputs import json_depth_exceeds
+from config.public_url import public_url_problems
 from config.redaction import redact
 
 from . import services
@@ -99,7 +101,7 @@ class MessagingAccountAdmin(admin.ModelAdmin):
     # The secret inputs are the form's own write-only fields; the credentials column stays out of the form.
     exclude = ("config",)
     inlines = [PhoneNumberInline]
-    list_display = ("name", "channel", "provider", "is_active", "validation_badge", "validated_at", "number_count")
+    list_display = ("name_short", "channel", "provider", "is_active", "validation_badge", "validated", "number_count")
     list_filter = ("provider", "channel", "validation_status", "is_active")
     search_fields = ("name", "numbers__number")
     actions = ["validate_credentials", "send_test_message", "import_numbers"]
@@ -113,6 +115,14 @@ class MessagingAccountAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[MessagingAccount]:
         return super().get_queryset(request).annotate(number_count=Count("numbers", distinct=True))
+
+    @admin.display(description="Name", ordering="name")
+    def name_short(self, obj: MessagingAccount) -> str:
+        return truncated(obj.name, 40)
+
+    @admin.display(description="Validated", ordering="validated_at")
+    def validated(self, obj: MessagingAccount) -> str:
+        return natural_time(obj.validated_at)
 
     @admin.display(description="Numbers", ordering="number_count")
     def number_count(self, obj: MessagingAccount) -> int:
@@ -215,8 +225,9 @@ class MessagingAccountAdmin(admin.ModelAdmin):
         for key, url in obj.callback_urls().items():
             route = routes[key]
             rows.append({"id": f"callback-url-{key}", "label": route.label, "url": url, "help": route.help})
+        problems = public_url_problems(rows[0]["url"]) if rows else []  # all share PUBLIC_BASE_URL
         return render_to_string("admin/channels_app/messagingaccount/callback_urls.html",
-                                {"rows": rows, "account": obj})
+                                {"rows": rows, "account": obj, "problems": problems})
 
     @admin.display(description="Channel log")
     def channel_log_link(self, obj: MessagingAccount | None) -> str:
@@ -567,8 +578,7 @@ class AttachmentInline(admin.TabularInline):
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "direction", "kind", "contact", "phone_number", "short_body", "status",
-                    "error_code"]
+    list_display = ["created", "direction", "contact_short", "short_body", "status_badge", "error_code"]
     list_filter = ["status", "direction", "channel", "provider", "kind", "account"]
     search_fields = ["contact__address", "address", "body", "provider_message_id", "error_code", "button_payload"]
     date_hierarchy = "created_at"
@@ -588,9 +598,22 @@ class MessageAdmin(admin.ModelAdmin):
             extra_context["trace"] = message_trace(message=message)
         return super().changeform_view(request, object_id, form_url, extra_context)
 
+    @admin.display(description="Created", ordering="created_at")
+    def created(self, obj):
+        return natural_time(obj.created_at)
+
+    @admin.display(description="Contact", ordering="contact__address")
+    def contact_short(self, obj):
+        return truncated(str(obj.contact), 28)
+
     @admin.display(description="Text")
     def short_body(self, obj):
-        return obj.body if len(obj.body) <= 60 else obj.body[:57] + "…"
+        return truncated(obj.body, 48)
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj):
+        return format_html('<span class="channels-status channels-status--{}">{}</span>', obj.status,
+                           obj.get_status_display())
 
     def has_add_permission(self, request):
         return False
@@ -613,10 +636,11 @@ class MessageAdmin(admin.ModelAdmin):
 
 @admin.register(InboundEvent)
 class InboundEventAdmin(admin.ModelAdmin):
-    list_display = ["received_at", "account", "kind", "event_key", "state", "attempts", "short_error"]
+    list_display = ["received", "account_short", "kind", "state", "attempts", "short_error"]
     list_filter = ["state", "kind", "account"]
     search_fields = ["event_key", "error"]
     date_hierarchy = "received_at"
+    list_select_related = ["account"]
     readonly_fields = [f.name if f.name != "body" else "raw_body" for f in InboundEvent._meta.fields]
     actions = ["reprocess"]
 
@@ -628,9 +652,17 @@ class InboundEventAdmin(admin.ModelAdmin):
         """The body as received: bytes that are not UTF-8 as \\xNN escapes, a NUL as \\x00."""
         return _pre(log_text(bytes(obj.body or b"")))
 
+    @admin.display(description="Received", ordering="received_at")
+    def received(self, obj):
+        return natural_time(obj.received_at)
+
+    @admin.display(description="Account", ordering="account__name")
+    def account_short(self, obj):
+        return truncated(obj.account.name, 28)
+
     @admin.display(description="Error")
     def short_error(self, obj):
-        return obj.error[:80]
+        return truncated(obj.error, 60)
 
     def has_add_permission(self, request):
         return False

@@ -6,6 +6,7 @@ field it names, or above the form when that field is not on it.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
@@ -49,6 +50,12 @@ def _secret_input() -> forms.PasswordInput:
     return forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
 
 
+def _identifier_input() -> forms.TextInput:
+    """An identifier (a customer id, an account SID): what was typed stays in the form when it is shown again
+    after an error; the stored value is never rendered (the form has no initial value for it)."""
+    return forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "class": "vTextField"})
+
+
 def credential_form_fields(names: tuple[str, ...], *, adding: bool) -> dict[str, forms.Field]:
     """Write-only inputs for the named credential fields, labelled and explained as their providers
     declare them."""
@@ -60,9 +67,15 @@ def credential_form_fields(names: tuple[str, ...], *, adding: bool) -> dict[str,
             hint = f"Only {provider_class(provider).label} accounts use it; leave it blank otherwise."
         else:
             hint = "Leave blank to keep the current value; a new value resets the validation state."
-        result[name] = forms.CharField(label=spec.label, required=False, strip=True, widget=_secret_input(),
+        result[name] = forms.CharField(label=spec.label, required=False, strip=True,
+                                       widget=_secret_input() if spec.secret else _identifier_input(),
                                        help_text=f"{spec.help_text} {hint}")
     return result
+
+
+def credential_fields_by_provider() -> dict[str, list[str]]:
+    """Each provider's credential inputs, for the add form to show only the chosen provider's."""
+    return {name: [spec.name for spec in cls.credential_fields] for name, cls in provider_classes().items()}
 
 
 class MessagingAccountForm(ServiceErrorMixin, forms.ModelForm):
@@ -88,6 +101,9 @@ class MessagingAccountForm(ServiceErrorMixin, forms.ModelForm):
             self.fields["provider"].help_text = " ".join(
                 [cls.description for cls in provider_classes().values() if cls.description]
                 + ["Cannot be changed once the account exists."])
+            # The add form shows only the chosen provider's credential inputs (admin.js reads this).
+            self.fields["provider"].widget.attrs["data-credential-fields"] = json.dumps(
+                credential_fields_by_provider())
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -99,7 +115,44 @@ class MessagingAccountForm(ServiceErrorMixin, forms.ModelForm):
                 services.account_check_provider_channel(provider=provider, channel=channel)
             except ServiceError as exc:
                 self.add_service_error(exc)
+        self._check_credentials(provider or getattr(self.instance, "provider", ""))
         return cleaned
+
+    def _check_credentials(self, provider: str) -> None:
+        """Every credential input of the provider checked at once, each error on its own field (the service
+        checks them again when saving)."""
+        if provider not in provider_classes():
+            return
+        cls = provider_class(provider)
+        adding = self.instance.pk is None
+        typed = {spec.name: (self.cleaned_data.get(spec.name) or "").strip() for spec in cls.credential_fields
+                 if spec.name in self.fields and spec.name not in self.errors}
+        # The provider's own input forms first (an ACS connection string fills in the endpoint and the key).
+        typed = {**typed, **cls.normalize_credentials({k: v for k, v in typed.items() if v})}
+        for spec in cls.credential_fields:
+            if spec.name not in typed:
+                continue
+            value = typed[spec.name]
+            if not value:
+                if adding:
+                    self.add_error(spec.name, f"{spec.label} is required for {cls.label} accounts.")
+                continue
+            try:
+                spec.clean(value)
+            except ValueError as exc:
+                self.add_error(spec.name, str(exc))
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        if not self.is_bound or not self.errors:
+            return
+        for name in self.credential_fields:
+            field = self.fields.get(name)
+            typed = (self.data.get(self.add_prefix(name)) or "").strip()
+            if field is not None and typed and isinstance(field.widget, forms.PasswordInput):
+                field.help_text = (f"{field.help_text} Secrets are never shown back: type it again before "
+                                   "saving.")
+                self[name].help_text = field.help_text  # the bound field copied the text when it was made
 
     def credentials(self) -> dict[str, str]:
         """The secrets typed into this form (blank inputs keep the current values)."""

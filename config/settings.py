@@ -421,6 +421,9 @@ DEFAULT_KEEP_SAME_AGENT = env.bool("DEFAULT_KEEP_SAME_AGENT", default=True)
 # conversation again; an agent who lets this many offers in a row time out is set Away (no pushed work).
 OFFER_MAX_DECLINES = env.int("OFFER_MAX_DECLINES", default=3)
 OFFER_MISSED_LIMIT = env.int("OFFER_MISSED_LIMIT", default=3)
+# The supervisor view's service level: the share of conversations an agent took within this many seconds
+# of entering their queue (over the last 24 hours).
+SERVICE_LEVEL_SECONDS = env.int("SERVICE_LEVEL_SECONDS", default=60)
 AUTO_CLOSE_OPEN_AFTER = timedelta(days=env.float("AUTO_CLOSE_OPEN_DAYS", default=30))
 AUTO_CLOSE_ACTIVE_AFTER = timedelta(days=env.float("AUTO_CLOSE_ACTIVE_DAYS", default=30))
 AUTO_CLOSE_WRAP_UP_AFTER = timedelta(days=env.float("AUTO_CLOSE_WRAP_UP_DAYS", default=1))

@@ -8,6 +8,10 @@ from . import health, metrics
 admin.site.site_header = "Messaging hub"
 admin.site.site_title = "Messaging hub"
 admin.site.index_title = "Administration"
+# "View site" leads to the agent console (the hub has no public site).
+admin.site.site_url = "/console/"
+# The lists get the whole width at 1400 px; the home page and the breadcrumbs lead everywhere.
+admin.site.enable_nav_sidebar = False
 
 urlpatterns = [
     path("webhooks/", include("channels_app.urls")),  # first: the most requested URLs resolve soonest

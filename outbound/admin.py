@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from channels_app.models import MessageStatus
+from config.admin_display import FieldHelpMixin, natural_time, truncated
 from config.exceptions import ServiceError
 
 from . import selectors
@@ -44,7 +45,7 @@ from .models import (
     TemplateLocalization,
     TimelineActivity,
 )
-from .services.batches import outbound_batch_create, outbound_batch_resume
+from .services.batches import contact_list_review, outbound_batch_create, outbound_batch_resume
 from .services.requests import outbound_request_rerun
 from .services.schedules import schedule_delete, schedule_save
 
@@ -60,9 +61,11 @@ def _link(obj: Any, label: Any = None) -> str:
     return format_html('<a href="{}">{}</a>', url, label if label is not None else obj)
 
 
-def _progress_bar(counts: dict[str, int], total: int) -> str:
-    return render_to_string("admin/outbound/progress.html", {"counts": counts, "total": total, "done": max(
-        0, counts.get("total", 0) - counts.get("pending", 0))})
+def _progress_bar(counts: dict[str, int], total: int, *, compact: bool = False) -> str:
+    """The bar with its counts; ``compact`` (list columns): "n of m done", the counts on hover."""
+    return render_to_string("admin/outbound/progress.html", {"counts": counts, "total": total, "compact": compact,
+                                                             "done": max(0, counts.get("total", 0)
+                                                                         - counts.get("pending", 0))})
 
 
 # --- Templates -----------------------------------------------------------------------------------
@@ -183,18 +186,31 @@ class OutboundConfigurationAdmin(admin.ModelAdmin):
             raise Http404(f"No outbound configuration with id {object_id!r}.")
         if not self.has_send_permission(request):
             raise PermissionDenied
+        if request.method == "GET" and request.GET.get("sample"):
+            return _sample_csv(configuration)
         form = ContactListForm(request.POST or None, request.FILES or None, configuration=configuration)
+        review = None
         if request.method == "POST" and form.is_valid():
-            try:
-                batch = outbound_batch_create(configuration=configuration, contacts=form.contacts.rows,
-                                              lines=form.contacts.lines, source=Source.ADMIN, name=form.name,
-                                              user=request.user)
-            except ServiceError as exc:
-                form.add_error(None, exc.message)
-            else:
-                self.message_user(request, f"{batch.contact_count} contacts accepted in {batch.chunk_count} "
-                                  f"request(s); sending has started.", messages.SUCCESS)
-                return HttpResponseRedirect(reverse("admin:outbound_outboundbatch_change", args=[batch.pk]))
+            review = contact_list_review(configuration=configuration, rows=form.contacts.rows,
+                                         lines=form.contacts.lines)
+            if review.accepted and review.to_send and request.POST.get("confirm") == "1":
+                try:
+                    batch = outbound_batch_create(configuration=configuration, contacts=form.contacts.rows,
+                                                  lines=form.contacts.lines, source=Source.ADMIN, name=form.name,
+                                                  user=request.user)
+                except ServiceError as exc:
+                    form.add_error(None, exc.message)
+                    review = None
+                else:
+                    self.message_user(request, f"{batch.contact_count} contacts accepted in {batch.chunk_count} "
+                                      f"request(s); sending has started.", messages.SUCCESS)
+                    return HttpResponseRedirect(reverse("admin:outbound_outboundbatch_change", args=[batch.pk]))
+            elif review.accepted and not review.to_send:
+                form.add_error(None, "No contact of this list would be sent (see the skipped rows); nothing was "
+                                     "stored.")
+        form_text, list_name = (form.text, form.name) if review is not None else ("", "")
+        if review is not None and review.accepted and review.to_send:
+            form = ContactListForm(configuration=configuration)  # the preview's form sends the list; this one is empty
         context = {
             **self.admin_site.each_context(request),
             "title": f"Send '{configuration.name}' to a contact list",
@@ -205,8 +221,25 @@ class OutboundConfigurationAdmin(admin.ModelAdmin):
             "media": self.media + form.media,
             "change_url": reverse("admin:outbound_outboundconfiguration_change", args=[configuration.pk]),
             "limit": 100,
+            "review": review,
+            "list_text": form_text,
+            "list_name": list_name,
         }
         return TemplateResponse(request, "admin/outbound/outboundconfiguration/send.html", context)
+
+
+SAMPLE_CSV = (
+    "tocontactid,channelid,optin,locale,CustomerName,CaseName,contextitems.order_id\r\n"
+    "+14155550123,{channel},true,en-US,Maria Garcia,Parcel delayed,A-17\r\n"
+    "+447700900123,{channel},true,en-GB,Sam Jones,Refund,B-42\r\n"
+)
+
+
+def _sample_csv(configuration: OutboundConfiguration) -> HttpResponse:
+    """A list in the upload's format, for this configuration's channel, to fill in."""
+    response = HttpResponse(SAMPLE_CSV.format(channel=configuration.channel_type), content_type="text/csv")
+    response["Content-Disposition"] = 'attachment; filename="contact-list-sample.csv"'
+    return response
 
 
 @admin.register(OutboundTrigger)
@@ -220,8 +253,14 @@ class OutboundTriggerAdmin(admin.ModelAdmin):
 # --- Schedules -----------------------------------------------------------------------------------
 
 @admin.register(OutboundSchedule)
-class OutboundScheduleAdmin(admin.ModelAdmin):
+class OutboundScheduleAdmin(FieldHelpMixin, admin.ModelAdmin):
     form = OutboundScheduleForm
+    field_help = {
+        "name": "A name to find the schedule by; each batch it starts carries it.",
+        "configuration": "What is sent: the outbound configuration's number and template.",
+        "kind": "Once at a date and time, once a number of minutes after saving, or again and again (cron).",
+        "is_active": "An inactive schedule does not run; its beat entry is kept switched off.",
+    }
     list_display = ["name", "configuration", "kind", "when", "is_active", "last_run_at"]
     list_filter = ["kind", "is_active", "configuration"]
     search_fields = ["name", "configuration__name", "cron"]
@@ -272,17 +311,33 @@ class OutboundScheduleAdmin(admin.ModelAdmin):
 
 @admin.register(OutboundBatch)
 class OutboundBatchAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "configuration", "source", "state", "contact_count", "submitted", "progress",
-                    "created_at"]
+    list_display = ["batch_name", "configuration_short", "state", "list_progress", "created"]
     list_filter = ["state", "source", "configuration"]
     search_fields = ["name", "configuration__name"]
     list_select_related = ["configuration"]
     list_per_page = 50
     readonly_fields = ["configuration", "name", "source", "schedule", "scheduled_for", "state", "error",
-                       "contact_count", "chunk_count", "submitted", "progress", "requests_link", "next_run_at",
-                       "created_by", "created_at", "finished_at"]
+                       "contact_count", "chunk_count", "submitted", "progress", "not_sent", "requests_link",
+                       "next_run_at", "created_by", "created_at", "finished_at"]
     fields = readonly_fields
     actions = ["resume"]
+    change_form_template = "admin/outbound/outboundbatch/change_form.html"
+    #: While a batch is being sent its page reloads itself this often (seconds).
+    REFRESH_SECONDS = 5
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        batch = self.get_object(request, unquote(object_id))
+        refresh = self.REFRESH_SECONDS if batch is not None and selectors.batch_in_progress(batch=batch) else 0
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "refresh": refresh})
+
+    @admin.display(description="Not sent")
+    def not_sent(self, obj: OutboundBatch) -> str:
+        problems, total = selectors.batch_problems(batch=obj)
+        return render_to_string("admin/outbound/outboundbatch/not_sent.html", {
+            "problems": problems, "total": total, "shown": len(problems),
+            "requests_url": reverse("admin:outbound_outboundrequest_changelist") + "?" + urlencode(
+                {"batch__id__exact": obj.pk})})
 
     class Media:
         css = MEDIA_CSS
@@ -300,6 +355,23 @@ class OutboundBatchAdmin(admin.ModelAdmin):
     def submitted(self, obj: OutboundBatch) -> str:
         progress = self._progress(obj)
         return f"{progress.submitted} of {progress.contacts} in {progress.requests} request(s)"
+
+    @admin.display(description="Batch", ordering="pk")
+    def batch_name(self, obj: OutboundBatch) -> str:
+        return truncated(str(obj), 32)
+
+    @admin.display(description="Configuration", ordering="configuration__name")
+    def configuration_short(self, obj: OutboundBatch) -> str:
+        return truncated(obj.configuration.name, 26)
+
+    @admin.display(description="Created", ordering="created_at")
+    def created(self, obj: OutboundBatch) -> str:
+        return natural_time(obj.created_at)
+
+    @admin.display(description="Progress")
+    def list_progress(self, obj: OutboundBatch) -> str:
+        progress = self._progress(obj)
+        return _progress_bar(progress.counts, progress.contacts, compact=True)
 
     @admin.display(description="Progress")
     def progress(self, obj: OutboundBatch) -> str:

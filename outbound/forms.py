@@ -83,11 +83,14 @@ class ContactListForm(forms.Form):
     csv_file = forms.FileField(label="CSV file", required=False, help_text=CSV_HELP)
     csv_text = forms.CharField(label="…or paste the CSV", required=False,
                                widget=forms.Textarea(attrs={"rows": 8, "cols": 100}))
+    # Carried from the preview to the confirmation: the uploaded file's name.
+    list_name = forms.CharField(required=False, max_length=255, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, configuration: OutboundConfiguration, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.configuration = configuration
         self.contacts: CsvContacts | None = None
+        self.text = ""  # the list as text, for the preview to send back with the confirmation
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -98,12 +101,17 @@ class ContactListForm(forms.Form):
             self.contacts = contacts_from_csv(upload.read() if upload else text)
         except ServiceError as exc:
             raise ValidationError(exc.message, code=exc.code) from None
+        if upload:
+            upload.seek(0)
+            self.text = upload.read().decode("utf-8-sig")
+        else:
+            self.text = text
         return data
 
     @property
     def name(self) -> str:
         upload = self.cleaned_data.get("csv_file")
-        return upload.name if upload else "Pasted list"
+        return upload.name if upload else (self.cleaned_data.get("list_name") or "Pasted list")
 
 
 class OutboundScheduleForm(forms.ModelForm):

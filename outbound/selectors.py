@@ -9,7 +9,7 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet, Sum
 
 from channels_app.models import MessageStatus
-from outbound.models import OutboundBatch, OutboundRecipient, OutboundRequest, RecipientState
+from outbound.models import BatchState, OutboundBatch, OutboundRecipient, OutboundRequest, RecipientState
 
 #: Progress of a contact, from its message's delivery state.
 MESSAGE_PROGRESS = {
@@ -132,3 +132,28 @@ def request_has_work(*, request_id: int) -> bool:
     return (OutboundRecipient.objects.filter(request_id=request_id, state=RecipientState.PENDING).exists()
             or OutboundRecipient.objects.filter(request_id=request_id, state=RecipientState.MESSAGE,
                                                 message__status=MessageStatus.QUEUED).exists())
+
+
+#: How many not-sent contacts a batch page lists (the requests' pages list the rest).
+BATCH_PROBLEMS_LIMIT = 200
+
+
+def batch_problems(*, batch: OutboundBatch, limit: int = BATCH_PROBLEMS_LIMIT) -> tuple[list[Any], int]:
+    """The batch's contacts that were skipped or not sent, or whose message failed, with their reasons (first
+    ``limit``), and how many there are in all."""
+    problems = (OutboundRecipient.objects.filter(request__batch=batch)
+                .filter(Q(state__in=[RecipientState.SKIPPED, RecipientState.REJECTED])
+                        | Q(state=RecipientState.MESSAGE, message__status__in=[MessageStatus.FAILED,
+                                                                               MessageStatus.UNDELIVERED]))
+                .select_related("message", "request").order_by("request_id", "index"))
+    return list(problems[:limit]), problems.count()
+
+
+def batch_in_progress(*, batch: OutboundBatch) -> bool:
+    """Whether the batch's page should keep refreshing: requests still being submitted or contacts being sent."""
+    if batch.state == BatchState.SUBMITTING:
+        return True
+    return (OutboundRecipient.objects.filter(request__batch=batch, state=RecipientState.PENDING).exists()
+            or OutboundRecipient.objects.filter(request__batch=batch, state=RecipientState.MESSAGE,
+                                                message__status__in=[MessageStatus.QUEUED,
+                                                                     MessageStatus.SENDING]).exists())

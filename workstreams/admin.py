@@ -9,6 +9,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from config.admin_display import FieldHelpMixin, natural_time, truncated
 from config.exceptions import ServiceError
 from config.forms import ServiceErrorMixin
 
@@ -177,9 +178,15 @@ class AgentProfileAdmin(admin.ModelAdmin):
         self._presence(request, queryset, "offline")
 
 
-class BotRuleInline(admin.StackedInline):
+class BotRuleInline(FieldHelpMixin, admin.StackedInline):
     model = BotRule
     extra = 0
+    field_help = {
+        "order": "Rules are tried from the lowest number up; the first that matches answers.",
+        "match": "How the pattern is compared with the customer's message.",
+        "pattern": "A word the message contains (without regard to case), or a regular expression (Python "
+                   "syntax), as Match says.",
+    }
 
 
 def _https_urls(db_field, **kwargs):
@@ -218,8 +225,15 @@ class BotForm(forms.ModelForm):
 
 
 @admin.register(Bot)
-class BotAdmin(admin.ModelAdmin):
+class BotAdmin(FieldHelpMixin, admin.ModelAdmin):
     form = BotForm
+    field_help = {
+        "name": "Shown on workstreams that use the bot and in the routing diagnosis.",
+        "kind": "Rule bot: answers from its rules below. HTTP bot: a service you run answers each customer "
+                "message (URL and secret below).",
+        "fallback_answer": "Rule bot: sent when no rule matches and unmatched messages do not escalate.",
+        "timeout_seconds": "HTTP bot: seconds to wait for its answer, from 0.5 to 30.",
+    }
     exclude = ["secret"]  # never rendered, not even read-only: "secret_status" says whether one is set
     readonly_fields = ["secret_status"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
@@ -265,8 +279,12 @@ class WorkstreamNumberInline(admin.TabularInline):
                            reverse("admin:workstreams_workstreamnumber_change", args=[obj.pk]))
 
 
-class RoutingRuleInline(admin.TabularInline):
+class RoutingRuleInline(FieldHelpMixin, admin.TabularInline):
     model = RoutingRule
+    field_help = {
+        "order": "Tried from the lowest number up; the first whose conditions all hold chooses the queue.",
+        "queue": "Where the conversations this rule matches wait for an agent.",
+    }
     extra = 0
     fields = ["order", "name", "queue", "is_active", "edit_link"]
     readonly_fields = ["edit_link"]
@@ -278,7 +296,14 @@ class RoutingRuleInline(admin.TabularInline):
 
 
 @admin.register(Workstream)
-class WorkstreamAdmin(SupervisorsMixin, admin.ModelAdmin):
+class WorkstreamAdmin(FieldHelpMixin, SupervisorsMixin, admin.ModelAdmin):
+    field_help = {
+        "name": "Shown to agents and supervisors.",
+        "distribution_mode": "Push: the hub assigns each conversation to an available agent with capacity. "
+                             "Pick: agents take conversations from their queues themselves.",
+        "wrap_up_capacity": "Once an agent ends a conversation (wrap-up): whether it still uses their capacity "
+                            "— until it is closed, for the wrap-up time below, or not at all.",
+    }
     list_display = ["name", "channel", "distribution_mode", "capacity_per_conversation", "bot", "number_count"]
     list_filter = ["channel", "distribution_mode"]
     search_fields = ["name", "numbers__phone_number__number"]
@@ -299,9 +324,14 @@ class WorkstreamAdmin(SupervisorsMixin, admin.ModelAdmin):
         return obj.numbers.count()
 
 
-class RoutingConditionInline(admin.TabularInline):
+class RoutingConditionInline(FieldHelpMixin, admin.TabularInline):
     model = RoutingCondition
     extra = 1
+    field_help = {
+        "field": "What is compared: something about the customer, our number, the first message, or whether a "
+                 "queue is within its operating hours.",
+        "operator": "How it is compared with the value (time conditions: “holds”).",
+    }
 
 
 class RoutingSplitFormSet(BaseInlineFormSet):
@@ -344,7 +374,15 @@ class RoutingSplitInline(admin.TabularInline):
 
 
 @admin.register(RoutingRule)
-class RoutingRuleAdmin(admin.ModelAdmin):
+class RoutingRuleAdmin(FieldHelpMixin, admin.ModelAdmin):
+    field_help = {
+        "workstream": "The workstream whose new conversations this rule routes.",
+        "order": "Rules are tried from the lowest number up; the first whose conditions all hold chooses the "
+                 "queue (a rule without conditions always holds).",
+        "name": "Shown in the routing diagnosis of the conversations it routes.",
+        "queue": "Where the conversations this rule matches wait for an agent.",
+        "is_active": "An inactive rule is skipped.",
+    }
     list_display = ["name", "workstream", "order", "queue", "is_active"]
     list_filter = ["workstream", "queue", "is_active"]
     search_fields = ["name"]
@@ -468,8 +506,7 @@ class ConversationNoteInline(admin.TabularInline):
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
-    list_display = ["id", "contact", "phone_number", "channel", "state_badge", "queue", "agent", "with_bot",
-                    "last_message_at"]
+    list_display = ["id", "contact_short", "channel", "state_badge", "queue", "agent", "last_activity"]
     list_filter = ["state", "channel", "workstream", "queue", "resolved", "outcome", "with_bot",
                    ("agent", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["contact__address", "contact__display_name", "phone_number__number"]
@@ -486,6 +523,14 @@ class ConversationAdmin(admin.ModelAdmin):
 
     STATE_COLOURS = {"open": "#b45309", "active": "#15803d", "waiting": "#1d4ed8", "wrap_up": "#6b7280",
                      "closed": "#374151"}
+
+    @admin.display(description="Customer", ordering="contact__address")
+    def contact_short(self, obj):
+        return truncated(str(obj.contact), 32)
+
+    @admin.display(description="Last message", ordering="last_message_at")
+    def last_activity(self, obj):
+        return natural_time(obj.last_message_at)
 
     @admin.display(description="State", ordering="state")
     def state_badge(self, obj):

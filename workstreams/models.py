@@ -400,6 +400,8 @@ class WhatsAppTemplate(models.Model):
     content_sid = models.CharField("Content SID", max_length=64, help_text="HX followed by 32 hex characters.")
 
     class Meta:
+        verbose_name = "WhatsApp template"
+        verbose_name_plural = "WhatsApp templates"
         ordering = ["number", "name", "language"]
         constraints = [models.UniqueConstraint(fields=["number", "name", "language"],
                                                name="workstreams_template_once")]

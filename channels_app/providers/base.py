@@ -229,7 +229,9 @@ class CredentialField:
 
     ``check`` (optional) gets the trimmed value once it is known to be printable ASCII and
     returns the value to store, or raises ValueError with a message saying what to fix.
-    ``env`` is the environment variable ``create_messaging_account`` reads it from.
+    ``env`` is the environment variable ``create_messaging_account`` reads it from. ``secret`` False marks an
+    identifier (a customer id, an account SID, an endpoint): still stored encrypted and never shown from the
+    database, but the admin's form keeps what was typed when it is shown again after an error.
     """
 
     name: str
@@ -239,6 +241,7 @@ class CredentialField:
     check: Callable[[str], str] | None = None
     #: False for a setting an account may leave unset (a second signing key, a sender pool).
     required: bool = True
+    secret: bool = True
 
     @property
     def option(self) -> str:

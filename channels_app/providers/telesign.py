@@ -113,7 +113,7 @@ class TeleSignProvider(BaseProvider):
     channels = (Channel.SMS,)
     credential_fields = (
         CredentialField("customer_id", "Customer ID", "TeleSign Customer ID, from the TeleSign portal.",
-                        env="TELESIGN_CUSTOMER_ID"),
+                        env="TELESIGN_CUSTOMER_ID", secret=False),
         CredentialField("api_key", "API key", "TeleSign API key (base64), from the TeleSign portal.",
                         env="TELESIGN_API_KEY", check=_check_api_key),
     )

@@ -158,7 +158,7 @@ class TwilioProvider(BaseProvider):
     channels = (Channel.SMS, Channel.WHATSAPP)
     credential_fields = (
         CredentialField("account_sid", "Account SID", "Twilio Account SID (AC…), from the Twilio Console.",
-                        env="TWILIO_ACCOUNT_SID", check=_check_sid),
+                        env="TWILIO_ACCOUNT_SID", check=_check_sid, secret=False),
         CredentialField("auth_token", "Auth token", "Twilio Auth Token, from the Twilio Console.",
                         env="TWILIO_AUTH_TOKEN"),
         CredentialField(
@@ -167,13 +167,13 @@ class TwilioProvider(BaseProvider):
             "and messages to any sender of the service reach this account. Use it when your US traffic must go "
             "through a Messaging Service (A2P 10DLC campaigns, number pools, short codes). A single number can "
             "name its own service instead: add the MG… SID as a number of type 'Messaging Service'.",
-            env="TWILIO_MESSAGING_SERVICE_SID", check=_check_service_sid, required=False),
+            env="TWILIO_MESSAGING_SERVICE_SID", check=_check_service_sid, required=False, secret=False),
         CredentialField(
             "signing_key_sid", "Webhook signing key ID",
             "Optional. The ID of a Twilio webhook signing key (SharedKey) that signs this account's webhooks "
             "instead of the Auth Token (the request names it in X-Twilio-Webhooks-Signature-Settings; HMAC-SHA1 "
             "or HMAC-SHA256). Webhooks without that header are checked with the Auth Token.",
-            env="TWILIO_SIGNING_KEY_SID", required=False),
+            env="TWILIO_SIGNING_KEY_SID", required=False, secret=False),
         CredentialField("signing_key_secret", "Webhook signing key secret",
                         "Optional. The secret of that signing key, shown once when the key is created.",
                         env="TWILIO_SIGNING_KEY_SECRET", required=False),
@@ -181,7 +181,7 @@ class TwilioProvider(BaseProvider):
             "signing_key_sid_2", "Second signing key ID",
             "Optional. To rotate keys without losing a webhook: add the new key here, switch the Webhook "
             "Setting in Twilio to it, then replace the first key. Both keys are accepted meanwhile.",
-            env="TWILIO_SIGNING_KEY_SID_2", required=False),
+            env="TWILIO_SIGNING_KEY_SID_2", required=False, secret=False),
         CredentialField("signing_key_secret_2", "Second signing key secret", "Optional. The second key's secret.",
                         env="TWILIO_SIGNING_KEY_SECRET_2", required=False),
     )

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from channels_app.models import Channel
 from config.exceptions import ServiceError
 from outbound.models import (
     BatchState,
@@ -30,7 +31,7 @@ from outbound.models import (
 
 from .contacts import contact_parse
 from .ratelimit import RateLimited
-from .requests import configuration_require_active, contacts_cases, contacts_check, outbound_request_create
+from .requests import _address, configuration_require_active, contacts_cases, contacts_check, outbound_request_create
 
 
 def contacts_validate(*, configuration: OutboundConfiguration, rows: list[Any], lines: list[int] | None = None) -> None:
@@ -40,6 +41,73 @@ def contacts_validate(*, configuration: OutboundConfiguration, rows: list[Any], 
         parsed = contact_parse(raw, index=position, where=where)
         contacts_check(configuration=configuration, contacts=[parsed], where=where)
         contacts_cases([parsed], where=where)
+
+
+@dataclass(frozen=True)
+class RowNote:
+    """One row of a contact list that will not be sent, and why."""
+
+    line: int
+    tocontactid: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ContactListReview:
+    """What a list would do, worked out for every row before anything is stored or sent.
+
+    ``refused`` rows are malformed (a field, or a number that is no phone number): while there is one, the
+    list is not accepted. ``skipped`` rows are well formed but will not be sent (not opted in, another
+    channel, a number given twice), as a request would skip them.
+    """
+
+    total: int
+    refused: list[RowNote]
+    skipped: list[RowNote]
+
+    @property
+    def accepted(self) -> bool:
+        return not self.refused
+
+    @property
+    def to_send(self) -> int:
+        return self.total - len(self.refused) - len(self.skipped)
+
+
+def contact_list_review(*, configuration: OutboundConfiguration, rows: list[Any],
+                        lines: list[int] | None = None) -> ContactListReview:
+    """Check every row of a list (all of them, not up to the first error) against the rules a send applies."""
+    refused: list[RowNote] = []
+    skipped: list[RowNote] = []
+    seen: dict[str, int] = {}
+    for position, raw in enumerate(rows):
+        line = lines[position] if lines else position
+        where = f"line {line}" if lines else f"contacts[{position}]"
+        given = str(raw.get("tocontactid", "")) if isinstance(raw, dict) else ""
+        try:
+            parsed = contact_parse(raw, index=position, where=where)
+            contacts_check(configuration=configuration, contacts=[parsed], where=where)
+            contacts_cases([parsed], where=where)
+        except ServiceError as exc:
+            refused.append(RowNote(line, given, exc.message))
+            continue
+        address = _address(parsed.tocontactid)
+        if address is None:
+            refused.append(RowNote(line, given, f"{where}, column tocontactid: '{parsed.tocontactid}' is not a "
+                                                f"phone number; write it in E.164 with the country code, e.g. "
+                                                f"+14155550123."))
+        elif address in seen:
+            skipped.append(RowNote(line, given, f"{address} is already on line {seen[address]}; it is sent once."))
+        elif not parsed.optin:
+            seen[address] = line
+            skipped.append(RowNote(line, given, "optin is false: the customer has not agreed to be contacted."))
+        elif parsed.channelid != configuration.channel_type:
+            seen[address] = line
+            skipped.append(RowNote(line, given, f"The customer's channel is {Channel(parsed.channelid).label}; this "
+                                                f"configuration sends {Channel(configuration.channel_type).label}."))
+        else:
+            seen[address] = line
+    return ContactListReview(total=len(rows), refused=refused, skipped=skipped)
 
 
 def outbound_batch_create(*, configuration: OutboundConfiguration, contacts: list[Any], source: str,

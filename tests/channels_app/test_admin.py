@@ -146,7 +146,8 @@ def test_secret_inputs_are_write_only_and_show_when_they_were_set(admin_client, 
 
     content = response.content.decode()
     assert '<input type="password" name="api_key"' in content
-    assert '<input type="password" name="customer_id"' in content
+    assert '<input type="text" name="customer_id"' in content  # an identifier, never filled from the database
+    assert TELESIGN_CUSTOMER_ID not in content
     assert 'name="auth_token"' not in content and 'name="account_sid"' not in content
     assert "Set on " in content
     assert "Leave blank to keep the current value" in content
@@ -162,8 +163,10 @@ def test_sandbox_accounts_have_no_credential_inputs(admin_client, sandbox_accoun
 def test_add_form_offers_every_credential_saying_which_provider_uses_it(admin_client):
     content = admin_client.get(ADD).content.decode()
 
-    for field in ("customer_id", "api_key", "account_sid", "auth_token"):
+    for field in ("api_key", "auth_token"):
         assert f'<input type="password" name="{field}"' in content
+    for field in ("customer_id", "account_sid"):
+        assert f'<input type="text" name="{field}"' in content
     assert "Only TeleSign accounts use it" in content
     assert "Only Twilio accounts use it" in content
 
@@ -288,7 +291,8 @@ def test_credentials_of_another_provider_are_refused_on_their_field(admin_client
     assert response.status_code == 200
     assert "do not use" in response.context["adminform"].form.errors["account_sid"][0]
     assert not MessagingAccount.objects.exists()
-    assert_no_secret(response)
+    # The identifiers typed (customer id, account SID) stay in the form to be corrected; secrets never do.
+    assert_no_secret(response, (TELESIGN_API_KEY, TWILIO_AUTH_TOKEN))
 
 
 def test_missing_credentials_are_refused_on_their_field(admin_client):
@@ -596,3 +600,44 @@ def test_event_admin_gives_a_reprocessed_event_all_its_attempts_again(admin_clie
     event.refresh_from_db()
     assert (event.state, event.attempts) == ("pending", 1)  # tried once, and will be tried again
     assert "SM404" in event.error
+
+
+def test_the_account_page_warns_when_providers_cannot_reach_the_callback_urls(client, django_user_model, settings,
+                                                                              telesign_account):
+    client.force_login(django_user_model.objects.create_superuser("root", password="pw"))
+    url = f"/admin/channels_app/messagingaccount/{telesign_account.pk}/change/"
+
+    settings.PUBLIC_BASE_URL = "http://127.0.0.1:8000"
+    local = client.get(url).content.decode()
+    settings.PUBLIC_BASE_URL = "https://hub.example.com"
+    public = client.get(url).content.decode()
+
+    assert 'id="callback-url-warning"' in local and "loopback address" in local and "plain http" in local
+    assert 'id="callback-url-warning"' not in public
+
+
+def test_after_errors_the_form_keeps_the_identifiers_and_reports_every_error_at_once(admin_client):
+    response = admin_client.post(ADD, telesign_add_data(customer_id=TELESIGN_CUSTOMER_ID, api_key="not base64!",
+                                                        channel="whatsapp"))
+
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    assert set(form.errors) >= {"api_key", "channel"}  # both at once, each on its field
+    content = response.content.decode()
+    assert f'value="{TELESIGN_CUSTOMER_ID}"' in content  # the identifier is kept
+    assert "not base64!" not in content  # the secret is not
+    assert "Secrets are never shown back: type it again" in content
+    assert not MessagingAccount.objects.exists()
+
+
+def test_a_missing_credential_is_reported_with_the_others(admin_client):
+    response = admin_client.post(ADD, telesign_add_data(customer_id="", api_key=""))
+
+    errors = response.context["adminform"].form.errors
+    assert errors["customer_id"] == ["Customer ID is required for TeleSign accounts."]
+    assert errors["api_key"] == ["API key is required for TeleSign accounts."]
+
+
+def test_the_add_form_knows_each_providers_credential_inputs(admin_client):
+    content = admin_client.get(ADD).content.decode()
+    assert 'data-credential-fields="{&quot;telesign&quot;: [&quot;customer_id&quot;, &quot;api_key&quot;]' in content

@@ -115,7 +115,11 @@ def test_uploading_a_contact_list_creates_a_batch_and_shows_its_progress(admin_c
     assert 'enctype="multipart/form-data"' in page  # a browser can upload the file
     assert f"&rsaquo; <a href=\"{reverse('admin:outbound_outboundconfiguration_change', args=[sandbox_config.pk])}\">" \
         f"{sandbox_config}</a>\n&rsaquo; Send to a contact list" in page
-    response = admin_client.post(url, {"csv_file": SimpleUploadedFile("march.csv", CSV, "text/csv")})
+    preview = admin_client.post(url, {"csv_file": SimpleUploadedFile("march.csv", CSV, "text/csv")})
+    assert preview.status_code == 200 and "Send to 2 contacts" in preview.content.decode()
+    assert not OutboundBatch.objects.exists()  # nothing is stored before the confirmation
+    response = admin_client.post(url, {"csv_text": preview.context["list_text"], "list_name": "march.csv",
+                                       "confirm": "1"})
     batch = OutboundBatch.objects.get()
     assert response.status_code == 302 and response.url == reverse("admin:outbound_outboundbatch_change",
                                                                    args=[batch.pk])
@@ -125,7 +129,7 @@ def test_uploading_a_contact_list_creates_a_batch_and_shows_its_progress(admin_c
     outbound_request_send(request_id=OutboundRequest.objects.get().pk)
     page = admin_client.get(response.url).content.decode()
     assert "2 of 2 done" in page and "2 sent" in page
-    assert "2 of 2 in 1 request(s)" in admin_client.get(reverse("admin:outbound_outboundbatch_changelist")).content.decode()
+    assert "2 of 2 done" in admin_client.get(reverse("admin:outbound_outboundbatch_changelist")).content.decode()
     assert len(sandbox.outbox) == 2
 
 
@@ -260,3 +264,83 @@ def test_the_timeline_inlines_show_activities_on_the_contact_and_the_case(admin_
         assert "Outbound messages (timeline)" in page
         assert "Hi Customer 1, we opened case Broken kettle." in page
         assert str(configuration.configuration_id) in page
+
+
+# --- The upload's preview: every row checked before anything is sent ------------------------------------
+
+
+def _upload(admin_client, configuration, body: bytes, name="list.csv", **extra):
+    url = reverse("admin:outbound_outboundconfiguration_send", args=[configuration.pk])
+    return admin_client.post(url, {"csv_file": SimpleUploadedFile(name, body, "text/csv"), **extra})
+
+
+def test_a_number_that_is_no_phone_number_refuses_the_list_before_anything_is_sent(admin_client, sandbox_config):
+    bad = CSV + b"555-1234,SMS,true,Cy,Wrong number\n"
+
+    response = _upload(admin_client, sandbox_config, bad, confirm="1")  # even with the confirmation
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "The list is refused: nothing was sent" in page
+    assert "line 4, column tocontactid: &#x27;555-1234&#x27; is not a phone number" in page
+    assert response.context["review"].total == 3 and len(response.context["review"].refused) == 1
+    assert 'id="confirm-send"' not in page
+    assert not OutboundBatch.objects.exists() and not OutboundRequest.objects.exists()
+    assert sandbox.outbox == []
+
+
+def test_every_refused_row_is_listed_at_once(admin_client, sandbox_config):
+    bad = CSV + b"555-1234,SMS,true,Cy,x\n+15550000004,SMS,maybe,Di,y\n+15550000005,fax,true,Ed,z\n"
+
+    review = _upload(admin_client, sandbox_config, bad).context["review"]
+
+    assert [row.line for row in review.refused] == [4, 5, 6]
+    assert "optin must be true or false" in review.refused[1].reason
+    assert "must be SMS or WhatsApp" in review.refused[2].reason
+    assert not OutboundBatch.objects.exists()
+
+
+def test_the_preview_counts_and_lists_the_rows_that_will_be_skipped(admin_client, sandbox_config):
+    body = CSV + b"+15550000003,SMS,false,Cy,No consent\n+15550000001,SMS,true,Ana again,Twice\n"
+
+    response = _upload(admin_client, sandbox_config, body)
+
+    review = response.context["review"]
+    assert (review.total, review.to_send, len(review.skipped), len(review.refused)) == (4, 2, 2, 0)
+    page = response.content.decode()
+    assert "optin is false" in page and "+15550000001 is already on line 2" in page
+    assert "Send to 2 contacts" in page
+    assert not OutboundBatch.objects.exists()
+
+
+def test_the_sample_csv_is_a_list_the_page_accepts(admin_client, sandbox_config):
+    url = reverse("admin:outbound_outboundconfiguration_send", args=[sandbox_config.pk])
+    assert "?sample=1" in admin_client.get(url).content.decode()
+
+    sample = admin_client.get(url, {"sample": "1"})
+
+    assert sample["Content-Type"] == "text/csv"
+    assert "attachment" in sample["Content-Disposition"]
+    review = _upload(admin_client, sandbox_config, sample.content).context["review"]
+    assert (review.total, review.to_send, review.refused) == (2, 2, [])
+
+
+def test_the_batch_page_refreshes_while_sending_and_lists_contacts_not_sent_with_reasons(admin_client,
+                                                                                          sandbox_config):
+    body = CSV + b"+15550000003,SMS,false,Cy,No consent\n"
+    preview = _upload(admin_client, sandbox_config, body, name="april.csv")
+    url = reverse("admin:outbound_outboundconfiguration_send", args=[sandbox_config.pk])
+    done = admin_client.post(url, {"csv_text": preview.context["list_text"], "list_name": "april.csv",
+                                   "confirm": "1"})
+    batch = OutboundBatch.objects.get()
+    assert batch.name == "april.csv"
+
+    sending = admin_client.get(done.url).content.decode()
+    assert '<meta http-equiv="refresh" content="5">' in sending  # submitting: the page keeps itself fresh
+
+    outbound_batch_advance(batch_id=batch.pk)
+    outbound_request_send(request_id=OutboundRequest.objects.get().pk)
+    finished = admin_client.get(done.url).content.decode()
+    assert 'http-equiv="refresh"' not in finished
+    assert 'id="not-sent"' in finished
+    assert "+15550000003" in finished and "optin_false" in finished and "has not agreed to be contacted" in finished

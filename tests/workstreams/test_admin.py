@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
@@ -122,6 +124,52 @@ def test_a_case_the_service_refuses_is_a_form_error_not_a_500(admin_client, db):
     errors = response.context["adminform"].form.errors
     assert "is not a phone number in E.164 form" in str(errors["contact"])
     assert not Case.objects.exists()
+
+
+def test_workstream_durations_are_shown_and_typed_as_people_write_them(admin_client, db):
+    from workstreams.models import Workstream
+
+    workstream = Workstream.objects.create(name="WhatsApp support", channel="whatsapp")
+    url = reverse("admin:workstreams_workstream_change", args=[workstream.pk])
+
+    page = admin_client.get(url).content.decode()
+    assert 'value="7 days"' in page and 'value="5 min"' in page  # not "7 00:00:00"
+    assert "For example “30 s”, “5 min”, “1 h 30 min”, “7 days”" in page
+
+    form = admin_client.get(url).context["adminform"].form
+    data = {name: form[name].value() or "" for name in form.fields if form[name].value() is not None}
+    data.update({"waiting_auto_close": "2 days 12 h", "wrap_up_time": "soon", "numbers-TOTAL_FORMS": "0",
+                 "numbers-INITIAL_FORMS": "0", "rules-TOTAL_FORMS": "0", "rules-INITIAL_FORMS": "0"})
+    data.pop("supervisors", None)
+    refused = admin_client.post(url, data)
+    assert refused.status_code == 200
+    assert "“soon” is not a duration" in refused.content.decode()
+    data["wrap_up_time"] = "90 s"
+    assert admin_client.post(url, data).status_code == 302
+    workstream.refresh_from_db()
+    assert (workstream.waiting_auto_close, workstream.wrap_up_time) == (timedelta(days=2, hours=12),
+                                                                        timedelta(seconds=90))
+
+
+@pytest.mark.parametrize("model, fields", [
+    ("routingrule", ["workstream", "order", "name", "queue", "is_active"]),
+    ("workstream", ["name", "distribution_mode", "wrap_up_capacity"]),
+    ("bot", ["name", "kind", "fallback_answer", "timeout_seconds"]),
+])
+def test_every_field_that_needs_it_is_explained(admin_client, db, model, fields):
+    form = admin_client.get(reverse(f"admin:workstreams_{model}_add")).context["adminform"].form
+    for name in fields:
+        assert form.fields[name].help_text, name
+
+
+def test_the_whatsapp_templates_are_named_right(admin_client, twilio_whatsapp_account):
+    from workstreams.models import Workstream, WorkstreamNumber
+
+    number = WorkstreamNumber.objects.create(
+        workstream=Workstream.objects.create(name="WhatsApp support", channel="whatsapp"),
+        phone_number=twilio_whatsapp_account.numbers.get())
+    page = admin_client.get(reverse("admin:workstreams_workstreamnumber_change", args=[number.pk])).content.decode()
+    assert "WhatsApp templates" in page and "Whats app" not in page
 
 
 def test_a_conversations_internal_notes_show_read_only_in_the_admin(admin_client, sandbox_account, receive):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import inbox_views, offers, views
+from . import inbox_views, offers, supervisor_views, views
 
 app_name = "console"
 
@@ -35,4 +35,12 @@ urlpatterns = [
     path("offers/", offers.offers_poll, name="offers"),
     path("offers/<int:pk>/accept/", offers.offer_accept, name="offer-accept"),
     path("offers/<int:pk>/decline/", offers.offer_decline, name="offer-decline"),
+    path("supervisor/", supervisor_views.supervisor, name="supervisor"),
+    path("supervisor/updates/", supervisor_views.supervisor_updates, name="supervisor-updates"),
+    path("supervisor/conversations/<int:pk>/reassign/", supervisor_views.supervisor_reassign,
+         name="supervisor-reassign"),
+    path("supervisor/conversations/<int:pk>/transfer/", supervisor_views.supervisor_transfer,
+         name="supervisor-transfer"),
+    path("supervisor/conversations/<int:pk>/force-close/", supervisor_views.supervisor_force_close,
+         name="supervisor-force-close"),
 ]

@@ -12,6 +12,7 @@ from channels_app import services
 from channels_app.models import Channel
 from channels_app.providers import credential_fields, number_type_choices, provider_class, provider_classes
 from config.exceptions import ServiceError
+from config.public_url import public_url_problems
 
 #: Service field → the option a user of this command would fix (credential fields: their own option).
 OPTION_OF_FIELD = {
@@ -122,3 +123,6 @@ class Command(BaseCommand):
             ],
             "callback_urls": account.callback_urls(),
         }))
+        urls = list(account.callback_urls().values())
+        for problem in public_url_problems(urls[0]) if urls else []:
+            self.stderr.write(self.style.WARNING(f"Warning: {problem}"))

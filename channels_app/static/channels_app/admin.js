@@ -34,3 +34,25 @@
         }
     });
 }
+
+// The add form shows only the chosen provider's credential inputs (without JavaScript every one shows, each
+// saying which provider uses it).
+document.addEventListener("DOMContentLoaded", () => {
+    const provider = document.querySelector("select[name=provider][data-credential-fields]");
+    if (!provider) {
+        return;
+    }
+    const fields = JSON.parse(provider.dataset.credentialFields);
+    const all = [...new Set(Object.values(fields).flat())];
+    const show = () => {
+        const chosen = fields[provider.value] || [];
+        for (const name of all) {
+            const row = document.querySelector(`.form-row.field-${name}`);
+            if (row) {
+                row.hidden = !(provider.value === "" || chosen.includes(name));
+            }
+        }
+    };
+    provider.addEventListener("change", show);
+    show();
+});

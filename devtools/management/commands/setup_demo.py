@@ -13,6 +13,7 @@ from django.db import transaction
 
 from channels_app.models import Channel, MessagingAccount, PhoneNumber
 from channels_app.services import NumberSpec, account_create
+from config.exceptions import ServiceError
 from workstreams.services.readiness import agent_make_ready, workstreams_for_numbers
 
 DEMO_ACCOUNTS = [
@@ -71,16 +72,13 @@ class Command(BaseCommand):
                 password_file.write_text(password + "\n")
                 password_file.chmod(0o600)
             for name, channel, number in DEMO_ACCOUNTS:
-                if not MessagingAccount.objects.filter(name=name).exists():
-                    account_create(name=name, channel=channel, provider="sandbox", numbers=[number])
+                self._ensure(name, channel, "sandbox", None, number)
             if options["emulator"]:
                 from devtools.emulator.tls import certificate_in
 
                 certificate_in(Path(settings.VAR_DIR) / "emulator-tls")  # the emulator's HTTPS port serves it
                 for name, channel, provider, credentials, number in EMULATED_ACCOUNTS:
-                    if not MessagingAccount.objects.filter(name=name).exists():
-                        account_create(name=name, channel=channel, provider=provider, credentials=credentials,
-                                       numbers=[number])
+                    self._ensure(name, channel, provider, credentials, number)
             # Ready to answer in the console at once: an Available agent in the default queue, and every demo
             # number in a workstream (so its customers reach the default queue and the admin).
             agent_make_ready(user=user)
@@ -89,6 +87,22 @@ class Command(BaseCommand):
 
         if options["banner"]:
             demo_banner(self.stdout, self.style, url=options["url"], emulator=options["emulator"])
+
+    def _ensure(self, name: str, channel: str, provider: str, credentials: dict[str, str] | None,
+                number: NumberSpec) -> None:
+        """Create one demo account unless it (or its number, on another account) is there already: whatever the
+        database holds, the command goes on and says what it left alone."""
+        if MessagingAccount.objects.filter(name=name).exists():
+            return
+        try:
+            with transaction.atomic():
+                account_create(name=name, channel=channel, provider=provider, credentials=credentials,
+                               numbers=[number])
+        except ServiceError as exc:
+            self.stderr.write(self.style.WARNING(
+                f"Skipped the demo account {name!r}: {exc.message} The rest of the demo is set up; to have this "
+                f"account too, remove or rename what is in its way in the admin (Channels → Messaging accounts) "
+                f"and run setup_demo again."))
 
 
 def _login() -> tuple[str, str | None]:

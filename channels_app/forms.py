@@ -134,7 +134,7 @@ class MessagingAccountForm(ServiceErrorMixin, forms.ModelForm):
                 continue
             value = typed[spec.name]
             if not value:
-                if adding:
+                if adding and spec.required:
                     self.add_error(spec.name, f"{spec.label} is required for {cls.label} accounts.")
                 continue
             try:

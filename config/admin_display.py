@@ -57,7 +57,7 @@ _UNITS = {
     "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
     "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
 }
-_PART = re.compile(r"(\d+(?:[.,]\d+)?)\s*([a-z]+)")
+_PART = re.compile(r"(\d+(?:[.,]\d+)?)\s*([^\W\d_]+)")
 _CLOCK = re.compile(r"^(?:(\d+)\s+)?(\d+):(\d{1,2})(?::(\d{1,2}))?$")
 
 
@@ -83,6 +83,17 @@ def duration_label(value: timedelta | None) -> str:
     return " ".join(parts)
 
 
+def _day_words() -> dict[str, int]:
+    """The page language's words for "day" and "days", as ``duration_label`` writes them ("7 dias", "7 日"), so
+    that a duration shown in a form reads back when the form is saved."""
+    words = {}
+    for count in (1, 2, 5):
+        word = (ngettext("%(n)d day", "%(n)d days", count) % {"n": count}).replace(str(count), "").strip().lower()
+        if word:
+            words[word] = 86400
+    return words
+
+
 def duration_parse(text: str) -> timedelta:
     """Read "5 min", "1 h 30 min", "7 days", "90 s", "1d 2h", "00:05:00" or "7 00:00:00"; ValueError otherwise."""
     raw = (text or "").strip().lower()
@@ -101,7 +112,7 @@ def duration_parse(text: str) -> timedelta:
     for match in _PART.finditer(raw):
         if raw[position:match.start()].strip(" ,and"):
             raise ValueError(raw)
-        unit = _UNITS.get(match.group(2))
+        unit = _UNITS.get(match.group(2)) or _day_words().get(match.group(2))
         if unit is None:
             raise ValueError(match.group(2))
         total += float(match.group(1).replace(",", ".")) * unit

@@ -91,11 +91,13 @@ def contact_list_review(*, configuration: OutboundConfiguration, rows: list[Any]
         except ServiceError as exc:
             refused.append(RowNote(line, given, exc.message))
             continue
-        address = _address(parsed.tocontactid)
+        address = _address(parsed.tocontactid, channel=parsed.channelid)
         if address is None:
+            hint = (" or a WhatsApp user ID exactly as received, e.g. US.13491208655302741918"
+                    if parsed.channelid == Channel.WHATSAPP else "")
             refused.append(RowNote(line, given, f"{where}, column tocontactid: '{parsed.tocontactid}' is not a "
                                                 f"phone number; write it in E.164 with the country code, e.g. "
-                                                f"+14155550123."))
+                                                f"+14155550123{hint}."))
         elif address in seen:
             skipped.append(RowNote(line, given, f"{address} is already on line {seen[address]}; it is sent once."))
         elif not parsed.optin:

@@ -73,7 +73,10 @@ def test_a_supervisor_watches_queues_and_agents_live_and_acts(browser, hub, what
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "supervisor-view-1400.png"), full_page=True)
 
-        served_row.locator("select[name=agent]").select_option(label="Tom (away)")
+        # Work is given only to Available or Busy agents: Tom comes back, Busy, and the board says so.
+        AgentProfile.objects.filter(user=tom).update(presence="busy")
+        expect(page.locator(f'tr.sup-agent[data-agent="{tom.pk}"] .sup-presence')).to_contain_text("Busy")
+        served_row.locator("select[name=agent]").select_option(label="Tom (busy)")
         served_row.get_by_role("button", name="Reassign").click()
         expect(page.locator(".flash")).to_contain_text(f"Conversation #{served.pk} reassigned to Tom.")
         expect(page.locator(f'tr.sup-agent[data-agent="{tom.pk}"] .sup-current')).to_contain_text("Maria")

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from config.admin_display import HumanDurationField, duration_label, duration_parse, natural_time, truncated
 
@@ -31,6 +31,15 @@ def test_what_is_no_duration_is_refused(text):
 def test_durations_are_shown_as_people_write_them(value, expected):
     assert duration_label(value) == expected
     assert duration_parse(expected) == value or expected == "0 s"
+
+
+@pytest.mark.parametrize("language", ["en", "ja", "zh-hans", "zh-hant", "pt-br", "sv"])
+def test_a_duration_shown_in_the_pages_language_reads_back_when_the_form_is_saved(language):
+    value = timedelta(days=7, hours=1, minutes=30)
+    with translation.override(language):
+        shown = HumanDurationField().prepare_value(value)
+        assert HumanDurationField().clean(shown) == value, shown
+        assert HumanDurationField().clean(HumanDurationField().prepare_value(timedelta(days=1))) == timedelta(days=1)
 
 
 def test_the_duration_field_names_the_format_when_it_refuses():

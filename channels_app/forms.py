@@ -127,7 +127,7 @@ class MessagingAccountForm(ServiceErrorMixin, forms.ModelForm):
         adding = self.instance.pk is None
         typed = {spec.name: (self.cleaned_data.get(spec.name) or "").strip() for spec in cls.credential_fields
                  if spec.name in self.fields and spec.name not in self.errors}
-        # The provider's own input forms first (an ACS connection string fills in the endpoint and the key).
+        # The provider's own input forms first (a connection string may fill in several fields).
         typed = {**typed, **cls.normalize_credentials({k: v for k, v in typed.items() if v})}
         for spec in cls.credential_fields:
             if spec.name not in typed:

@@ -97,8 +97,10 @@ class MessagingAccount(models.Model):
         return all(self.credential(spec.name) for spec in self.provider_class().credential_fields if spec.required)
 
     def secret_values(self) -> list[str]:
-        """Every secret this account holds, for redaction."""
-        return [v for v in (self.config or {}).values() if isinstance(v, str) and v]
+        """Every secret this account holds, for redaction — its credentials and the token in its webhook URLs
+        (for a provider that signs nothing, the token is what proves a request genuine)."""
+        values = [v for v in (self.config or {}).values() if isinstance(v, str) and v]
+        return [*values, self.webhook_token] if self.webhook_token else values
 
     @property
     def validation_message_shown(self) -> str:
@@ -123,12 +125,12 @@ class PhoneNumber(models.Model):
     number = models.CharField(
         max_length=64,
         help_text="As the account's provider writes it (the form shows the format once the account exists). "
-        "WhatsApp: E.164 with the leading + (+14252306549). Twilio: a Messaging Service SID (MG…) stands for "
-        "every sender of the service.",
+        "WhatsApp: E.164 with the leading + (+14252306549). A sender pool's ID (where the provider has pools) "
+        "stands for every sender of the pool.",
     )
     e164 = models.CharField(
         "normalized address", max_length=64, editable=False,
-        help_text="E.164, the digits of a short code, or the ID of a sender pool (a Twilio Messaging Service)."
+        help_text="E.164, the digits of a short code, or the ID of a provider's sender pool."
     )
     number_type = models.CharField(
         "type", max_length=16, choices=number_type_choices, blank=True, default="",

@@ -161,6 +161,12 @@ def message_trace(*, message: Message) -> list[TraceEntry]:
                 Tone.ERROR if failed or event.state == EventState.FAILED else _event_tone(event),
                 request_id=event.request_id, event=event,
                 link=(_("Event"), "admin:channels_app_inboundevent_change", event.pk)))
+    for entry in entries:  # shown, never saved: rows written before a secret was known are redacted too
+        if entry.event is not None:
+            entry.event.url = redact(entry.event.url, secrets)
+        if entry.exchange is not None:
+            for name in ("url", "request_body", "response_body", "error"):
+                setattr(entry.exchange, name, redact(getattr(entry.exchange, name) or "", secrets))
     for path in getattr(settings, "HUB_MESSAGE_TRACE_SOURCES", []):
         entries += import_string(path)(message)
     entries.append(_outcome(message))

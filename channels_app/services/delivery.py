@@ -550,7 +550,7 @@ def message_status_apply(*, account_id: int, update: StatusUpdate, message_hint:
 
 
 def _status_retry(message: Message, update: StatusUpdate, *, now: datetime) -> bool:
-    """A failed status whose code the provider's error table marks retryable (Twilio's 63018, a channel's rate
+    """A failed status whose code the provider's error table marks retryable (a channel's rate
     limit) on a message not yet further along: queue it again after ``retry_policy``'s backoff, as a send
     answered with that code would be. Returns whether it did."""
     if update.status not in (MessageStatus.FAILED, MessageStatus.UNDELIVERED):

@@ -401,8 +401,8 @@ def _record_failure(event_id: int, error: str, *, permanent: bool) -> EventOutco
 
 
 def _find_number(account: MessagingAccount, inbound: InboundMessage) -> PhoneNumber:
-    """The account's number a message was sent to: the number itself, else (a sender of a pool such as a
-    Twilio Messaging Service) the number the account holds for the pool, else the account's own number
+    """The account's number a message was sent to: the number itself, else (a sender of a provider's sender
+    pool) the number the account holds for the pool, else the account's own number
     on the channel when the provider says the pool is the account's."""
     numbers = list(account.numbers.all())
     for phone in numbers:

@@ -135,7 +135,7 @@ def _batch(account_id: int, event_id: int) -> tuple[StatusBatchResult, list[int]
         if update.status in (MessageStatus.FAILED, MessageStatus.UNDELIVERED) and update.error_code:
             meaning = provider.error_meaning(update.error_code)
             if meaning is not None and meaning.retryable:
-                slow.append(event.pk)  # a retryable failure (Twilio's 63018) queues its message again: one by one
+                slow.append(event.pk)  # a retryable failure (a rate limit) queues its message again: one by one
                 continue
         hint = provider.status_message_hint(request)
         parsed.append((event, update, int(hint) if hint and str(hint).isdigit() else None))

@@ -121,6 +121,19 @@ def test_the_admin_page_shows_the_trace(reply, admin_client):
     assert page.index("Send attempt 1") < page.index("Send attempt 2") < page.index("Now: delivered")
 
 
+def test_the_trace_never_shows_the_accounts_webhook_token(reply, admin_client, db):
+    message, _ = reply
+    token = message.account.webhook_token
+    assert token
+    entries = message_trace(message=message)
+    shown = " ".join(f"{e.title} {e.detail} {e.event.url if e.event else ''} {e.event.body_text if e.event else ''} "
+                     f"{e.exchange.url + e.exchange.request_body + e.exchange.response_body if e.exchange else ''}"
+                     for e in entries)
+    assert token not in shown
+    page = admin_client.get(f"/admin/channels_app/message/{message.pk}/change/").content.decode()
+    assert token not in page
+
+
 @pytest.mark.parametrize(("language", "texts"), [
     ("ja", ("トレース: メッセージの経緯すべて", "送信試行 1: HTTP 503", "再試行", "現在: ")),
     ("pt-br", ("Rastreamento: toda a história da mensagem", "Tentativa de envio 1: HTTP 503", "Agora: ")),

@@ -104,3 +104,14 @@ def test_a_case_of_the_customer_or_a_new_one_is_linked(setup, receive, sandbox_a
     assert empty.value.code == "case_required"
     conversation.refresh_from_db()
     assert conversation.case == case  # a refusal changes nothing
+
+
+def test_a_consult_ends_with_the_conversation(setup):
+    users, conversation = setup
+    bob = users["bob"]
+    conversation_consult_invite(conversation=conversation, by=users["ana"], agent=bob)
+    assert access.conversation_access(bob, conversation).visible
+    Conversation.objects.filter(pk=conversation.pk).update(state=ConversationState.CLOSED)
+    conversation.refresh_from_db()
+    assert not access.conversation_access(bob, conversation).visible
+    assert conversation.pk not in set(access.conversations_visible_to(bob).values_list("pk", flat=True))

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from config.exceptions import ServiceError
+from config.inputs import db_id
 from workstreams.models import Case, ConversationOutcome, WhatsAppTemplate
 from workstreams.services import access, composer, inbox, notes, readiness, wrapup
 from workstreams.services.access import Action
@@ -119,7 +120,8 @@ def note_add(request: HttpRequest, pk: int) -> HttpResponse:
 def consult_invite(request: HttpRequest, pk: int) -> HttpResponse:
     item = _conversation(request, pk, Action.CONSULT)
     value = request.POST.get("agent", "")
-    agent = get_user_model().objects.filter(pk=int(value)).first() if value.isdigit() else None
+    agent_id = db_id(value)
+    agent = get_user_model().objects.filter(pk=agent_id).first() if agent_id is not None else None
     back = _conversation_url(item)
     try:
         notes.conversation_consult_invite(conversation=item, by=request.user, agent=agent)
@@ -147,8 +149,9 @@ def case_link(request: HttpRequest, pk: int) -> HttpResponse:
     if value == "none":
         notes.conversation_case_unlink(conversation=item, by=request.user)
         return _done(request, _("The case link was removed."), to=back)
-    case = Case.objects.filter(pk=int(value)).first() if value.isdigit() else None
-    if value.isdigit() and case is None:
+    case_id = db_id(value)
+    case = Case.objects.filter(pk=case_id).first() if case_id is not None else None
+    if case_id is not None and case is None:
         return _refused(request, ServiceError(_("That case no longer exists; reload the page."), code="not_found",
                                               field="case", http_status=404), back=back)
     try:

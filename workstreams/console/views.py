@@ -365,7 +365,7 @@ def conversation_updates(request: HttpRequest, pk: int) -> JsonResponse:
     watched = tuple(i for v in request.GET.get("pending", "").split(",")[:50] if (i := db_id(v)) is not None)
     changes = selectors.thread_changes(item, after=after, since=since - POLL_OVERLAP if since else None,
                                        watched=watched)
-    notes_after = int(request.GET["notes_after"]) if request.GET.get("notes_after", "").isdigit() else 0
+    notes_after = db_id(request.GET.get("notes_after", "")) or 0
     new_notes = selectors.thread_notes(item, after=notes_after)
     newest = max([after, *(m.pk for m in changes)])
     if request.GET.get("seen") == "1":

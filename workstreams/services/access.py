@@ -173,8 +173,9 @@ def _scopes(roles: Roles) -> dict[str, Q | None]:
         scopes["work"] = Q(agent_id=pk) | Q(state=ConversationState.OPEN, queue_id__in=_member_queue_ids(roles.user))
         serving = Conversation.objects.filter(agent_id=pk, state__in=SERVING_STATES).values("contact_id")
         scopes["history"] = Q(contact_id__in=serving)
+        # A consult lasts while the conversation does: once it is closed, the invited agent's access ends.
         scopes["consult"] = Q(pk__in=ConversationConsult.objects.filter(agent_id=pk, ended_at__isnull=True)
-                              .values("conversation_id"))
+                              .values("conversation_id")) & ~Q(state=ConversationState.CLOSED)
     if roles.supervisor:
         scopes["supervised"] = (
             Q(queue_id__in=Queue.supervisors.through.objects.filter(user_id=pk).values("queue_id"))

@@ -123,7 +123,7 @@ def conversation_case_link(*, conversation: Conversation, by: Any, case: Case | 
         case = case_create(title=title, contact_address=contact.address, customer_name=contact.display_name)
     elif case.contact_id != conversation.contact_id:
         raise ServiceError(_("Case “%(title)s” is about another customer; link a case of this customer.")
-                           % {"title": case.title}, code="case_other_customer", field="case")
+                           % {"title": f"#{case.pk}"}, code="case_other_customer", field="case")
     Conversation.objects.filter(pk=conversation.pk).update(case=case, updated_at=timezone.now())
     conversation.case = case
     return case

@@ -4,12 +4,10 @@ reply goes out with MessagingServiceSid and no From, Twilio (the emulator) sends
 status callbacks — carrying MessagingServiceSid — mark it delivered."""
 
 import pytest
-from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 
 from channels_app.models import Message
 from channels_app.services import NumberSpec, account_create
-from tests.e2e.conftest import wait_until
+from tests.e2e.conftest import answering_admin_token, wait_until
 from workstreams.models import Conversation
 
 SID, TOKEN = "AC" + "6" * 32, "e2e-twilio-token"
@@ -27,8 +25,7 @@ def service_account(stack):
     emulator.add_twilio_service(SID, SERVICE, POOL)
     for number in POOL:  # the service's inbound setting: every sender posts to the account's URL
         emulator.set_twilio_inbound_url(number, account.callback_urls()["inbound"])
-    admin = get_user_model().objects.create_superuser("admin", password="x")
-    return {"account": account, "token": Token.objects.create(user=admin).key}
+    return {"account": account, "token": answering_admin_token()}
 
 
 def test_a_customer_of_a_messaging_service_is_answered_through_the_service(stack, service_account):

@@ -3,12 +3,10 @@
 addressed to the customer's WhatsApp user ID, and its delivery report marks it delivered."""
 
 import pytest
-from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 
 from channels_app.models import Contact, Direction, Message
 from channels_app.services import NumberSpec, account_create
-from tests.e2e.conftest import wait_until
+from tests.e2e.conftest import answering_admin_token, wait_until
 from workstreams.models import Conversation
 
 SID, TOKEN = "AC" + "4" * 32, "e2e-twilio-token"
@@ -25,8 +23,7 @@ def whatsapp(stack):
         numbers=[NumberSpec("+14155238886", name="Support")])
     stack.emulator.add_twilio_account(SID, TOKEN, signing_key=(KEY_ID, KEY_SECRET, "HMAC_SHA256"))
     stack.emulator.set_twilio_inbound_url("whatsapp:+14155238886", account.callback_urls()["inbound"])
-    admin = get_user_model().objects.create_superuser("admin", password="x")
-    return {"account": account, "token": Token.objects.create(user=admin).key}
+    return {"account": account, "token": answering_admin_token()}
 
 
 def test_a_username_only_customer_writes_and_gets_the_agents_reply_delivered(stack, whatsapp):

@@ -2,12 +2,10 @@
 (queue "replies") and campaigns (queue "bulk"); the documented split over two workers does too."""
 
 import pytest
-from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 
 from channels_app.models import Message
 from channels_app.services import NumberSpec, account_create
-from tests.e2e.conftest import wait_until
+from tests.e2e.conftest import answering_admin_token, wait_until
 from tests.outbound.conftest import contact, make_configuration
 from workstreams.models import Conversation
 
@@ -21,9 +19,7 @@ def hub(stack):
                              numbers=[NumberSpec("+14155550100", "long_code")])
     stack.emulator.add_twilio_account(TWILIO_SID, TWILIO_TOKEN)
     stack.emulator.set_twilio_inbound_url("+14155550100", account.callback_urls()["inbound"])
-    admin = get_user_model().objects.create_superuser("admin", password="x")
-    return {"configuration": str(make_configuration(account).configuration_id),
-            "token": Token.objects.create(user=admin).key}
+    return {"configuration": str(make_configuration(account).configuration_id), "token": answering_admin_token()}
 
 
 def _reply_and_campaign_delivered(stack, hub) -> None:

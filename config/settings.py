@@ -40,7 +40,11 @@ _LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 # Debug mode is on by default only for a hub that providers cannot reach: one whose PUBLIC_BASE_URL is on
 # this machine (the embedded default, `make run`, the emulator, the tests). A hub with any other public URL
 # runs with DEBUG off unless DEBUG=true says otherwise, and then needs its own keys (below).
-DEBUG = env.bool("DEBUG", default=_PUBLIC_HOST in _LOCAL_HOSTS)
+# A hub whose ALLOWED_HOSTS name another host, or that sits behind a proxy, is not on this machine alone either:
+# a forgotten PUBLIC_BASE_URL must not turn debug mode (and the public development keys) on.
+_DEPLOYED = env.bool("TRUST_PROXY_HEADERS", default=False) or any(
+    host.strip("[]").lower() not in (*_LOCAL_HOSTS, "testserver") for host in env.list("ALLOWED_HOSTS", default=[]))
+DEBUG = env.bool("DEBUG", default=_PUBLIC_HOST in _LOCAL_HOSTS and not _DEPLOYED)
 
 #: The development key: public (it is in this file), so never used with DEBUG off.
 _DEV_SECRET_KEY = "insecure-development-key-set-SECRET_KEY-in-production"

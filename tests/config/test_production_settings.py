@@ -64,6 +64,17 @@ def test_a_hub_with_a_public_url_is_not_in_debug_mode_unless_asked(tmp_path):
     assert values["ALLOWED_HOSTS"] == ["hub.example.com"]
 
 
+@pytest.mark.parametrize("values", [{"ALLOWED_HOSTS": "hub.example.com"}, {"TRUST_PROXY_HEADERS": "true"}])
+def test_a_deployed_hub_that_forgot_its_public_url_is_not_in_debug_mode(tmp_path, values):
+    # Without PUBLIC_BASE_URL the hub would believe it is on this machine; ALLOWED_HOSTS or a proxy say otherwise,
+    # so debug mode stays off and the public development keys are refused.
+    result = _manage(tmp_path, "check", **values)
+    assert result.returncode != 0 and "SECRET_KEY must be set" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+    values = _settings(tmp_path, **values, SECRET_KEY=secrets.token_urlsafe(50), FIELD_ENCRYPTION_KEYS=FERNET_KEY)
+    assert values["DEBUG"] is False
+
+
 def test_https_production_is_secure_by_default(tmp_path):
     values = _settings(tmp_path, **_production(TRUST_PROXY_HEADERS="true"))
     assert values["SECURE_SSL_REDIRECT"] is True

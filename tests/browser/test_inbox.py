@@ -95,9 +95,12 @@ def test_inbox_tabs_filters_and_search(login, agent, whatsapp_account, whatsapp_
     # Filters: the state select submits itself; SMS has nothing here.
     page.get_by_label("Search messages and customers").fill("")
     page.get_by_label("State").select_option("waiting")
+    page.wait_for_url("**state=waiting**")
+    page.wait_for_load_state("load")  # the filters submit themselves once the page's script has run
     expect(results).to_have_count(1)
     expect(results.first).to_contain_text("Mateo")
     page.get_by_label("Channel").select_option("sms")
+    page.wait_for_url("**channel=sms**")
     expect(page.get_by_text("No conversation in this tab.")).to_be_visible()
 
     # Live: a conversation that reaches the agent shows up in the open tab without a reload.

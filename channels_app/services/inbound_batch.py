@@ -128,6 +128,7 @@ def _batch(account_id: int, event_id: int) -> tuple[int, list[int]]:
     handled = [e.pk for e, _ in fresh] + duplicates
     InboundEvent.objects.filter(pk__in=handled).update(state=EventState.PROCESSED, processed_at=now, error="",
                                                        attempts=F("attempts") + 1)
+    duplicate_ids = set(duplicates)
     metrics.inbound_batch_processed(provider=account.provider, events=[e for e, _ in fresh], messages=messages,
-                                    duplicates=[e for e, _ in parsed if e.pk in set(duplicates)])
+                                    duplicates=[e for e, _ in parsed if e.pk in duplicate_ids])
     return len(handled), slow

@@ -4,6 +4,7 @@ and its answer to the ``HUB_NUMBER_POLICY`` question."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -12,12 +13,20 @@ from channels_app.models import Message, PhoneNumber
 from channels_app.policy import InboundHandler, NumberPolicy, Received
 from channels_app.services.consent import Keyword
 
-from .models import AutomatedMessageKind, Conversation, ConversationState, OverflowAction, WorkstreamNumber
+from .models import (
+    AutomatedMessage,
+    AutomatedMessageKind,
+    Conversation,
+    ConversationState,
+    OverflowAction,
+    OverflowRule,
+    WorkstreamNumber,
+)
 from .services.automated import automated_send
-from .services.conversations import after_queued
+from .services.conversations import QUEUE_MESSAGES, after_queued
 from .services.distribution import assignment_cycle_enqueue, conversation_revive
 from .services.overflow import conversation_overflow
-from .services.routing import conversation_route, routing_apply
+from .services.routing import conversation_route, conversations_route, routing_apply
 from .services.thread import conversation_messages_append
 
 
@@ -117,8 +126,10 @@ class ConversationInbound(InboundHandler[Conversation]):
     """Every received message joins a conversation.
 
     A plain message (no keyword, nothing refused) joining an open or active conversation without a
-    bot is linked with the others in two statements; the rest — a new conversation, one in wrap-up,
-    waiting or with a bot, a keyword — go through ``inbound_message_handle`` one by one, in order.
+    bot is linked with the others in two statements. A customer's first plain messages, where no
+    conversation is live, open their conversations together (``_open_many``: routed, their numbers'
+    settings read once for the batch). The rest — one in wrap-up or waiting, with a bot, a keyword,
+    a queue with overflow rules — go through ``inbound_message_handle`` one by one, in order.
     """
 
     def many(self, received: Sequence[Received]) -> list[Conversation]:
@@ -132,10 +143,19 @@ class ConversationInbound(InboundHandler[Conversation]):
             .exclude(state=ConversationState.CLOSED)
             .only("id", "contact_id", "phone_number_id", "state", "with_bot", "agent_id")
         }
+        opened = _open_many(received, live)
         links: list[tuple[Conversation, Message]] = []
         conversations: list[Conversation] = []
+        queued = False
         for item in received:
             key = (item.message.contact_id, item.message.phone_number_id)
+            new = opened.pop(key, None)
+            if new is not None:
+                conversation = live[key] = new[0]
+                links.append((conversation, item.message))
+                queued = _after_open(conversation, item, new[1]) or queued
+                conversations.append(conversation)
+                continue
             conversation = live.get(key)
             plain = item.keyword is None and not item.refused_attachments
             if plain and conversation is not None and not conversation.with_bot \
@@ -145,7 +165,108 @@ class ConversationInbound(InboundHandler[Conversation]):
                 conversation = live[key] = inbound_message_handle(received=item)
             conversations.append(conversation)
         conversation_messages_append(links=links)
+        if queued:
+            assignment_cycle_enqueue()
         return conversations
+
+
+@dataclass(frozen=True)
+class _Notes:
+    """What a number's settings ask of a conversation just opened on it (read once per batch)."""
+
+    greeting: bool = False  # the number has an enabled greeting
+    queue_messages: bool = False  # … an enabled out-of-hours, no-agent or in-queue message
+
+
+def _open_many(received: Sequence[Received], live: dict[tuple[int, int], Conversation]
+               ) -> dict[tuple[int, int], tuple[Conversation, _Notes]]:
+    """Open, with a few queries for the whole batch, the conversation of each customer and number whose
+    messages in the batch are all plain and who has no live conversation: as ``_open`` would, one by one.
+
+    A queue with overflow rules is left to ``inbound_message_handle``, as is every conversation when one
+    of them was opened by another worker a moment ago. Returns the conversations opened, with what their
+    numbers' settings ask of them, by (contact id, phone number id).
+    """
+    items: dict[tuple[int, int], Received] = {}
+    unusual: set[tuple[int, int]] = set()
+    for item in received:
+        key = (item.message.contact_id, item.message.phone_number_id)
+        if item.keyword is not None or item.refused_attachments:
+            unusual.add(key)
+        elif key not in live:
+            items.setdefault(key, item)
+    for key in unusual:
+        items.pop(key, None)
+    if not items:
+        return {}
+    phone_ids = {key[1] for key in items}
+    configs = {c.phone_number_id: c for c in WorkstreamNumber.objects.select_related(
+        "workstream__bot", "workstream__fallback_queue").filter(phone_number_id__in=phone_ids)}
+    notes: dict[int, _Notes] = {}
+    if configs:
+        kinds: dict[int, set[str]] = {}
+        for phone_id, kind in (AutomatedMessage.objects.filter(
+                number__phone_number_id__in=list(configs), enabled=True,
+                kind__in=[AutomatedMessageKind.GREETING, *QUEUE_MESSAGES])
+                .values_list("number__phone_number_id", "kind").distinct()):
+            kinds.setdefault(phone_id, set()).add(kind)
+        notes = {pid: _Notes(greeting=AutomatedMessageKind.GREETING in k, queue_messages=bool(k & set(QUEUE_MESSAGES)))
+                 for pid, k in kinds.items()}
+    conversations: dict[tuple[int, int], Conversation] = {}
+    routed: list[tuple[Conversation, Message]] = []
+    skills: dict[tuple[int, int], tuple] = {}
+    for key, item in items.items():
+        message = item.message
+        config = configs.get(message.phone_number_id)
+        workstream = config.workstream if config else None
+        now = timezone.now()
+        conversation = Conversation(contact=message.contact, phone_number=message.phone_number,
+                                    workstream=workstream, channel=message.channel, state=ConversationState.OPEN,
+                                    queued_at=now, language=message.contact.locale or (config.language if config
+                                                                                       else ""))
+        if workstream is not None and workstream.bot_id:
+            conversation.with_bot = True
+            conversation.routing_diagnosis = {"bot": workstream.bot.name,
+                                              "reason": f"bot '{workstream.bot.name}' answers first"}
+        else:
+            conversation.first_queued_at = now
+            routed.append((conversation, message))
+        conversations[key] = conversation
+    decisions = conversations_route(pairs=routed)
+    for (conversation, message), decision in zip(routed, decisions, strict=True):
+        routing_apply(conversation=conversation, decision=decision)
+        skills[(message.contact_id, message.phone_number_id)] = decision.skills
+    overflowing = set(OverflowRule.objects.filter(
+        queue_id__in={d.queue.pk for d in decisions}, is_active=True).values_list("queue_id", flat=True)) \
+        if decisions else set()
+    conversations = {k: c for k, c in conversations.items() if c.queue_id not in overflowing or c.with_bot}
+    if not conversations:
+        return {}
+    try:
+        with transaction.atomic():
+            Conversation.objects.bulk_create(list(conversations.values()))
+    except IntegrityError:  # another worker opened one of them a moment ago: one by one, as _open does
+        return {}
+    Conversation.required_skills.through.objects.bulk_create([
+        Conversation.required_skills.through(conversation_id=c.pk, skill_id=skill.pk)
+        for key, c in conversations.items() for skill in skills.get(key, ())])
+    return {key: (c, notes.get(key[1], _Notes())) for key, c in conversations.items()}
+
+
+def _after_open(conversation: Conversation, received: Received, notes: _Notes) -> bool:
+    """What ``inbound_message_handle`` does once it opened a conversation for a plain message, but what the
+    number's settings rule out unasked. Returns whether the conversation waits in a queue now."""
+    if notes.greeting:
+        automated_send(conversation=conversation, kind=AutomatedMessageKind.GREETING)
+    if conversation.with_bot:
+        from .tasks import bot_handle_task
+
+        ids = (conversation.pk, received.message.pk)
+        transaction.on_commit(lambda: bot_handle_task.apply_async(args=ids, queue="replies"))
+        return False
+    if notes.queue_messages:
+        after_queued(conversation)
+    return True
 
 
 conversation_inbound = ConversationInbound()

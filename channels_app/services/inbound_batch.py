@@ -33,10 +33,12 @@ from channels_app.numbers import to_e164
 from channels_app.policy import Received, inbound_handlers
 from channels_app.providers import InboundMessage, WebhookPayloadError, get_provider
 from config import metrics
+from config.db.bulk import bulk_insert
 from config.logs import current_request_id
 
 from . import consent
 from .contacts import ContactDetails, contacts_for
+from .delivery import COPY_FROM
 from .inbound import _request_of, inbound_event_process
 
 logger = logging.getLogger(__name__)
@@ -84,6 +86,7 @@ def _batch(account_id: int, event_id: int) -> tuple[int, list[int]]:
         numbers[phone.e164] = numbers[phone.number] = phone
 
     parsed: list[tuple[InboundEvent, InboundMessage]] = []
+    senders: dict[int, str] = {}  # event id → the sender's address in E.164, normalized once
     slow: list[int] = []
     for event in events:
         try:
@@ -92,10 +95,11 @@ def _batch(account_id: int, event_id: int) -> tuple[int, list[int]]:
             slow.append(event.pk)  # the one-by-one path records why it failed
             continue
         # A WhatsApp user ID (alone or beside the phone number), a button tap: the one-by-one path links them.
-        plain = (not inbound.media and inbound.to_address in numbers and consent.keyword_action(inbound.body) is None
-                 and not inbound.user_id and not inbound.button_payload and to_e164(inbound.from_address))
-        if plain:
+        sender = (not inbound.media and inbound.to_address in numbers and consent.keyword_action(inbound.body) is None
+                  and not inbound.user_id and not inbound.button_payload and to_e164(inbound.from_address))
+        if sender:
             parsed.append((event, inbound))
+            senders[event.pk] = sender
         else:
             slow.append(event.pk)
 
@@ -111,17 +115,21 @@ def _batch(account_id: int, event_id: int) -> tuple[int, list[int]]:
             known.add(inbound.provider_message_id)
             fresh.append((event, inbound))
 
-    contacts = contacts_for({to_e164(i.from_address): ContactDetails(display_name=i.profile_name) for _, i in fresh})
+    contacts = contacts_for({senders[e.pk]: ContactDetails(display_name=i.profile_name) for e, i in fresh})
     now = timezone.now()
-    ContactAddress.objects.filter(value__in={to_e164(i.from_address) for _, i in fresh}).update(last_inbound_at=now)
-    messages = Message.objects.bulk_create([
-        Message(account=account, phone_number=numbers[i.to_address], contact=contacts[to_e164(i.from_address)],
-                address=to_e164(i.from_address),
+    ContactAddress.objects.filter(value__in={senders[e.pk] for e, _ in fresh}).update(last_inbound_at=now)
+    messages = [
+        Message(account=account, phone_number=numbers[i.to_address], contact=contacts[senders[e.pk]],
+                address=senders[e.pk],
                 provider=account.provider, channel=numbers[i.to_address].channel, direction=Direction.INBOUND,
                 body=i.body, status=MessageStatus.RECEIVED, provider_message_id=i.provider_message_id,
                 status_updated_at=now, request_id=e.request_id or current_request_id())
         for e, i in fresh
-    ])
+    ]
+    if len(messages) >= COPY_FROM:
+        bulk_insert(Message, messages, ids=True)  # streamed with COPY (PostgreSQL)
+    else:
+        Message.objects.bulk_create(messages)
     received = [Received(message=message) for message in messages]  # plain: no keyword, no attachments
     for handler in inbound_handlers():
         handler.many(received)

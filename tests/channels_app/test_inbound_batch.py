@@ -79,3 +79,35 @@ def test_status_events_take_the_one_by_one_path(twilio_sms_account):
 @pytest.fixture
 def receive_existing(twilio_sms_account, receive):
     return receive(twilio_sms_account, "earlier", sender="+15559990000")
+
+
+def test_a_batch_costs_the_same_queries_whatever_its_size(twilio_sms_account):
+    """First messages (new contacts, addresses, conversations routed by a rule asking for a skill) and later
+    ones: a batch of 12 events makes as many queries as a batch of 3."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from workstreams.models import Queue, RoutingRule, Skill, Workstream, WorkstreamNumber
+
+    workstream = Workstream.objects.create(name="SMS support", channel="sms")
+    WorkstreamNumber.objects.create(workstream=workstream, phone_number=twilio_sms_account.numbers.get())
+    rule = RoutingRule.objects.create(workstream=workstream, name="All", queue=Queue.objects.create(name="Support"))
+    rule.required_skills.add(Skill.objects.create(name="Orders"))
+    counter = iter(range(10_000))
+
+    def queries(customers):
+        events = [event(twilio_sms_account, f"SM{next(counter)}", f"message {n}", sender=sender)
+                  for n, sender in enumerate(customers)]
+        with CaptureQueriesContext(connection) as captured:
+            assert inbound_events_process_batch(event_id=events[0].pk) == f"processed {len(events)} in a batch, " \
+                                                                          "0 one by one"
+        return len(captured)
+
+    small = [f"+1555100{n:04d}" for n in range(3)]
+    large = [f"+1555200{n:04d}" for n in range(12)]
+    first = queries(small), queries(large)
+    later = queries(small), queries(large)
+    assert first[0] == first[1]
+    assert later[0] == later[1]
+    assert Conversation.objects.filter(queue__name="Support", required_skills__name="Orders").count() == 15
+    assert Message.objects.filter(direction="inbound", conversation_link__isnull=False).count() == 30

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,11 +187,37 @@ def split_choose(*, rule: RoutingRule, conversation: Conversation) -> tuple[Queu
 
 def conversation_route(*, conversation: Conversation, message: Message) -> RoutingDecision:
     """Choose the conversation's queue and required skills, and say why (nothing is changed)."""
+    return conversations_route(pairs=[(conversation, message)])[0]
+
+
+def conversations_route(*, pairs: Sequence[tuple[Conversation, Message]]) -> list[RoutingDecision]:
+    """``conversation_route`` for many conversations at once (an inbound batch's new conversations): each
+    workstream's rules, and the default queue, are read once for all of them. One decision per pair, in order."""
+    workstreams = {c.workstream_id: c.workstream for c, _ in pairs if c.workstream_id is not None}
+    rules: dict[int, list[RoutingRule]] = {pk: [] for pk in workstreams}
+    if workstreams:
+        for rule in (RoutingRule.objects.filter(workstream_id__in=list(workstreams), is_active=True)
+                     .select_related("queue").prefetch_related("conditions", "required_skills", "splits__queue")):
+            rules[rule.workstream_id].append(rule)
+    default: list[Queue] = []
+
+    def fallback(workstream: Workstream | None) -> Queue:
+        queue = workstream.fallback_queue if workstream is not None else None
+        if queue is not None:
+            return queue
+        if not default:
+            default.append(default_queue())
+        return default[0]
+
+    return [_route(conversation, message, rules.get(conversation.workstream_id, []), fallback)
+            for conversation, message in pairs]
+
+
+def _route(conversation: Conversation, message: Message, rules: list[RoutingRule],
+           fallback: Callable[[Workstream | None], Queue]) -> RoutingDecision:
     workstream: Workstream | None = conversation.workstream
     evaluated: list[RuleVerdict] = []
     if workstream is not None:
-        rules = workstream.rules.filter(is_active=True).select_related("queue").prefetch_related(
-            "conditions", "required_skills", "splits__queue")
         for rule in rules:
             reasons: list[str] = []
             try:
@@ -204,7 +231,7 @@ def conversation_route(*, conversation: Conversation, message: Message) -> Routi
             except RuleError as exc:
                 evaluated.append(RuleVerdict(rule.name, False, tuple(reasons), error=str(exc)))
                 return RoutingDecision(
-                    queue=workstream.fallback_queue or default_queue(), rule=None, evaluated=tuple(evaluated),
+                    queue=fallback(workstream), rule=None, evaluated=tuple(evaluated),
                     reason=f"rule '{rule.name}' could not be evaluated ({exc}); fallback queue")
             evaluated.append(RuleVerdict(rule.name, matched, tuple(reasons)))
             if matched:
@@ -215,8 +242,8 @@ def conversation_route(*, conversation: Conversation, message: Message) -> Routi
                     skills=tuple(rule.required_skills.all()), split=split)
     why = "no routing rule matched" if evaluated else (
         "the workstream has no routing rules" if workstream else "the number is in no workstream")
-    return RoutingDecision(queue=(workstream.fallback_queue if workstream else None) or default_queue(), rule=None,
-                           evaluated=tuple(evaluated), reason=f"{why}; fallback queue")
+    return RoutingDecision(queue=fallback(workstream), rule=None, evaluated=tuple(evaluated),
+                           reason=f"{why}; fallback queue")
 
 
 def routing_apply(*, conversation: Conversation, decision: RoutingDecision) -> None:

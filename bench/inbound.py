@@ -68,8 +68,11 @@ def celery_workers(env, count: int, concurrency: int):
             for i in range(count)]
 
 
-def drain(total: int, started: float, timeout: float = 600) -> tuple[float, list[tuple[float, int]]]:
-    """Wait until ``total`` events are processed; return seconds and (t, backlog) samples."""
+def drain(total: int, started: float, timeout: float = 600,
+          progress: dict | None = None) -> tuple[float, list[tuple[float, int]]]:
+    """Wait until ``total`` events are processed; return seconds and (t, backlog) samples. ``progress``, when
+    given, gets the CPU counters (``cpu``) and the backlog (``pending``) at the first sample that shows
+    processing under way, so that the workers' start-up is not counted in the CPU per event."""
     from channels_app.models import InboundEvent
 
     samples = []
@@ -77,10 +80,19 @@ def drain(total: int, started: float, timeout: float = 600) -> tuple[float, list
     while time.monotonic() < deadline:
         pending = InboundEvent.objects.exclude(state="processed").count()
         samples.append((round(time.monotonic() - started, 1), pending))
+        if progress is not None and "cpu" not in progress and pending < total:
+            progress.update(cpu=cpu_seconds(), pending=pending)
         if pending == 0 and InboundEvent.objects.count() >= total:
             break
         time.sleep(0.5)
     return time.monotonic() - started, samples
+
+
+def worker_cpu(before: dict, after: dict, workers, events: int) -> float:
+    """CPU ms per event in the Celery workers' process groups between two ``cpu_seconds()`` readings. (The
+    database's share is not told apart: a worker's task closes its PostgreSQL connection when it ends, and
+    a backend that has exited leaves no trace in /proc to count.)"""
+    return sum(cpu_used(before, after, f"pgid:{w.pid}") for w in workers) * 1000 / max(1, events)
 
 
 def combined(results: list[dict], *, stored: int) -> dict:
@@ -186,8 +198,11 @@ def main() -> None:
         # 3. Processing the backlog.
         started = time.monotonic()
         workers = celery_workers(env, args.celery_workers, args.concurrency)
+        progress: dict = {}
         try:
-            seconds, samples = drain(hub["stored"], started)
+            seconds, samples = drain(hub["stored"], started, progress=progress)
+            processing_cpu = worker_cpu(progress.get("cpu", {}), cpu_seconds(), workers,
+                                        progress.get("pending", hub["stored"]))
         finally:
             for w in workers:
                 stop(w)
@@ -195,19 +210,23 @@ def main() -> None:
         first = next((t for t, pending in samples if pending < hub["stored"]), 0.0)
         processing_rate = hub["stored"] / max(0.001, seconds - first)
         messages = Message.objects.filter(direction="inbound").count()
-        log(f"processing: {processing_rate:.0f} events/s ({messages} messages)")
+        log(f"processing: {processing_rate:.0f} events/s ({messages} messages); worker CPU per event "
+            f"{processing_cpu:.2f} ms")
 
         # 4. Sustained: web and workers together.
         InboundEvent.objects.all().delete()
         workers = celery_workers(env, args.celery_workers, args.concurrency)
         time.sleep(3)
         started = time.monotonic()
+        mixed_before = cpu_seconds()
         mixed = load("mixed", args.duration)
         mixed_end_backlog = InboundEvent.objects.exclude(state="processed").count()
         mixed_drain, mixed_samples = drain(InboundEvent.objects.count(), started)
+        mixed_cpu = worker_cpu(mixed_before, cpu_seconds(), workers, InboundEvent.objects.count())
         for w in workers:
             stop(w)
-    log(f"sustained: {mixed['rps']:.0f} req/s accepted, backlog {mixed_end_backlog} at the end of the load")
+    log(f"sustained: {mixed['rps']:.0f} req/s accepted, backlog {mixed_end_backlog} at the end of the load; "
+        f"worker CPU per event {mixed_cpu:.2f} ms")
 
     round_line = "; ".join(f"{f['rps']:.0f} → {h['rps']:.0f} req/s ({h['rps'] / f['rps']:.2f}×)" for f, h in rounds)
     backlog_curve = ", ".join(f"{t:g}s:{n}" for t, n in samples[:: max(1, len(samples) // 12)])
@@ -241,11 +260,13 @@ server, the database and the workers share its cores.
   {floor['web_cpu_ms']:.2f} ms in gunicorn + {floor['db_cpu_ms']:.2f} ms in PostgreSQL and Redis; hub
   {hub['web_cpu_ms']:.2f} ms + {hub['db_cpu_ms']:.2f} ms.
 - **Processing**: {hub['stored']} accepted events became messages in conversations at
-  **{processing_rate:.0f} events/s** ({args.celery_workers} worker × {args.concurrency} processes; target ≥ 500/s).
+  **{processing_rate:.0f} events/s** ({args.celery_workers} worker × {args.concurrency} processes; target ≥ 500/s),
+  CPU per event in the workers {processing_cpu:.2f} ms (from the first event processed on).
   Backlog over time (seconds since the workers started: events waiting): {backlog_curve}.
 - **Sustained** (web and workers together for {args.duration} s): {mixed['rps']:.0f} accepted/s, backlog
   {mixed_end_backlog} when the load stopped, all processed {mixed_drain:.1f} s after the load began
-  ({mixed_processing:.0f} events/s end to end). Backlog: {mixed_curve}.
+  ({mixed_processing:.0f} events/s end to end; CPU per event in the workers {mixed_cpu:.2f} ms).
+  Backlog: {mixed_curve}.
 
 Machine:
 

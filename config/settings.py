@@ -410,6 +410,9 @@ INBOUND_DRAIN_LEASE_SECONDS = env.int("INBOUND_DRAIN_LEASE_SECONDS", default=60)
 # A drain works this long, then queues its continuation and hands the worker back (to bulk sends,
 # replies and other accounts' drains waiting in the queues).
 INBOUND_DRAIN_MAX_SECONDS = env.float("INBOUND_DRAIN_MAX_SECONDS", default=2.0)
+# A drain whose batch was not full (or that finds nothing waiting) waits this long before it looks again, once
+# per batch: a steady trickle of events is processed in batches by one running drain (0: never waits).
+INBOUND_DRAIN_GATHER_SECONDS = env.float("INBOUND_DRAIN_GATHER_SECONDS", default=0.05)
 # A web process that saw an account's drain running skips the wake-up for this long (0: never);
 # drains look once more 2 × this after they stop, so no event waits for the sweep.
 INBOUND_WAKE_MEMO_SECONDS = env.float("INBOUND_WAKE_MEMO_SECONDS", default=0.1)

@@ -275,11 +275,13 @@ def inbound_drain(*, account_id: int, slot: int, final: bool = False) -> int:
 
     Holds drain slot ``slot`` while it works (refreshed as it goes); releases it, then looks
     once more, so an event stored while it was finishing is never left waiting, and schedules a
-    delayed final check (``final=True``: takes the slot only if events are waiting).
+    delayed final check (``final=True``: takes the slot only if events are waiting). After a batch
+    that was not full, and before letting go, it waits ``INBOUND_DRAIN_GATHER_SECONDS`` once, so that
+    events arriving at a steady pace are taken in batches by the running drain.
     """
     from django.core.cache import cache
 
-    from .inbound_batch import inbound_events_process_batch
+    from .inbound_batch import inbound_events_take_batch
     from .status_batch import status_events_process_batch
 
     key = _drain_key(account_id, slot)
@@ -288,11 +290,19 @@ def inbound_drain(*, account_id: int, slot: int, final: bool = False) -> int:
                   or not cache.add(key, 1, timeout=settings.INBOUND_DRAIN_LEASE_SECONDS)):
         return 0  # nothing left, or a running drain has them (and will check again itself)
     deadline = time.monotonic() + settings.INBOUND_DRAIN_MAX_SECONDS
+    gather = settings.INBOUND_DRAIN_GATHER_SECONDS
     processed = 0
+    gathered = False  # the drain waited for more events since its last batch
     try:
         while True:
             # Events that already failed an attempt wait for the sweep's delayed retry.
             head = waiting.order_by("pk").values_list("pk", "kind").first()
+            if head is None and gather and not gathered and time.monotonic() + gather < deadline:
+                # Nothing waiting: under a steady trickle more arrives in a moment, and is taken by this
+                # drain in one batch rather than by a fresh task per event or two.
+                gathered = True
+                time.sleep(gather)
+                continue
             if head is None:
                 cache.delete(key)
                 _final_check_later(account_id, slot)
@@ -311,11 +321,13 @@ def inbound_drain(*, account_id: int, slot: int, final: bool = False) -> int:
                 key = None
                 return processed
             cache.touch(key, settings.INBOUND_DRAIN_LEASE_SECONDS)
+            taken = settings.INBOUND_PROCESS_BATCH
             if head[1] == EventKind.INBOUND:
-                inbound_events_process_batch(event_id=head[0])
+                taken = inbound_events_take_batch(event_id=head[0])[1]
             else:
                 status_events_process_batch(event_id=head[0])
             processed += 1
+            gathered = False
             if waiting.filter(pk=head[0]).exists():
                 # Still untouched: another drain's batch holds it (SKIP LOCKED). That drain looks at all
                 # pending events again before it stops; taking the same head again would only spin.
@@ -323,6 +335,9 @@ def inbound_drain(*, account_id: int, slot: int, final: bool = False) -> int:
                 key = None
                 _final_check_later(account_id, slot)
                 return processed
+            if gather and taken < settings.INBOUND_PROCESS_BATCH and time.monotonic() + gather < deadline:
+                gathered = True  # a batch that was not full: let the next one gather (bounded by the slice)
+                time.sleep(gather)
     except Exception:
         if key:
             cache.delete(key)

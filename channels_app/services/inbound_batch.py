@@ -46,17 +46,22 @@ logger = logging.getLogger(__name__)
 
 def inbound_events_process_batch(*, event_id: int) -> str:
     """Process the event, and other pending inbound events of its account with it. Returns a summary."""
+    return inbound_events_take_batch(event_id=event_id)[0]
+
+
+def inbound_events_take_batch(*, event_id: int) -> tuple[str, int]:
+    """``inbound_events_process_batch``, and how many events it took (0: none was left for it to take)."""
     head = InboundEvent.objects.filter(pk=event_id).values("account_id", "kind", "state").first()
     if head is None:
-        return "missing"
+        return "missing", 0
     if head["state"] != EventState.PENDING:
-        return f"skipped: already {head['state']}"
+        return f"skipped: already {head['state']}", 0
     if head["kind"] == EventKind.STATUS:
         from .status_batch import status_events_process_batch
 
-        return str(status_events_process_batch(event_id=event_id))
+        return str(status_events_process_batch(event_id=event_id)), 1
     if head["kind"] != EventKind.INBOUND:
-        return inbound_event_process(event_id=event_id)
+        return inbound_event_process(event_id=event_id), 1
     slow: list[int] = []
     try:
         with transaction.atomic():
@@ -68,7 +73,7 @@ def inbound_events_process_batch(*, event_id: int) -> str:
             .order_by("pk").values_list("pk", flat=True)[: settings.INBOUND_PROCESS_BATCH])
     for pk in slow:
         inbound_event_process(event_id=pk)
-    return f"processed {done} in a batch, {len(slow)} one by one"
+    return f"processed {done} in a batch, {len(slow)} one by one", done + len(slow)
 
 
 def _batch(account_id: int, event_id: int) -> tuple[int, list[int]]:

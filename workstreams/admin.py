@@ -186,10 +186,10 @@ class BotRuleInline(FieldHelpMixin, admin.StackedInline):
     model = BotRule
     extra = 0
     field_help = {
-        "order": "Rules are tried from the lowest number up; the first that matches answers.",
-        "match": "How the pattern is compared with the customer's message.",
-        "pattern": "A word the message contains (without regard to case), or a regular expression (Python "
-                   "syntax), as Match says.",
+        "order": _("Rules are tried from the lowest number up; the first that matches answers."),
+        "match": _("How the pattern is compared with the customer's message."),
+        "pattern": _("A word the message contains (without regard to case), or a regular expression (Python "
+                   "syntax), as Match says."),
     }
 
 
@@ -219,7 +219,7 @@ class BotForm(forms.ModelForm):
         cleaned = super().clean()
         url = cleaned.get("url") or ""
         if cleaned.get("kind") == BotKind.HTTP and not url and "url" not in self.errors:
-            self.add_error("url", "An HTTP bot needs the URL each customer message is POSTed to.")
+            self.add_error("url", gettext("An HTTP bot needs the URL each customer message is POSTed to."))
         elif url:
             try:
                 bot_url_check(url)
@@ -232,11 +232,11 @@ class BotForm(forms.ModelForm):
 class BotAdmin(FieldHelpMixin, admin.ModelAdmin):
     form = BotForm
     field_help = {
-        "name": "Shown on workstreams that use the bot and in the routing diagnosis.",
-        "kind": "Rule bot: answers from its rules below. HTTP bot: a service you run answers each customer "
-                "message (URL and secret below).",
-        "fallback_answer": "Rule bot: sent when no rule matches and unmatched messages do not escalate.",
-        "timeout_seconds": "HTTP bot: seconds to wait for its answer, from 0.5 to 30.",
+        "name": _("Shown on workstreams that use the bot and in the routing diagnosis."),
+        "kind": _("Rule bot: answers from its rules below. HTTP bot: a service you run answers each customer "
+                "message (URL and secret below)."),
+        "fallback_answer": _("Rule bot: sent when no rule matches and unmatched messages do not escalate."),
+        "timeout_seconds": _("HTTP bot: seconds to wait for its answer, from 0.5 to 30."),
     }
     exclude = ["secret"]  # never rendered, not even read-only: "secret_status" says whether one is set
     readonly_fields = ["secret_status"]
@@ -256,7 +256,7 @@ class BotAdmin(FieldHelpMixin, admin.ModelAdmin):
 
     @admin.display(description=_("Current secret"))
     def secret_status(self, obj):
-        return "Set" if obj is not None and obj.secret else "Not set"
+        return gettext("Set") if obj is not None and obj.secret else gettext("Not set")
 
     def save_model(self, request, obj, form, change):
         new_secret = form.cleaned_data.get("new_secret")
@@ -279,15 +279,15 @@ class WorkstreamNumberInline(admin.TabularInline):
             return "—"
         from django.urls import reverse
 
-        return format_html('<a href="{}">Automated messages, templates…</a>',
-                           reverse("admin:workstreams_workstreamnumber_change", args=[obj.pk]))
+        return format_html('<a href="{}">{}</a>', reverse("admin:workstreams_workstreamnumber_change", args=[obj.pk]),
+                           gettext("Automated messages, templates…"))
 
 
 class RoutingRuleInline(FieldHelpMixin, admin.TabularInline):
     model = RoutingRule
     field_help = {
-        "order": "Tried from the lowest number up; the first whose conditions all hold chooses the queue.",
-        "queue": "Where the conversations this rule matches wait for an agent.",
+        "order": _("Tried from the lowest number up; the first whose conditions all hold chooses the queue."),
+        "queue": _("Where the conversations this rule matches wait for an agent."),
     }
     extra = 0
     fields = ["order", "name", "queue", "is_active", "edit_link"]
@@ -296,17 +296,17 @@ class RoutingRuleInline(FieldHelpMixin, admin.TabularInline):
 
     @admin.display(description=_("Conditions"))
     def edit_link(self, obj):
-        return ", ".join(str(c) for c in obj.conditions.all()) or "always" if obj.pk else "—"
+        return ", ".join(str(c) for c in obj.conditions.all()) or gettext("always") if obj.pk else "—"
 
 
 @admin.register(Workstream)
 class WorkstreamAdmin(FieldHelpMixin, SupervisorsMixin, admin.ModelAdmin):
     field_help = {
-        "name": "Shown to agents and supervisors.",
-        "distribution_mode": "Push: the hub assigns each conversation to an available agent with capacity. "
-                             "Pick: agents take conversations from their queues themselves.",
-        "wrap_up_capacity": "Once an agent ends a conversation (wrap-up): whether it still uses their capacity "
-                            "— until it is closed, for the wrap-up time below, or not at all.",
+        "name": _("Shown to agents and supervisors."),
+        "distribution_mode": _("Push: the hub assigns each conversation to an available agent with capacity. "
+                             "Pick: agents take conversations from their queues themselves."),
+        "wrap_up_capacity": _("Once an agent ends a conversation (wrap-up): whether it still uses their capacity "
+                            "— until it is closed, for the wrap-up time below, or not at all."),
     }
     list_display = ["name", "channel", "distribution_mode", "capacity_per_conversation", "bot", "number_count"]
     list_filter = ["channel", "distribution_mode"]
@@ -314,12 +314,12 @@ class WorkstreamAdmin(FieldHelpMixin, SupervisorsMixin, admin.ModelAdmin):
     inlines = [WorkstreamNumberInline, RoutingRuleInline]
     fieldsets = [
         (None, {"fields": ["name", "channel"]}),
-        ("Work distribution", {"fields": ["distribution_mode", "offers_enabled", "offer_timeout",
+        (_("Work distribution"), {"fields": ["distribution_mode", "offers_enabled", "offer_timeout",
                                           "capacity_per_conversation", "keep_same_agent",
                                           "fallback_queue", "wrap_up_capacity", "wrap_up_time",
                                           "waiting_auto_close"]}),
-        ("Bot", {"fields": ["bot"]}),
-        ("Supervision", {"fields": ["supervisors"]}),
+        (_("Bot"), {"fields": ["bot"]}),
+        (_("Supervision"), {"fields": ["supervisors"]}),
     ]
     filter_horizontal = ["supervisors"]
 
@@ -332,9 +332,9 @@ class RoutingConditionInline(FieldHelpMixin, admin.TabularInline):
     model = RoutingCondition
     extra = 1
     field_help = {
-        "field": "What is compared: something about the customer, our number, the first message, or whether a "
-                 "queue is within its operating hours.",
-        "operator": "How it is compared with the value (time conditions: “holds”).",
+        "field": _("What is compared: something about the customer, our number, the first message, or whether a "
+                 "queue is within its operating hours."),
+        "operator": _("How it is compared with the value (time conditions: “holds”)."),
     }
 
 
@@ -380,12 +380,12 @@ class RoutingSplitInline(admin.TabularInline):
 @admin.register(RoutingRule)
 class RoutingRuleAdmin(FieldHelpMixin, admin.ModelAdmin):
     field_help = {
-        "workstream": "The workstream whose new conversations this rule routes.",
-        "order": "Rules are tried from the lowest number up; the first whose conditions all hold chooses the "
-                 "queue (a rule without conditions always holds).",
-        "name": "Shown in the routing diagnosis of the conversations it routes.",
-        "queue": "Where the conversations this rule matches wait for an agent.",
-        "is_active": "An inactive rule is skipped.",
+        "workstream": _("The workstream whose new conversations this rule routes."),
+        "order": _("Rules are tried from the lowest number up; the first whose conditions all hold chooses the "
+                 "queue (a rule without conditions always holds)."),
+        "name": _("Shown in the routing diagnosis of the conversations it routes."),
+        "queue": _("Where the conversations this rule matches wait for an agent."),
+        "is_active": _("An inactive rule is skipped."),
     }
     list_display = ["name", "workstream", "order", "queue", "is_active"]
     list_filter = ["workstream", "queue", "is_active"]

@@ -67,7 +67,7 @@ class OperatingSlot(models.Model):
 
     def clean(self):
         if self.opens and self.closes and self.closes <= self.opens:
-            raise ValidationError({"closes": "Closing time must be after opening time."})
+            raise ValidationError({"closes": gettext("Closing time must be after opening time.")})
 
 
 class Holiday(models.Model):
@@ -335,21 +335,21 @@ class WorkstreamNumber(models.Model):
     )
 
     def __str__(self) -> str:
-        return f"{self.phone_number} in {self.workstream}"
+        return gettext("%(number)s in %(workstream)s") % {"number": self.phone_number, "workstream": self.workstream}
 
     def clean(self):
         if self.phone_number_id and self.workstream_id and self.phone_number.channel != self.workstream.channel:
-            raise ValidationError({"phone_number": "The number's channel does not match the workstream's."})
+            raise ValidationError({"phone_number": gettext("The number's channel does not match the workstream's.")})
         if self.phone_number_id and not phone_number_carries_attachments(phone_number=self.phone_number):
             label = phone_number_provider_label(phone_number=self.phone_number)
-            message = (f"{label} {self.phone_number.get_channel_display()} messages carry no attachments: switch "
-                       "this off for this number.")
+            message = (gettext("%(provider)s %(channel)s messages carry no attachments: switch this off for this "
+                               "number.") % {"provider": label, "channel": self.phone_number.get_channel_display()})
             errors = {name: message for name in ("customers_may_send_attachments", "agents_may_send_attachments")
                       if getattr(self, name)}
             if errors:
                 raise ValidationError(errors)
         if self.survey_enabled and not self.survey_url:
-            raise ValidationError({"survey_url": "Enter the survey link, or switch the survey off."})
+            raise ValidationError({"survey_url": gettext("Enter the survey link, or switch the survey off.")})
 
 
 class AutomatedMessageKind(models.TextChoices):
@@ -415,7 +415,7 @@ class WhatsAppTemplate(models.Model):
         import re
 
         if self.content_sid and not re.fullmatch(r"HX[0-9a-fA-F]{32}", self.content_sid):
-            raise ValidationError({"content_sid": "A Content SID is HX followed by 32 hex characters."})
+            raise ValidationError({"content_sid": gettext("A Content SID is HX followed by 32 hex characters.")})
 
 
 class RoutingRule(models.Model):
@@ -638,7 +638,9 @@ class Conversation(models.Model):
         indexes = [models.Index(fields=["state", "queue", "queued_at"], name="workstreams_conv_queue")]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.contact} on {self.phone_number.number} ({self.get_state_display()})"
+        return gettext("#%(id)s %(contact)s on %(number)s (%(state)s)") % {
+            "id": self.pk, "contact": self.contact, "number": self.phone_number.number,
+            "state": self.get_state_display()}
 
 
 class OfferState(models.TextChoices):
@@ -756,7 +758,8 @@ class ConversationRead(models.Model):
         constraints = [models.UniqueConstraint(fields=["user", "conversation"], name="workstreams_read_once")]
 
     def __str__(self) -> str:
-        return f"{self.user} read #{self.conversation_id} up to {self.last_message_id}"
+        return gettext("%(user)s read #%(conversation)s up to %(message)s") % {
+            "user": self.user, "conversation": self.conversation_id, "message": self.last_message_id}
 
 
 class ConversationNote(models.Model):
@@ -773,7 +776,8 @@ class ConversationNote(models.Model):
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
-        return f"Note on #{self.conversation_id} by {self.author}"
+        return gettext("Note on #%(conversation)s by %(author)s") % {"conversation": self.conversation_id,
+                                                              "author": self.author}
 
 
 class ConversationConsult(models.Model):
@@ -791,4 +795,5 @@ class ConversationConsult(models.Model):
                                                name="workstreams_one_open_consult")]
 
     def __str__(self) -> str:
-        return f"{self.agent} consulted on #{self.conversation_id}"
+        return gettext("%(agent)s consulted on #%(conversation)s") % {"agent": self.agent,
+                                                              "conversation": self.conversation_id}

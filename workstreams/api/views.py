@@ -79,13 +79,13 @@ class ConversationActionsMixin:
         rule = ACTIONS[self.action]  # an endpoint without a rule is a programming error, never an open door
         return rule[request.method] if isinstance(rule, dict) else rule
 
-    @_conversation_action("Take this open conversation from a queue you belong to (pick mode's Take).")
+    @_conversation_action(_("Take this open conversation from a queue you belong to (pick mode's Take)."))
     @action(detail=True, methods=["post"])
     def take(self, request, pk=None):
         conversation = distribution.conversation_take(conversation=self.get_object(), user=request.user)
         return Response(ConversationSerializer(conversation).data)
 
-    @_conversation_action("Move the conversation to a queue (it waits there) or to an agent (exactly one).",
+    @_conversation_action(_("Move the conversation to a queue (it waits there) or to an agent (exactly one)."),
                           request=TransferSerializer)
     @action(detail=True, methods=["post"])
     def transfer(self, request, pk=None):
@@ -97,8 +97,8 @@ class ConversationActionsMixin:
                                                           agent=data.validated_data.get("agent"))
         return Response(ConversationSerializer(conversation).data)
 
-    @_conversation_action("Supervisors: give the conversation to another agent, whoever holds it now (the agent's "
-                          "capacity permitting).", request=ReassignSerializer)
+    @_conversation_action(_("Supervisors: give the conversation to another agent, whoever holds it now (the agent's "
+                          "capacity permitting)."), request=ReassignSerializer)
     @action(detail=True, methods=["post"])
     def reassign(self, request, pk=None):
         conversation = self.get_object()
@@ -108,8 +108,8 @@ class ConversationActionsMixin:
                                                           agent=data.validated_data["agent"])
         return Response(ConversationSerializer(conversation).data)
 
-    @_conversation_action("Supervisors: close the conversation for good, whatever its state (the customer gets the "
-                          "'conversation closed' message).", request=ForceCloseSerializer)
+    @_conversation_action(_("Supervisors: close the conversation for good, whatever its state (the customer gets the "
+                          "'conversation closed' message)."), request=ForceCloseSerializer)
     @action(detail=True, methods=["post"], url_path="force-close")
     def force_close(self, request, pk=None):
         conversation = self.get_object()
@@ -119,13 +119,13 @@ class ConversationActionsMixin:
                                                          reason=data.validated_data["reason"])
         return Response(ConversationSerializer(conversation).data)
 
-    @_conversation_action("Step away: the conversation waits and its capacity is released.")
+    @_conversation_action(_("Step away: the conversation waits and its capacity is released."))
     @action(detail=True, methods=["post"])
     def wait(self, request, pk=None):
         return Response(ConversationSerializer(
             services.conversation_wait(conversation=self.get_object(), user=request.user)).data)
 
-    @_conversation_action("Pick a waiting conversation back up.")
+    @_conversation_action(_("Pick a waiting conversation back up."))
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
         return Response(ConversationSerializer(

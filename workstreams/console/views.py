@@ -135,8 +135,8 @@ def _conversation(request: HttpRequest, pk: int, action: Action) -> Conversation
     """The conversation, if the user may ``action`` it; a conversation they may not see is a 404."""
     item = access.conversations_visible_to(request.user, selectors.conversation_for_page(pk)).first()
     if item is None:  # the same answer whether it exists elsewhere or nowhere
-        raise access.AccessRefused(f"There is no conversation #{pk} that you may see.", code="not_found",
-                                   http_status=404)
+        raise access.AccessRefused(_("There is no conversation #%(id)s that you may see.") % {"id": pk},
+                                   code="not_found", http_status=404)
     request.access = access.conversation_require(request.user, action, item)  # AccessRefused: 403
     return item
 
@@ -337,17 +337,18 @@ def _parse_cursor(value: str) -> tuple[datetime | None, str]:
     try:
         parsed = parse_datetime(value)
     except ValueError as exc:  # well formed but impossible, e.g. 2024-02-30
-        return None, f"since={value!r} is not a valid date and time: {exc}."
+        return None, _("since=%(value)r is not a valid date and time: %(error)s.") % {"value": value, "error": exc}
     if parsed is None:
-        return None, f"since={value!r} is not an ISO 8601 date and time such as 2024-05-01T09:30:00+00:00."
+        return None, _("since=%(value)r is not an ISO 8601 date and time such as 2024-05-01T09:30:00+00:00.") % {
+            "value": value}
     try:
         if timezone.is_naive(parsed):
             parsed = timezone.make_aware(parsed)
         parsed = parsed.astimezone(UTC)
     except (OverflowError, ValueError):  # 0001-01-01T00:00:00+14:00 is before the first representable time
-        return None, f"since={value!r} is outside the dates the hub keeps (1970 to 9999)."
+        return None, _("since=%(value)r is outside the dates the hub keeps (1970 to 9999).") % {"value": value}
     if parsed.year >= 9999:
-        return None, f"since={value!r} is outside the dates the hub keeps (1970 to 9999)."
+        return None, _("since=%(value)r is outside the dates the hub keeps (1970 to 9999).") % {"value": value}
     # A cursor before any message was written means "everything"; leave room for the poll's overlap.
     return max(parsed, EARLIEST_CURSOR), ""
 
@@ -397,7 +398,7 @@ def _form_error(form) -> str:
     for field, errors in form.errors.items():
         label = form.fields[field].label if field in form.fields else ""
         return f"{label}: {errors[0]}" if label else str(errors[0])
-    return "Check the form."
+    return _("Check the form.")
 
 
 @console_view()

@@ -80,8 +80,8 @@ def conversation_reply(*, conversation: Conversation, author: Any, body: str = "
         if exc.code == "whatsapp_window_closed" and not _invited_since_last_inbound(conversation):
             sent = automated_send(conversation=conversation, kind=AutomatedMessageKind.OUTSIDE_WINDOW)
             if sent is not None:
-                exc.message += " The customer was sent the approved invitation template; the window reopens " \
-                               "when they answer."
+                exc.message += " " + _("The customer was sent the approved invitation template; the window reopens "
+                                       "when they answer.")
                 exc.extra["invitation_message_id"] = sent.pk
         raise
 

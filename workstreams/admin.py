@@ -189,7 +189,7 @@ class BotRuleInline(FieldHelpMixin, admin.StackedInline):
         "order": _("Rules are tried from the lowest number up; the first that matches answers."),
         "match": _("How the pattern is compared with the customer's message."),
         "pattern": _("A word the message contains (without regard to case), or a regular expression (Python "
-                   "syntax), as Match says."),
+                     "syntax), as Match says."),
     }
 
 
@@ -206,7 +206,7 @@ class BotForm(forms.ModelForm):
         label=_("Secret"), required=False, strip=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text=_("HTTP bot: key of the X-Hub-Signature HMAC-SHA256 header over the body. Leave empty to keep "
-                  "the current secret."),
+                    "the current secret."),
     )
 
     class Meta:
@@ -234,7 +234,7 @@ class BotAdmin(FieldHelpMixin, admin.ModelAdmin):
     field_help = {
         "name": _("Shown on workstreams that use the bot and in the routing diagnosis."),
         "kind": _("Rule bot: answers from its rules below. HTTP bot: a service you run answers each customer "
-                "message (URL and secret below)."),
+                  "message (URL and secret below)."),
         "fallback_answer": _("Rule bot: sent when no rule matches and unmatched messages do not escalate."),
         "timeout_seconds": _("HTTP bot: seconds to wait for its answer, from 0.5 to 30."),
     }
@@ -304,9 +304,9 @@ class WorkstreamAdmin(FieldHelpMixin, SupervisorsMixin, admin.ModelAdmin):
     field_help = {
         "name": _("Shown to agents and supervisors."),
         "distribution_mode": _("Push: the hub assigns each conversation to an available agent with capacity. "
-                             "Pick: agents take conversations from their queues themselves."),
+                               "Pick: agents take conversations from their queues themselves."),
         "wrap_up_capacity": _("Once an agent ends a conversation (wrap-up): whether it still uses their capacity "
-                            "— until it is closed, for the wrap-up time below, or not at all."),
+                              "— until it is closed, for the wrap-up time below, or not at all."),
     }
     list_display = ["name", "channel", "distribution_mode", "capacity_per_conversation", "bot", "number_count"]
     list_filter = ["channel", "distribution_mode"]
@@ -333,7 +333,7 @@ class RoutingConditionInline(FieldHelpMixin, admin.TabularInline):
     extra = 1
     field_help = {
         "field": _("What is compared: something about the customer, our number, the first message, or whether a "
-                 "queue is within its operating hours."),
+                   "queue is within its operating hours."),
         "operator": _("How it is compared with the value (time conditions: “holds”)."),
     }
 
@@ -382,7 +382,7 @@ class RoutingRuleAdmin(FieldHelpMixin, admin.ModelAdmin):
     field_help = {
         "workstream": _("The workstream whose new conversations this rule routes."),
         "order": _("Rules are tried from the lowest number up; the first whose conditions all hold chooses the "
-                 "queue (a rule without conditions always holds)."),
+                   "queue (a rule without conditions always holds)."),
         "name": _("Shown in the routing diagnosis of the conversations it routes."),
         "queue": _("Where the conversations this rule matches wait for an agent."),
         "is_active": _("An inactive rule is skipped."),

@@ -104,8 +104,8 @@ class Queue(models.Model):
     supervisors = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="supervised_queues",
         help_text=_("Staff who monitor, transfer, reassign and force-close every conversation of this queue. Only "
-                  "users with the permission “Can supervise conversations” (e.g. through the Supervisors group) "
-                  "are listed."))
+                    "users with the permission “Can supervise conversations” (e.g. through the Supervisors group) "
+                    "are listed."))
     operating_hours = models.ForeignKey(OperatingHours, null=True, blank=True, on_delete=models.SET_NULL,
                                         related_name="queues", help_text=_("Empty: always open."))
     assignment_method = models.CharField(max_length=20, choices=AssignmentMethod.choices,
@@ -228,7 +228,7 @@ class Bot(models.Model):
                                                               "to a person.")
     url = models.URLField(blank=True, default="", help_text=_("HTTP bot: where each customer message is POSTed."))
     secret = EncryptedTextField(blank=True, default="", help_text=_("HTTP bot: key of the X-Hub-Signature "
-                                "HMAC-SHA256 header over the body. Write-only."))
+                                                                    "HMAC-SHA256 header over the body. Write-only."))
     timeout_seconds = models.FloatField(default=5.0, validators=[MinValueValidator(0.5), MaxValueValidator(30)])
 
     def __str__(self) -> str:
@@ -248,8 +248,9 @@ class BotRule(models.Model):
     order = models.PositiveIntegerField(default=0)
     match = models.CharField(max_length=10, choices=BotRuleMatch.choices, default=BotRuleMatch.KEYWORD)
     pattern = models.CharField(max_length=300)
-    answers = models.JSONField(default=dict, help_text=_('Answer per language, e.g. {"en": "We open at 9.", '
-                               '"es": "Abrimos a las 9."}. The first language is the fallback.'))
+    answers = models.JSONField(default=dict, help_text=_(
+        'Answer per language, e.g. {"en": "We open at 9.", "es": "Abrimos a las 9."}. The first language is the '
+        'fallback.'))
     escalate = models.BooleanField(default=False, help_text=_("Hand the conversation to an agent after answering."))
 
     class Meta:
@@ -282,7 +283,7 @@ class Workstream(models.Model):
         help_text=_("A conversation left waiting (agent stepped away) with no activity is closed after this long."))
     keep_same_agent = models.BooleanField(_("keep same agent (affinity)"), default=True,
                                           help_text=_("A returning customer goes to their previous agent when that "
-                                          "agent can take it."))
+                                                      "agent can take it."))
     fallback_queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
                                        help_text=_("When no routing rule matches (empty: the default queue)."))
     wrap_up_capacity = models.CharField(max_length=10, choices=WrapUpCapacity.choices,
@@ -302,8 +303,8 @@ class Workstream(models.Model):
     supervisors = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="supervised_workstreams",
         help_text=_("Staff who monitor, transfer, reassign and force-close every conversation of this workstream, "
-                  "whatever its queue. Only users with the permission “Can supervise conversations” (e.g. through "
-                  "the Supervisors group) are listed."))
+                    "whatever its queue. Only users with the permission “Can supervise conversations” (e.g. through "
+                    "the Supervisors group) are listed."))
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -331,7 +332,7 @@ class WorkstreamNumber(models.Model):
     survey_url = models.URLField(
         blank=True, default="", max_length=500,
         help_text=_("Sent when a conversation ends. {ConversationId} is replaced, e.g. https://survey.example/s?c="
-                  "{ConversationId}"),
+                    "{ConversationId}"),
     )
 
     def __str__(self) -> str:
@@ -429,7 +430,7 @@ class RoutingRule(models.Model):
                                           "chooses among its queues instead."))
     required_skills = models.ManyToManyField(Skill, blank=True, related_name="+",
                                              help_text=_("Agents with these skills are preferred or required, as the "
-                                             "queue's skill matching says."))
+                                                         "queue's skill matching says."))
     is_active = models.BooleanField(default=True)
 
     class Meta:
@@ -729,10 +730,10 @@ class QuickReply(models.Model):
 
     title = models.CharField(max_length=100, help_text=_("What agents type after / to find it, e.g. 'Opening hours'."))
     text = models.TextField(help_text=_("The answer. Placeholders: {CustomerName}, {CustomerNumber}, {AgentName}, "
-                                      "{QueueName}, {ConversationId}."))
+                                        "{QueueName}, {ConversationId}."))
     language = models.CharField(max_length=16, blank=True, default="",
                                 help_text=_("e.g. en or pt-BR. Empty: any language. Replies in the conversation's "
-                                          "language are listed first."))
+                                            "language are listed first."))
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

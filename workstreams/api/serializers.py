@@ -75,7 +75,7 @@ class ReplySerializer(serializers.Serializer):
     # How many attachments, and where, are the service's attachment rule (at most 10 where agents may send them).
     media_urls = serializers.ListField(child=serializers.URLField(), required=False, default=list,
                                        help_text=_("Public URLs of files to attach (up to 10, where agents may send "
-                                                 "them)."))
+                                                   "them)."))
 
 
 class PresenceSerializer(serializers.Serializer):

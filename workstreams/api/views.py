@@ -98,7 +98,7 @@ class ConversationActionsMixin:
         return Response(ConversationSerializer(conversation).data)
 
     @_conversation_action(_("Supervisors: give the conversation to another agent, whoever holds it now (the agent's "
-                          "capacity permitting)."), request=ReassignSerializer)
+                            "capacity permitting)."), request=ReassignSerializer)
     @action(detail=True, methods=["post"])
     def reassign(self, request, pk=None):
         conversation = self.get_object()
@@ -109,7 +109,7 @@ class ConversationActionsMixin:
         return Response(ConversationSerializer(conversation).data)
 
     @_conversation_action(_("Supervisors: close the conversation for good, whatever its state (the customer gets the "
-                          "'conversation closed' message)."), request=ForceCloseSerializer)
+                            "'conversation closed' message)."), request=ForceCloseSerializer)
     @action(detail=True, methods=["post"], url_path="force-close")
     def force_close(self, request, pk=None):
         conversation = self.get_object()
@@ -133,7 +133,7 @@ class ConversationActionsMixin:
 
     @extend_schema(request=TemplateSendSerializer, responses={201: MessageSerializer, **ERRORS},
                    description=_("Send an approved WhatsApp template (the only thing allowed outside the 24-hour "
-                               "window)."))
+                                 "window)."))
     @action(detail=True, methods=["post"])
     def template(self, request, pk=None):
         conversation = self.get_object()
@@ -186,7 +186,7 @@ class AgentMeViewSet(viewsets.ViewSet):
 
     @extend_schema(responses={200: OfferSerializer(many=True), 403: ErrorSerializer},
                    description=_("Your pending offers, soonest to time out first. Offers whose time is up are timed "
-                               "out first."))
+                                 "out first."))
     @action(detail=False, methods=["get"], url_path="me/offers")
     def offers(self, request):
         distribution._require_profile(request.user)
@@ -261,7 +261,7 @@ class ConversationViewSet(ConversationActionsMixin, mixins.ListModelMixin, mixin
                 _("The console's inbox tabs: {tabs} (with tab or q, the filters are channel, number and queue ids, "
                   "and state)."), tabs=", ".join(inbox.Tab))),
             OpenApiParameter("q", str, description=_("Search over message text (full-text on PostgreSQL) and the "
-                             "customer's name and number.")),
+                                                     "customer's name and number.")),
         ],
     )
     def list(self, request, *args, **kwargs):
@@ -270,8 +270,8 @@ class ConversationViewSet(ConversationActionsMixin, mixins.ListModelMixin, mixin
     @extend_schema(responses={200: MessageSerializer(many=True)}, methods=["GET"])
     @extend_schema(request=ReplySerializer, responses={201: MessageSerializer, **ERRORS}, methods=["POST"],
                    description=_("An agent's reply. Refusals: 400 (empty, over 1,600 characters, more than 10 "
-                               "attachments, attachments not allowed), 409 (conversation closed, contact opted out, "
-                               "WhatsApp 24-hour window closed), each with a JSON error naming the rule."))
+                                 "attachments, attachments not allowed), 409 (conversation closed, contact opted out, "
+                                 "WhatsApp 24-hour window closed), each with a JSON error naming the rule."))
     @action(detail=True, methods=["get", "post"])
     def messages(self, request, pk=None):
         conversation = self.get_object()
@@ -289,7 +289,7 @@ class ConversationViewSet(ConversationActionsMixin, mixins.ListModelMixin, mixin
 
     @extend_schema(request=EndSerializer, responses={200: ConversationSerializer, **ERRORS},
                    description=_("End the conversation: it goes to wrap-up with the outcome (default resolved) and, "
-                               "optionally, an internal wrap-up note."))
+                                 "optionally, an internal wrap-up note."))
     @action(detail=True, methods=["post"])
     def end(self, request, pk=None):
         conversation = self.get_object()
@@ -345,7 +345,7 @@ class ConversationViewSet(ConversationActionsMixin, mixins.ListModelMixin, mixin
 
     @extend_schema(request=TemplateSendSerializer, responses={201: ConversationSerializer, **ERRORS},
                    description=_("Follow a resolved, closed WhatsApp conversation up with an approved template: a new "
-                               "conversation, assigned to you, opens with it."))
+                                 "conversation, assigned to you, opens with it."))
     @action(detail=True, methods=["post"], url_path="follow-up")
     def follow_up(self, request, pk=None):
         conversation = self.get_object()

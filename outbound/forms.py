@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from channels_app.models import Channel, PhoneNumber
 from config.exceptions import ServiceError
@@ -80,8 +81,8 @@ class OutboundConfigurationForm(forms.ModelForm):
 
 
 class ContactListForm(forms.Form):
-    csv_file = forms.FileField(label="CSV file", required=False, help_text=CSV_HELP)
-    csv_text = forms.CharField(label="…or paste the CSV", required=False,
+    csv_file = forms.FileField(label=_("CSV file"), required=False, help_text=CSV_HELP)
+    csv_text = forms.CharField(label=_("…or paste the CSV"), required=False,
                                widget=forms.Textarea(attrs={"rows": 8, "cols": 100}))
     # Carried from the preview to the confirmation: the uploaded file's name.
     list_name = forms.CharField(required=False, max_length=255, widget=forms.HiddenInput)
@@ -96,7 +97,7 @@ class ContactListForm(forms.Form):
         data = super().clean()
         upload, text = data.get("csv_file"), (data.get("csv_text") or "").strip()
         if bool(upload) == bool(text):
-            raise ValidationError("Upload a CSV file or paste the CSV (one of the two).")
+            raise ValidationError(_("Upload a CSV file or paste the CSV (one of the two)."))
         try:
             self.contacts = contacts_from_csv(upload.read() if upload else text)
         except ServiceError as exc:

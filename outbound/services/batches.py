@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from channels_app.models import Channel
 from config.exceptions import ServiceError
@@ -123,7 +124,7 @@ def outbound_batch_create(*, configuration: OutboundConfiguration, contacts: lis
     """
     configuration_require_active(configuration)
     if not contacts:
-        raise ServiceError("The contact list is empty.", code="contacts_required", field="contacts")
+        raise ServiceError(_("The contact list is empty."), code="contacts_required", field="contacts")
     contacts_validate(configuration=configuration, rows=contacts, lines=lines)
     size = settings.OUTBOUND_MAX_CONTACTS_PER_REQUEST
     with transaction.atomic():
@@ -200,7 +201,7 @@ def outbound_batch_advance(*, batch_id: int) -> str:
     if not OutboundBatch.objects.filter(pk=batch_id).exists():
         return "missing"
     submitted = 0
-    for _ in range(settings.OUTBOUND_BATCH_REQUESTS_PER_RUN):
+    for _run in range(settings.OUTBOUND_BATCH_REQUESTS_PER_RUN):
         step = outbound_batch_submit_next(batch_id=batch_id)
         if step.finished:
             return f"{submitted} submitted; " + (f"stopped: {step.error}" if step.error else "finished")
@@ -218,7 +219,7 @@ def outbound_batch_advance(*, batch_id: int) -> str:
 def outbound_batch_resume(*, batch: OutboundBatch) -> None:
     """Submit a stopped batch's remaining chunks again (e.g. after reactivating its configuration)."""
     if batch.state == BatchState.SUBMITTED:
-        raise ServiceError("Every contact of this batch was already submitted.", code="batch_finished",
+        raise ServiceError(_("Every contact of this batch was already submitted."), code="batch_finished",
                            field="batch")
     configuration_require_active(batch.configuration)
     with transaction.atomic():

@@ -212,14 +212,14 @@ class OutboundConfigurationAdmin(admin.ModelAdmin):
                     ) % {"contacts": batch.contact_count, "requests": batch.chunk_count}, messages.SUCCESS)
                     return HttpResponseRedirect(reverse("admin:outbound_outboundbatch_change", args=[batch.pk]))
             elif review.accepted and not review.to_send:
-                form.add_error(None, "No contact of this list would be sent (see the skipped rows); nothing was "
-                                     "stored.")
+                form.add_error(None, _("No contact of this list would be sent (see the skipped rows); nothing was "
+                                       "stored."))
         form_text, list_name = (form.text, form.name) if review is not None else ("", "")
         if review is not None and review.accepted and review.to_send:
             form = ContactListForm(configuration=configuration)  # the preview's form sends the list; this one is empty
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Send '{configuration.name}' to a contact list",
+            "title": _("Send '%(configuration)s' to a contact list") % {"configuration": configuration.name},
             "subtitle": None,
             "opts": self.opts,
             "configuration": configuration,

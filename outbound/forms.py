@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from channels_app.models import Channel, PhoneNumber
@@ -19,9 +20,9 @@ from .services.contacts import CsvContacts, contacts_from_csv
 from .services.schedules import schedule_check, schedule_wall_time
 from .services.templates import LocalizationSpec, template_channel_check, template_check
 
-CSV_HELP = ("A header row with the reference field names — tocontactid, channelid, optin (or option), locale, "
-            "contextitems (a JSON object) or contextitems.<key> columns, entityrelationshipname, CustomerName, "
-            "CaseName — then one contact per row. UTF-8.")
+CSV_HELP = _("A header row with the reference field names — tocontactid, channelid, optin (or option), locale, "
+             "contextitems (a JSON object) or contextitems.<key> columns, entityrelationshipname, CustomerName, "
+             "CaseName — then one contact per row. UTF-8.")
 
 
 def _show(form: forms.BaseForm, exc: ServiceError) -> None:
@@ -112,7 +113,7 @@ class ContactListForm(forms.Form):
     @property
     def name(self) -> str:
         upload = self.cleaned_data.get("csv_file")
-        return upload.name if upload else (self.cleaned_data.get("list_name") or "Pasted list")
+        return upload.name if upload else (self.cleaned_data.get("list_name") or gettext("Pasted list"))
 
 
 class OutboundScheduleForm(forms.ModelForm):

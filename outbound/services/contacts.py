@@ -66,7 +66,9 @@ class ContactInput:
 
 def field_at(where: str, name: str) -> str:
     """How an error names a field: ``contacts[3].optin`` in a request, ``line 17, column optin`` in a CSV file."""
-    return f"{where}.{name}" if where.endswith("]") else f"{where}, column {name}"
+    if where.endswith("]"):
+        return f"{where}.{name}"
+    return _("%(line)s, column %(column)s") % {"line": where, "column": name}
 
 
 def _fields(raw: dict[str, Any], where: str) -> dict[str, Any]:

@@ -199,8 +199,19 @@ def hub(hosts, transactional_db, tmp_path, request, settings):
         h.stop()
 
 
+def _reaches(host: netns.Host, address: str, port: int) -> bool:
+    probe = ("import socket, sys\ntry:\n    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)\n"
+             "except OSError:\n    sys.exit(1)")
+    return subprocess.run(host.command([sys.executable, "-c", probe, address, str(port)]), timeout=30).returncode == 0
+
+
 def test_inbound_reply_and_its_delivery_cross_the_hosts(hub):
     web = hub.hosts["web"].address
+    # On a host, PostgreSQL and Redis are not on 127.0.0.1 (that is the host's own loopback): only at the
+    # gateway, as on a network.
+    for name in ("web", "worker-1"):
+        assert not _reaches(hub.hosts[name], "127.0.0.1", 5432) and not _reaches(hub.hosts[name], "127.0.0.1", 6379)
+        assert _reaches(hub.hosts[name], netns.GATEWAY, 5432) and _reaches(hub.hosts[name], netns.GATEWAY, 6379)
     answer = hub.emulator.inject_inbound(provider="twilio", account=TWILIO_SID, from_="+15557770001", to=NUMBER,
                                          body="Is my order on its way?")
     # The provider host posted the signed webhook to the web host, which checked it against PUBLIC_BASE_URL.

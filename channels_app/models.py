@@ -16,16 +16,16 @@ from .providers import number_type_choices, provider_choices, provider_class
 
 
 class Channel(models.TextChoices):
-    SMS = "sms", "SMS"
-    WHATSAPP = "whatsapp", "WhatsApp"
+    SMS = "sms", _("SMS")
+    WHATSAPP = "whatsapp", _("WhatsApp")
 
 
 class ValidationStatus(models.TextChoices):
-    UNKNOWN = "unknown", "Not validated"
-    VALID = "valid", "Valid"
-    INVALID = "invalid", "Invalid credentials"
-    UNREACHABLE = "unreachable", "Provider unreachable"
-    ERROR = "error", "Provider error"
+    UNKNOWN = "unknown", _("Not validated")
+    VALID = "valid", _("Valid")
+    INVALID = "invalid", _("Invalid credentials")
+    UNREACHABLE = "unreachable", _("Provider unreachable")
+    ERROR = "error", _("Provider error")
 
 
 def new_webhook_token() -> str:
@@ -34,25 +34,25 @@ def new_webhook_token() -> str:
 
 class MessagingAccount(models.Model):
     name = models.CharField(
-        max_length=100, unique=True, help_text="A name your team recognises, e.g. 'Support SMS (US)'."
+        max_length=100, unique=True, help_text=_("A name your team recognises, e.g. 'Support SMS (US)'.")
     )
-    channel = models.CharField(max_length=16, choices=Channel.choices, help_text="SMS or WhatsApp.")
+    channel = models.CharField(max_length=16, choices=Channel.choices, help_text=_("SMS or WhatsApp."))
     provider = models.CharField(
         max_length=16,
         choices=provider_choices,
-        help_text="The service that carries the account's messages; which channels each carries is shown when "
-        "you choose. Cannot be changed once the account exists.",
+        help_text=_("The service that carries the account's messages; which channels each carries is shown when you "
+                    "choose. Cannot be changed once the account exists."),
     )
     # Secrets ("secure columns"): the provider's credential fields, one encrypted object, write-only in
     # every form and API.
     config = EncryptedJSONField(
-        "credentials", editable=False,
-        help_text="The provider's credentials, encrypted at rest; set through the forms, never shown.",
+        _("credentials"), editable=False,
+        help_text=_("The provider's credentials, encrypted at rest; set through the forms, never shown."),
     )
     credentials_updated_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     is_active = models.BooleanField(
-        "active", default=True, help_text="Inactive accounts send nothing and their callback URLs answer 404."
+        _("active"), default=True, help_text=_("Inactive accounts send nothing and their callback URLs answer 404.")
     )
     webhook_token = models.CharField(max_length=64, unique=True, default=new_webhook_token, editable=False)
 
@@ -65,8 +65,8 @@ class MessagingAccount(models.Model):
 
     help_reply = models.TextField(
         blank=True, default="",
-        help_text="Sent when a customer texts HELP or INFO. Leave empty to send nothing (the provider may "
-        "answer HELP itself).",
+        help_text=_("Sent when a customer texts HELP or INFO. Leave empty to send nothing (the provider may answer "
+                    "HELP itself)."),
     )
 
     created_at = models.DateTimeField(auto_now_add=True)
@@ -124,19 +124,19 @@ class PhoneNumber(models.Model):
     channel = models.CharField(max_length=16, choices=Channel.choices, editable=False)
     number = models.CharField(
         max_length=64,
-        help_text="As the account's provider writes it (the form shows the format once the account exists). "
-        "WhatsApp: E.164 with the leading + (+14252306549). A sender pool's ID (where the provider has pools) "
-        "stands for every sender of the pool.",
+        help_text=_("As the account's provider writes it (the form shows the format once the account exists). "
+                    "WhatsApp: E.164 with the leading + (+14252306549). A sender pool's ID (where the provider has "
+                    "pools) stands for every sender of the pool."),
     )
     e164 = models.CharField(
-        "normalized address", max_length=64, editable=False,
-        help_text="E.164, the digits of a short code, or the ID of a provider's sender pool."
+        _("normalized address"), max_length=64, editable=False,
+        help_text=_("E.164, the digits of a short code, or the ID of a provider's sender pool.")
     )
     number_type = models.CharField(
-        "type", max_length=16, choices=number_type_choices, blank=True, default="",
-        help_text="SMS only: the kinds of number the account's provider offers. Not used for WhatsApp.",
+        _("type"), max_length=16, choices=number_type_choices, blank=True, default="",
+        help_text=_("SMS only: the kinds of number the account's provider offers. Not used for WhatsApp."),
     )
-    name = models.CharField(max_length=100, blank=True, default="", help_text="Required for WhatsApp numbers.")
+    name = models.CharField(max_length=100, blank=True, default="", help_text=_("Required for WhatsApp numbers."))
     description = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -154,10 +154,10 @@ class PhoneNumber(models.Model):
 
 
 class ChannelLogKind(models.TextChoices):
-    SEND = "send", "Send"
-    VALIDATE = "validate", "Validate credentials"
-    WEBHOOK = "webhook", "Webhook"
-    MEDIA = "media", "Media download"
+    SEND = "send", _("Send")
+    VALIDATE = "validate", _("Validate credentials")
+    WEBHOOK = "webhook", _("Webhook")
+    MEDIA = "media", _("Media download")
 
 
 class ChannelLog(models.Model):
@@ -176,9 +176,9 @@ class ChannelLog(models.Model):
     is_error = models.BooleanField(default=False)
     # What the exchange was about, from the log context of the code that made it (config/logs.py).
     message = models.ForeignKey("Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="logs",
-                                default=current_message_id, help_text="The message this exchange sent.")
+                                default=current_message_id, help_text=_("The message this exchange sent."))
     request_id = models.CharField(max_length=64, blank=True, default=current_request_id,
-                                  help_text="The web request or task this exchange was part of (in the logs too).")
+                                  help_text=_("The web request or task this exchange was part of (in the logs too)."))
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -214,12 +214,12 @@ class Contact(models.Model):
         help_text=_("The customer's phone number (E.164, e.g. +14155550123) when it is known; otherwise their "
                     "WhatsApp user ID (e.g. US.13491208655302741918). Every address is listed below."))
     display_name = models.CharField(max_length=200, blank=True, default="",
-                                    help_text="From the customer's WhatsApp profile, or set by an agent.")
-    locale = models.CharField(max_length=16, blank=True, default="", help_text="Preferred language, e.g. en-US.")
+                                    help_text=_("From the customer's WhatsApp profile, or set by an agent."))
+    locale = models.CharField(max_length=16, blank=True, default="", help_text=_("Preferred language, e.g. en-US."))
     erased_at = models.DateTimeField(
         null=True, blank=True, editable=False,
-        help_text="When an administrator erased this contact's data: their messages' text, attachments, name and "
-                  "outbound details are gone; the number and its consent history are kept.")
+        help_text=_("When an administrator erased this contact's data: their messages' text, attachments, name and "
+                    "outbound details are gone; the number and its consent history are kept."))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -261,8 +261,8 @@ class ContactAddress(models.Model):
 
 
 class ConsentState(models.TextChoices):
-    OPTED_IN = "opted_in", "Opted in"
-    OPTED_OUT = "opted_out", "Opted out"
+    OPTED_IN = "opted_in", _("Opted in")
+    OPTED_OUT = "opted_out", _("Opted out")
 
 
 class ConsentRecord(models.Model):
@@ -271,7 +271,7 @@ class ConsentRecord(models.Model):
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_records")
     phone_number = models.ForeignKey(PhoneNumber, on_delete=models.CASCADE, related_name="consent_records")
     state = models.CharField(max_length=16, choices=ConsentState.choices)
-    source = models.CharField(max_length=64, help_text="What changed it: a keyword, a provider error, an agent.")
+    source = models.CharField(max_length=64, help_text=_("What changed it: a keyword, a provider error, an agent."))
     detail = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
@@ -284,19 +284,19 @@ class ConsentRecord(models.Model):
 
 
 class Direction(models.TextChoices):
-    INBOUND = "inbound", "Inbound"
-    OUTBOUND = "outbound", "Outbound"
+    INBOUND = "inbound", _("Inbound")
+    OUTBOUND = "outbound", _("Outbound")
 
 
 class MessageStatus(models.TextChoices):
-    RECEIVED = "received", "Received"  # inbound: stored
-    QUEUED = "queued", "Queued"  # outbound: stored, waiting for a worker (or for a retry)
-    SENDING = "sending", "Sending"  # outbound: a worker is talking to the provider
-    SENT = "sent", "Sent"  # the provider accepted it
-    DELIVERED = "delivered", "Delivered"  # the handset received it
-    READ = "read", "Read"  # the customer read it (WhatsApp)
-    UNDELIVERED = "undelivered", "Undelivered"  # the provider could not deliver it
-    FAILED = "failed", "Failed"  # refused by the provider, or retries exhausted
+    RECEIVED = "received", _("Received")  # inbound: stored
+    QUEUED = "queued", _("Queued")  # outbound: stored, waiting for a worker (or for a retry)
+    SENDING = "sending", _("Sending")  # outbound: a worker is talking to the provider
+    SENT = "sent", _("Sent")  # the provider accepted it
+    DELIVERED = "delivered", _("Delivered")  # the handset received it
+    READ = "read", _("Read")  # the customer read it (WhatsApp)
+    UNDELIVERED = "undelivered", _("Undelivered")  # the provider could not deliver it
+    FAILED = "failed", _("Failed")  # refused by the provider, or retries exhausted
 
 
 #: How far along each status is. A callback never moves a message to a lower rank.
@@ -312,14 +312,14 @@ STATUS_RANK = {
 
 
 class MessageKind(models.TextChoices):
-    REGULAR = "regular", "Regular"
-    AUTOMATED = "automated", "Automated message"
-    BOT = "bot", "Bot"
-    TEMPLATE = "template", "Template"
-    OUTBOUND = "outbound", "Outbound (proactive)"
-    TEST = "test", "Test message"
+    REGULAR = "regular", _("Regular")
+    AUTOMATED = "automated", _("Automated message")
+    BOT = "bot", _("Bot")
+    TEMPLATE = "template", _("Template")
+    OUTBOUND = "outbound", _("Outbound (proactive)")
+    TEST = "test", _("Test message")
     # The one confirmation carriers allow after an opt-out; the only send consent does not stop.
-    OPT_OUT_CONFIRMATION = "opt_out_confirmation", "Opt-out confirmation"
+    OPT_OUT_CONFIRMATION = "opt_out_confirmation", _("Opt-out confirmation")
 
 
 class Message(models.Model):
@@ -341,7 +341,7 @@ class Message(models.Model):
         _("button payload"), max_length=1000, blank=True, default="",
         help_text=_("The payload of the quick-reply button the customer tapped (the text shows what the button "
                     "said); bots receive it and routing rules can match it."))
-    content_sid = models.CharField("template Content SID", max_length=64, blank=True, default="")
+    content_sid = models.CharField(_("template Content SID"), max_length=64, blank=True, default="")
     content_variables = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=MessageStatus.choices, db_index=True)
     # NULL until the provider accepts it; NULLs do not collide under the unique constraint.
@@ -360,11 +360,11 @@ class Message(models.Model):
     read_at = models.DateTimeField(null=True, blank=True)
     status_updated_at = models.DateTimeField(null=True, blank=True)
     request_id = models.CharField(max_length=64, blank=True, default=current_request_id, editable=False,
-                                  help_text="The web request or task that created it (its log lines carry it).")
+                                  help_text=_("The web request or task that created it (its log lines carry it)."))
     redacted_at = models.DateTimeField(
         null=True, blank=True, editable=False,
-        help_text="When its text and attachments were removed (retention or the contact's erasure); its status, "
-                  "times and error code stay for the reports.")
+        help_text=_("When its text and attachments were removed (retention or the contact's erasure); its status, "
+                    "times and error code stay for the reports."))
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -383,17 +383,17 @@ class Message(models.Model):
 
 
 class AttachmentState(models.TextChoices):
-    PENDING = "pending", "Waiting for download"
-    STORED = "stored", "Stored"
-    REFUSED = "refused", "Not allowed"
-    FAILED = "failed", "Download failed"
-    OUTGOING = "outgoing", "Sent by link"
-    REMOVED = "removed", "Removed (retention or erasure)"
+    PENDING = "pending", _("Waiting for download")
+    STORED = "stored", _("Stored")
+    REFUSED = "refused", _("Not allowed")
+    FAILED = "failed", _("Download failed")
+    OUTGOING = "outgoing", _("Sent by link")
+    REMOVED = "removed", _("Removed (retention or erasure)")
 
 
 class Attachment(models.Model):
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
-    url = models.URLField(max_length=1000, help_text="Where the provider serves it (inbound) or where we serve it.")
+    url = models.URLField(max_length=1000, help_text=_("Where the provider serves it (inbound) or where we serve it."))
     content_type = models.CharField(max_length=100, blank=True, default="")
     file = models.FileField(upload_to="attachments/%Y/%m/%d/", blank=True, max_length=500)
     size = models.PositiveIntegerField(null=True, blank=True)
@@ -406,14 +406,14 @@ class Attachment(models.Model):
 
 
 class EventKind(models.TextChoices):
-    INBOUND = "inbound", "Inbound message"
-    STATUS = "status", "Status callback"
+    INBOUND = "inbound", _("Inbound message")
+    STATUS = "status", _("Status callback")
 
 
 class EventState(models.TextChoices):
-    PENDING = "pending", "Pending"
-    PROCESSED = "processed", "Processed"
-    FAILED = "failed", "Failed"
+    PENDING = "pending", _("Pending")
+    PROCESSED = "processed", _("Processed")
+    FAILED = "failed", _("Failed")
 
 
 class InboundEvent(models.Model):
@@ -430,16 +430,16 @@ class InboundEvent(models.Model):
     event_key = models.CharField(max_length=128)
     url = models.TextField()
     content_type = models.CharField(max_length=255, blank=True, default="",
-                                    help_text="The request's Content-Type header.")
+                                    help_text=_("The request's Content-Type header."))
     # Bytes, exactly as received (a provider may send NUL bytes or text that is not UTF-8).
-    body = models.BinaryField(blank=True, default=b"", help_text="The raw body; form fields are parsed from it.")
+    body = models.BinaryField(blank=True, default=b"", help_text=_("The raw body; form fields are parsed from it."))
     state = models.CharField(max_length=16, choices=EventState.choices, default=EventState.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True, default="")
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     request_id = models.CharField(max_length=64, blank=True, default="", editable=False,
-                                  help_text="The web request that brought it (its log lines carry it).")
+                                  help_text=_("The web request that brought it (its log lines carry it)."))
 
     class Meta:
         ordering = ["-received_at", "-id"]

@@ -11,6 +11,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from channels_app.models import Channel, Contact, Message, PhoneNumber
 from workstreams.models import Case
@@ -19,13 +20,13 @@ from workstreams.models import Case
 class MessageTemplate(models.Model):
     """The text of one scenario (e.g. "case created"), with a version per language."""
 
-    name = models.CharField(max_length=100, unique=True, help_text="e.g. 'Case created' or 'Delivery delayed'.")
+    name = models.CharField(max_length=100, unique=True, help_text=_("e.g. 'Case created' or 'Delivery delayed'."))
     channel = models.CharField(max_length=16, choices=Channel.choices,
-                               help_text="Outbound messages go by SMS or WhatsApp only.")
+                               help_text=_("Outbound messages go by SMS or WhatsApp only."))
     default_language = models.CharField(
         max_length=16, default="en",
-        help_text="Used when a contact has no locale or none of the localized versions matches it. A localized "
-        "version in this language is required.",
+        help_text=_("Used when a contact has no locale or none of the localized versions matches it. A localized "
+        "version in this language is required."),
     )
     description = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -42,22 +43,22 @@ class TemplateLocalization(models.Model):
     """One language of a template. Placeholders: {CustomerName}, {CaseName} and any context item key."""
 
     template = models.ForeignKey(MessageTemplate, on_delete=models.CASCADE, related_name="localizations")
-    language = models.CharField(max_length=16, help_text="A language tag: en, en-US, pt-BR, sv …")
+    language = models.CharField(max_length=16, help_text=_("A language tag: en, en-US, pt-BR, sv …"))
     text = models.TextField(
-        help_text="The message, up to 1,600 characters once filled in. Placeholders in braces are filled per "
+        help_text=_("The message, up to 1,600 characters once filled in. Placeholders in braces are filled per "
         "contact: {CustomerName}, {CaseName} and any key of the contact's context items, e.g. {order_id}. "
-        "For WhatsApp, paste the approved template's text as Twilio shows it.",
+        "For WhatsApp, paste the approved template's text as Twilio shows it."),
     )
     content_sid = models.CharField(
-        "Twilio Content SID", max_length=64, blank=True, default="",
-        help_text="WhatsApp only (required there): the approved template's Content SID (HX…). Business-initiated "
-        "WhatsApp messages are sent as this template.",
+        _("Twilio Content SID"), max_length=64, blank=True, default="",
+        help_text=_("WhatsApp only (required there): the approved template's Content SID (HX…). Business-initiated "
+        "WhatsApp messages are sent as this template."),
     )
     content_variables = models.JSONField(
-        "content variables", default=dict, blank=True,
-        help_text='WhatsApp only: which value fills each of the template\'s numbered variables, e.g. '
+        _("content variables"), default=dict, blank=True,
+        help_text=_('WhatsApp only: which value fills each of the template\'s numbered variables, e.g. '
         '{"1": "CustomerName", "2": "order_id"}. Values are placeholder names: CustomerName, CaseName or a '
-        "context item key.",
+        "context item key."),
     )
 
     class Meta:
@@ -74,29 +75,29 @@ class OutboundConfiguration(models.Model):
     """What to send, from which number: invoked by its configuration ID."""
 
     configuration_id = models.UUIDField(
-        "configuration ID", default=uuid.uuid4, unique=True, editable=False,
-        help_text="Generated when the configuration is saved; callers name the configuration with it "
-        "(msdyn_ocoutboundconfigurationid).",
+        _("configuration ID"), default=uuid.uuid4, unique=True, editable=False,
+        help_text=_("Generated when the configuration is saved; callers name the configuration with it "
+        "(msdyn_ocoutboundconfigurationid)."),
     )
-    name = models.CharField(max_length=100, unique=True, help_text="e.g. 'Case created message'.")
+    name = models.CharField(max_length=100, unique=True, help_text=_("e.g. 'Case created message'."))
     show_in_timeline = models.BooleanField(
         default=False,
-        help_text="Record each message as an activity on the customer's timeline (and on the record named by "
+        help_text=_("Record each message as an activity on the customer's timeline (and on the record named by "
         "entityrelationshipname). Turn it on for targeted, event-driven messages; leave it off for mass sends "
-        "to save storage. When on, every contact must carry entityrelationshipname.",
+        "to save storage. When on, every contact must carry entityrelationshipname."),
     )
-    channel_type = models.CharField(max_length=16, choices=Channel.choices, help_text="SMS or WhatsApp.")
+    channel_type = models.CharField(max_length=16, choices=Channel.choices, help_text=_("SMS or WhatsApp."))
     phone_number = models.ForeignKey(
-        PhoneNumber, on_delete=models.PROTECT, related_name="outbound_configurations", verbose_name="channel",
-        help_text="The configured number the messages are sent from; it must carry the channel type.",
+        PhoneNumber, on_delete=models.PROTECT, related_name="outbound_configurations", verbose_name=_("channel"),
+        help_text=_("The configured number the messages are sent from; it must carry the channel type."),
     )
     template = models.ForeignKey(MessageTemplate, on_delete=models.PROTECT, related_name="configurations",
-                                 verbose_name="message template",
-                                 help_text="A template of the same channel type.")
+                                 verbose_name=_("message template"),
+                                 help_text=_("A template of the same channel type."))
     is_active = models.BooleanField(
-        "active", default=True,
-        help_text="Inactive configurations refuse new requests; contacts of stored requests that were not sent "
-        "yet are skipped.",
+        _("active"), default=True,
+        help_text=_("Inactive configurations refuse new requests; contacts of stored requests that were not sent "
+        "yet are skipped."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -109,16 +110,16 @@ class OutboundConfiguration(models.Model):
 
 
 class TriggerEvent(models.TextChoices):
-    CASE_CREATED = "case_created", "A case was created"
+    CASE_CREATED = "case_created", _("A case was created")
 
 
 class OutboundTrigger(models.Model):
     """Fires a configuration when a system event happens (automated sends)."""
 
     event = models.CharField(max_length=32, choices=TriggerEvent.choices,
-                             help_text="The event that sends the configuration's message.")
+                             help_text=_("The event that sends the configuration's message."))
     configuration = models.ForeignKey(OutboundConfiguration, on_delete=models.CASCADE, related_name="triggers")
-    is_active = models.BooleanField("active", default=True)
+    is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -132,17 +133,17 @@ class OutboundTrigger(models.Model):
 
 
 class Source(models.TextChoices):
-    API = "api", "API"
-    ADMIN = "admin", "Admin"
-    COMMAND = "command", "Management command"
-    TRIGGER = "trigger", "Automated (event)"
-    SCHEDULE = "schedule", "Scheduled"
+    API = "api", _("API")
+    ADMIN = "admin", _("Admin")
+    COMMAND = "command", _("Management command")
+    TRIGGER = "trigger", _("Automated (event)")
+    SCHEDULE = "schedule", _("Scheduled")
 
 
 class ScheduleKind(models.TextChoices):
-    ONCE = "once", "Once, at a time"
-    DELAY = "delay", "Once, after a delay"
-    RECURRING = "recurring", "Recurring (cron)"
+    ONCE = "once", _("Once, at a time")
+    DELAY = "delay", _("Once, after a delay")
+    RECURRING = "recurring", _("Recurring (cron)")
 
 
 class OutboundSchedule(models.Model):
@@ -152,22 +153,22 @@ class OutboundSchedule(models.Model):
     configuration = models.ForeignKey(OutboundConfiguration, on_delete=models.CASCADE, related_name="schedules")
     kind = models.CharField(max_length=16, choices=ScheduleKind.choices, default=ScheduleKind.ONCE)
     run_at = models.DateTimeField(null=True, blank=True,
-                                  help_text="Once: when to send, as a date and time in the schedule's time zone.")
+                                  help_text=_("Once: when to send, as a date and time in the schedule's time zone."))
     delay_minutes = models.PositiveIntegerField(
-        null=True, blank=True, help_text="After a delay: minutes after saving. Saving again restarts the delay.")
+        null=True, blank=True, help_text=_("After a delay: minutes after saving. Saving again restarts the delay."))
     cron = models.CharField(
         max_length=100, blank=True, default="",
-        help_text="Recurring: five cron fields — minute hour day-of-month month day-of-week, "
-        "e.g. '0 9 * * 1-5' for 09:00 on weekdays.",
+        help_text=_("Recurring: five cron fields — minute hour day-of-month month day-of-week, "
+        "e.g. '0 9 * * 1-5' for 09:00 on weekdays."),
     )
-    time_zone = models.CharField(max_length=64, default="UTC", help_text="Time zone of run_at and cron, e.g. "
-                                 "Europe/Stockholm.")
+    time_zone = models.CharField(max_length=64, default="UTC", help_text=_("Time zone of run_at and cron, e.g. "
+                                 "Europe/Stockholm."))
     contacts_csv = models.TextField(
-        help_text="The contact list, as CSV with a header row using the reference field names: tocontactid, "
+        help_text=_("The contact list, as CSV with a header row using the reference field names: tocontactid, "
         "channelid, optin, locale, contextitems (a JSON object) or contextitems.<key> columns, "
-        "entityrelationshipname, CustomerName, CaseName.",
+        "entityrelationshipname, CustomerName, CaseName."),
     )
-    is_active = models.BooleanField("active", default=True)
+    is_active = models.BooleanField(_("active"), default=True)
     periodic_task = models.OneToOneField("django_celery_beat.PeriodicTask", null=True, blank=True,
                                          on_delete=models.SET_NULL, editable=False, related_name="+")
     last_run_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -182,28 +183,28 @@ class OutboundSchedule(models.Model):
 
 
 class BatchState(models.TextChoices):
-    SUBMITTING = "submitting", "Submitting requests"
-    SUBMITTED = "submitted", "All requests submitted"
-    STOPPED = "stopped", "Stopped"
+    SUBMITTING = "submitting", _("Submitting requests")
+    SUBMITTED = "submitted", _("All requests submitted")
+    STOPPED = "stopped", _("Stopped")
 
 
 class OutboundBatch(models.Model):
     """A contact list of any size, split into requests of at most 100 contacts that stay inside the hourly limit."""
 
     configuration = models.ForeignKey(OutboundConfiguration, on_delete=models.PROTECT, related_name="batches")
-    name = models.CharField(max_length=255, blank=True, default="", help_text="e.g. the uploaded file's name.")
+    name = models.CharField(max_length=255, blank=True, default="", help_text=_("e.g. the uploaded file's name."))
     source = models.CharField(max_length=16, choices=Source.choices)
     schedule = models.ForeignKey(OutboundSchedule, null=True, blank=True, on_delete=models.SET_NULL,
                                  related_name="batches")
     scheduled_for = models.DateTimeField(null=True, blank=True,
-                                         help_text="Schedules: the fire time this batch was made for (one per "
-                                                   "fire time).")
+                                         help_text=_("Schedules: the fire time this batch was made for (one per "
+                                                   "fire time)."))
     state = models.CharField(max_length=16, choices=BatchState.choices, default=BatchState.SUBMITTING)
     contact_count = models.PositiveIntegerField(default=0)
     chunk_count = models.PositiveIntegerField(default=0)
     next_run_at = models.DateTimeField(null=True, blank=True,
-                                       help_text="When the hourly limit lets the next request go.")
-    error = models.TextField(blank=True, default="", help_text="Why submitting stopped.")
+                                       help_text=_("When the hourly limit lets the next request go."))
+    error = models.TextField(blank=True, default="", help_text=_("Why submitting stopped."))
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -211,7 +212,7 @@ class OutboundBatch(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "outbound batches"
+        verbose_name_plural = _("outbound batches")
         constraints = [
             models.UniqueConstraint(fields=["schedule", "scheduled_for"], name="outbound_batch_once_per_fire_time"),
         ]
@@ -225,7 +226,7 @@ class OutboundBatchChunk(models.Model):
 
     batch = models.ForeignKey(OutboundBatch, on_delete=models.CASCADE, related_name="chunks")
     index = models.PositiveIntegerField()
-    first_line = models.PositiveIntegerField(default=0, help_text="CSV line of the first contact, for messages.")
+    first_line = models.PositiveIntegerField(default=0, help_text=_("CSV line of the first contact, for messages."))
     contacts = models.JSONField()
     request = models.OneToOneField("OutboundRequest", null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="chunk")
@@ -241,22 +242,22 @@ class OutboundBatchChunk(models.Model):
 
 
 class RequestState(models.TextChoices):
-    PENDING = "pending", "Pending (waiting for a worker)"
-    SENDING = "sending", "Sending"
-    WAITING = "waiting", "Waiting (retries or provider throttling)"
-    DONE = "done", "Done (every contact has an outcome)"
+    PENDING = "pending", _("Pending (waiting for a worker)")
+    SENDING = "sending", _("Sending")
+    WAITING = "waiting", _("Waiting (retries or provider throttling)")
+    DONE = "done", _("Done (every contact has an outcome)")
 
 
 class OutboundRequest(models.Model):
     """One invocation of a configuration with at most 100 contacts, sent by one worker task."""
 
-    request_id = models.UUIDField("request ID", default=uuid.uuid4, unique=True, editable=False)
+    request_id = models.UUIDField(_("request ID"), default=uuid.uuid4, unique=True, editable=False)
     configuration = models.ForeignKey(OutboundConfiguration, on_delete=models.PROTECT, related_name="requests")
     source = models.CharField(max_length=16, choices=Source.choices)
     batch = models.ForeignKey(OutboundBatch, null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="requests")
     case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.SET_NULL, related_name="outbound_requests",
-                             help_text="The case whose creation fired this request.")
+                             help_text=_("The case whose creation fired this request."))
     state = models.CharField(max_length=16, choices=RequestState.choices, default=RequestState.PENDING,
                              db_index=True)
     contact_count = models.PositiveSmallIntegerField(default=0)
@@ -279,33 +280,33 @@ class OutboundRequest(models.Model):
 
 
 class RecipientState(models.TextChoices):
-    PENDING = "pending", "Waiting to be sent"
-    SKIPPED = "skipped", "Skipped"
-    REJECTED = "rejected", "Not sent (failed before sending)"
-    MESSAGE = "message", "Handed to the provider (see message)"
+    PENDING = "pending", _("Waiting to be sent")
+    SKIPPED = "skipped", _("Skipped")
+    REJECTED = "rejected", _("Not sent (failed before sending)")
+    MESSAGE = "message", _("Handed to the provider (see message)")
 
 
 class OutboundRecipient(models.Model):
     """One contact of a request, as given, and what became of it."""
 
     request = models.ForeignKey(OutboundRequest, on_delete=models.CASCADE, related_name="recipients")
-    index = models.PositiveSmallIntegerField(help_text="Position in the request's contact list.")
-    to_address = models.CharField("tocontactid", max_length=140,
-                                  help_text="As given: a phone number, or on WhatsApp a WhatsApp user ID.")
+    index = models.PositiveSmallIntegerField(help_text=_("Position in the request's contact list."))
+    to_address = models.CharField(_("tocontactid"), max_length=140,
+                                  help_text=_("As given: a phone number, or on WhatsApp a WhatsApp user ID."))
     contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.PROTECT,
                                 related_name="outbound_recipients")
-    channel_id = models.CharField("channelid", max_length=16, blank=True, default="")
+    channel_id = models.CharField(_("channelid"), max_length=16, blank=True, default="")
     optin = models.BooleanField()
     locale = models.CharField(max_length=16, blank=True, default="")
-    context_items = models.JSONField("contextitems", default=dict, blank=True)
-    entity_relationship_name = models.CharField("entityrelationshipname", max_length=200, blank=True, default="")
-    customer_name = models.CharField("CustomerName", max_length=200, blank=True, default="")
-    case_name = models.CharField("CaseName", max_length=200, blank=True, default="")
+    context_items = models.JSONField(_("contextitems"), default=dict, blank=True)
+    entity_relationship_name = models.CharField(_("entityrelationshipname"), max_length=200, blank=True, default="")
+    customer_name = models.CharField(_("CustomerName"), max_length=200, blank=True, default="")
+    case_name = models.CharField(_("CaseName"), max_length=200, blank=True, default="")
     case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     state = models.CharField(max_length=16, choices=RecipientState.choices, default=RecipientState.PENDING)
     reason_code = models.CharField(max_length=32, blank=True, default="")
     reason = models.CharField(max_length=500, blank=True, default="")
-    language = models.CharField(max_length=16, blank=True, default="", help_text="The localization sent.")
+    language = models.CharField(max_length=16, blank=True, default="", help_text=_("The localization sent."))
     message = models.OneToOneField(Message, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="outbound_recipient")
 
@@ -324,10 +325,10 @@ class TimelineActivity(models.Model):
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="outbound_activities")
     case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.SET_NULL,
                              related_name="outbound_activities")
-    regarding = models.CharField("entityrelationshipname", max_length=200, blank=True, default="",
-                                 help_text="The record the activity is attached to, as the caller named it.")
+    regarding = models.CharField(_("entityrelationshipname"), max_length=200, blank=True, default="",
+                                 help_text=_("The record the activity is attached to, as the caller named it."))
     configuration = models.ForeignKey(OutboundConfiguration, on_delete=models.PROTECT, related_name="activities")
-    configuration_ref = models.UUIDField("configuration ID")
+    configuration_ref = models.UUIDField(_("configuration ID"))
     message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="timeline_activity")
     recipient = models.OneToOneField(OutboundRecipient, null=True, blank=True, on_delete=models.SET_NULL,
                                      related_name="activity")
@@ -338,7 +339,7 @@ class TimelineActivity(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "timeline activities"
+        verbose_name_plural = _("timeline activities")
         indexes = [
             models.Index(fields=["contact", "-created_at"], name="outbound_activity_contact"),
             models.Index(fields=["case", "-created_at"], name="outbound_activity_case"),
@@ -359,7 +360,7 @@ class OutboundReply(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "outbound replies"
+        verbose_name_plural = _("outbound replies")
 
     def __str__(self) -> str:
         return f"Reply {self.reply_id} to {self.outbound_message_id}"
@@ -369,7 +370,7 @@ class RateCounter(models.Model):
     """A shared counter per scope and time window (used when no Redis is configured)."""
 
     scope = models.CharField(max_length=64)
-    window = models.BigIntegerField(help_text="Start of the window, in seconds since the epoch.")
+    window = models.BigIntegerField(help_text=_("Start of the window, in seconds since the epoch."))
     count = models.PositiveIntegerField(default=0)
 
     class Meta:

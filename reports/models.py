@@ -114,7 +114,7 @@ class ConversationTimeDaily(models.Model):
     measure = models.CharField(max_length=16)
     bucket = models.PositiveIntegerField()
     count = models.PositiveIntegerField()
-    seconds = models.FloatField(help_text="The durations of the bucket's conversations added up.")
+    seconds = models.FloatField(help_text=_("The durations of the bucket's conversations added up."))
 
     class Meta:
         verbose_name = _("conversation times per day")

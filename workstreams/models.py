@@ -12,6 +12,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from channels_app.fields import EncryptedTextField
@@ -23,7 +24,8 @@ def _validate_time_zone(value: str) -> None:
     try:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValidationError(f"'{value}' is not a time zone name such as Europe/Lisbon or America/New_York.")
+        raise ValidationError(gettext("'%(value)s' is not a time zone name such as Europe/Lisbon or America/New_York.")
+                              % {"value": value})
 
 
 class OperatingHours(models.Model):
@@ -31,10 +33,10 @@ class OperatingHours(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     time_zone = models.CharField(max_length=64, default="UTC", validators=[_validate_time_zone],
-                                 help_text="IANA name, e.g. Europe/Lisbon.")
+                                 help_text=_("IANA name, e.g. Europe/Lisbon."))
 
     class Meta:
-        verbose_name_plural = "operating hours"
+        verbose_name_plural = _("operating hours")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -42,20 +44,20 @@ class OperatingHours(models.Model):
 
 
 class Weekday(models.IntegerChoices):
-    MONDAY = 0, "Monday"
-    TUESDAY = 1, "Tuesday"
-    WEDNESDAY = 2, "Wednesday"
-    THURSDAY = 3, "Thursday"
-    FRIDAY = 4, "Friday"
-    SATURDAY = 5, "Saturday"
-    SUNDAY = 6, "Sunday"
+    MONDAY = 0, _("Monday")
+    TUESDAY = 1, _("Tuesday")
+    WEDNESDAY = 2, _("Wednesday")
+    THURSDAY = 3, _("Thursday")
+    FRIDAY = 4, _("Friday")
+    SATURDAY = 5, _("Saturday")
+    SUNDAY = 6, _("Sunday")
 
 
 class OperatingSlot(models.Model):
     hours = models.ForeignKey(OperatingHours, on_delete=models.CASCADE, related_name="slots")
     weekday = models.IntegerField(choices=Weekday.choices)
     opens = models.TimeField()
-    closes = models.TimeField(help_text="Exclusive. Use 23:59:59 for 'until midnight'.")
+    closes = models.TimeField(help_text=_("Exclusive. Use 23:59:59 for 'until midnight'."))
 
     class Meta:
         ordering = ["weekday", "opens"]
@@ -65,7 +67,7 @@ class OperatingSlot(models.Model):
 
     def clean(self):
         if self.opens and self.closes and self.closes <= self.opens:
-            raise ValidationError({"closes": "Closing time must be after opening time."})
+            raise ValidationError({"closes": gettext("Closing time must be after opening time.")})
 
 
 class Holiday(models.Model):
@@ -82,34 +84,34 @@ class Holiday(models.Model):
 
 
 class AssignmentMethod(models.TextChoices):
-    HIGHEST_CAPACITY = "highest_capacity", "Highest capacity (ties by round robin)"
-    ROUND_ROBIN = "round_robin", "Round robin (earliest last assignment first)"
+    HIGHEST_CAPACITY = "highest_capacity", _("Highest capacity (ties by round robin)")
+    ROUND_ROBIN = "round_robin", _("Round robin (earliest last assignment first)")
 
 
 class SkillMatching(models.TextChoices):
-    EXACT = "exact", "Exact: agents must have every required skill"
-    CLOSEST = "closest", "Closest: best-matching agents first, others if none match"
+    EXACT = "exact", _("Exact: agents must have every required skill")
+    CLOSEST = "closest", _("Closest: best-matching agents first, others if none match")
 
 
 class Queue(models.Model):
     name = models.CharField(max_length=100, unique=True)
-    priority = models.IntegerField(default=0, help_text="Higher-priority queues are served first.")
+    priority = models.IntegerField(default=0, help_text=_("Higher-priority queues are served first."))
     is_default = models.BooleanField(
-        "default queue", default=False, help_text="Where conversations go when nothing else routes them."
+        _("default queue"), default=False, help_text=_("Where conversations go when nothing else routes them.")
     )
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="queues",
-                                     help_text="Agents who take work from this queue.")
+                                     help_text=_("Agents who take work from this queue."))
     supervisors = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="supervised_queues",
-        help_text="Staff who monitor, transfer, reassign and force-close every conversation of this queue. Only "
-                  "users with the permission “Can supervise conversations” (e.g. through the Supervisors group) "
-                  "are listed.")
+        help_text=_("Staff who monitor, transfer, reassign and force-close every conversation of this queue. Only "
+                    "users with the permission “Can supervise conversations” (e.g. through the Supervisors group) "
+                    "are listed."))
     operating_hours = models.ForeignKey(OperatingHours, null=True, blank=True, on_delete=models.SET_NULL,
-                                        related_name="queues", help_text="Empty: always open.")
+                                        related_name="queues", help_text=_("Empty: always open."))
     assignment_method = models.CharField(max_length=20, choices=AssignmentMethod.choices,
                                          default=AssignmentMethod.HIGHEST_CAPACITY)
     skill_matching = models.CharField(max_length=10, choices=SkillMatching.choices, default=SkillMatching.EXACT,
-                                      help_text="Used when a routing rule asks for skills.")
+                                      help_text=_("Used when a routing rule asks for skills."))
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -124,7 +126,7 @@ class Queue(models.Model):
 
 
 class Skill(models.Model):
-    name = models.CharField(max_length=100, unique=True, help_text="e.g. Spanish, Billing, Returns.")
+    name = models.CharField(max_length=100, unique=True, help_text=_("e.g. Spanish, Billing, Returns."))
 
     class Meta:
         ordering = ["name"]
@@ -162,11 +164,11 @@ class AgentProfile(models.Model):
                     "overrides it on one browser; blank: the browser's language. Customers' messages do not "
                     "follow it."))
     capacity = models.PositiveIntegerField(
-        default=100, help_text="Units of work at once; each conversation uses its workstream's capacity."
+        default=100, help_text=_("Units of work at once; each conversation uses its workstream's capacity.")
     )
     presence = models.CharField(max_length=16, choices=Presence.choices, default=Presence.OFFLINE)
     presence_changed_at = models.DateTimeField(null=True, blank=True)
-    last_assigned_at = models.DateTimeField(null=True, blank=True, help_text="For round robin.")
+    last_assigned_at = models.DateTimeField(null=True, blank=True, help_text=_("For round robin."))
     public_name = models.CharField(
         _("name customers see"), max_length=100, blank=True, default="",
         help_text=_("What {AgentName} becomes in quick replies, e.g. “Ana”. Blank: the full name; the username "
@@ -196,7 +198,7 @@ class AgentSkill(models.Model):
     agent = models.ForeignKey(AgentProfile, on_delete=models.CASCADE, related_name="skills")
     skill = models.ForeignKey(Skill, on_delete=models.CASCADE, related_name="agents")
     proficiency = models.PositiveSmallIntegerField(default=5, validators=[MinValueValidator(1), MaxValueValidator(10)],
-                                                   help_text="1 (novice) to 10 (expert).")
+                                                   help_text=_("1 (novice) to 10 (expert)."))
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["agent", "skill"], name="workstreams_agent_skill_once")]
@@ -206,8 +208,8 @@ class AgentSkill(models.Model):
 
 
 class BotKind(models.TextChoices):
-    RULES = "rules", "Rule bot (keywords and patterns)"
-    HTTP = "http", "HTTP bot (your service answers)"
+    RULES = "rules", _("Rule bot (keywords and patterns)")
+    HTTP = "http", _("HTTP bot (your service answers)")
 
 
 class Bot(models.Model):
@@ -217,16 +219,16 @@ class Bot(models.Model):
     kind = models.CharField(max_length=10, choices=BotKind.choices, default=BotKind.RULES)
     escalation_keywords = models.CharField(
         max_length=200, default="agent, human, person",
-        help_text="Comma-separated words; a customer message that is one of them escalates to an agent.",
+        help_text=_("Comma-separated words; a customer message that is one of them escalates to an agent."),
     )
     unmatched_escalates = models.BooleanField(
-        default=True, help_text="Rule bot: escalate when no rule matches (else send the fallback answer)."
+        default=True, help_text=_("Rule bot: escalate when no rule matches (else send the fallback answer).")
     )
     fallback_answer = models.TextField(blank=True, default="Sorry, I did not understand. Type AGENT to talk "
                                                               "to a person.")
-    url = models.URLField(blank=True, default="", help_text="HTTP bot: where each customer message is POSTed.")
-    secret = EncryptedTextField(blank=True, default="", help_text="HTTP bot: key of the X-Hub-Signature "
-                                "HMAC-SHA256 header over the body. Write-only.")
+    url = models.URLField(blank=True, default="", help_text=_("HTTP bot: where each customer message is POSTed."))
+    secret = EncryptedTextField(blank=True, default="", help_text=_("HTTP bot: key of the X-Hub-Signature "
+                                                                    "HMAC-SHA256 header over the body. Write-only."))
     timeout_seconds = models.FloatField(default=5.0, validators=[MinValueValidator(0.5), MaxValueValidator(30)])
 
     def __str__(self) -> str:
@@ -237,8 +239,8 @@ class Bot(models.Model):
 
 
 class BotRuleMatch(models.TextChoices):
-    KEYWORD = "keyword", "Contains the word"
-    REGEX = "regex", "Matches the regular expression"
+    KEYWORD = "keyword", _("Contains the word")
+    REGEX = "regex", _("Matches the regular expression")
 
 
 class BotRule(models.Model):
@@ -246,9 +248,10 @@ class BotRule(models.Model):
     order = models.PositiveIntegerField(default=0)
     match = models.CharField(max_length=10, choices=BotRuleMatch.choices, default=BotRuleMatch.KEYWORD)
     pattern = models.CharField(max_length=300)
-    answers = models.JSONField(default=dict, help_text='Answer per language, e.g. {"en": "We open at 9.", '
-                               '"es": "Abrimos a las 9."}. The first language is the fallback.')
-    escalate = models.BooleanField(default=False, help_text="Hand the conversation to an agent after answering.")
+    answers = models.JSONField(default=dict, help_text=_(
+        'Answer per language, e.g. {"en": "We open at 9.", "es": "Abrimos a las 9."}. The first language is the '
+        'fallback.'))
+    escalate = models.BooleanField(default=False, help_text=_("Hand the conversation to an agent after answering."))
 
     class Meta:
         ordering = ["bot", "order", "id"]
@@ -258,35 +261,35 @@ class BotRule(models.Model):
 
 
 class DistributionMode(models.TextChoices):
-    PUSH = "push", "Push: the system assigns"
-    PICK = "pick", "Pick: agents take work from the queue"
+    PUSH = "push", _("Push: the system assigns")
+    PICK = "pick", _("Pick: agents take work from the queue")
 
 
 class WrapUpCapacity(models.TextChoices):
-    ALWAYS = "always", "Block capacity until closed"
-    FOR_TIME = "for_time", "Block capacity for a set time"
-    NONE = "none", "Release capacity at once"
+    ALWAYS = "always", _("Block capacity until closed")
+    FOR_TIME = "for_time", _("Block capacity for a set time")
+    NONE = "none", _("Release capacity at once")
 
 
 class Workstream(models.Model):
     name = models.CharField(max_length=100, unique=True)
-    channel = models.CharField(max_length=16, choices=Channel.choices, help_text="SMS or WhatsApp.")
+    channel = models.CharField(max_length=16, choices=Channel.choices, help_text=_("SMS or WhatsApp."))
     distribution_mode = models.CharField(max_length=8, choices=DistributionMode.choices,
                                          default=DistributionMode.PUSH)
     capacity_per_conversation = models.PositiveIntegerField(
-        default=25, help_text="Capacity units each active conversation uses (agents have 100 by default).")
+        default=25, help_text=_("Capacity units each active conversation uses (agents have 100 by default)."))
     waiting_auto_close = models.DurationField(
-        "auto-close waiting after", default=timedelta(days=7),
-        help_text="A conversation left waiting (agent stepped away) with no activity is closed after this long.")
-    keep_same_agent = models.BooleanField("keep same agent (affinity)", default=True,
-                                          help_text="A returning customer goes to their previous agent when that "
-                                          "agent can take it.")
+        _("auto-close waiting after"), default=timedelta(days=7),
+        help_text=_("A conversation left waiting (agent stepped away) with no activity is closed after this long."))
+    keep_same_agent = models.BooleanField(_("keep same agent (affinity)"), default=True,
+                                          help_text=_("A returning customer goes to their previous agent when that "
+                                                      "agent can take it."))
     fallback_queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-                                       help_text="When no routing rule matches (empty: the default queue).")
+                                       help_text=_("When no routing rule matches (empty: the default queue)."))
     wrap_up_capacity = models.CharField(max_length=10, choices=WrapUpCapacity.choices,
                                         default=WrapUpCapacity.FOR_TIME)
     wrap_up_time = models.DurationField(default=timedelta(minutes=5),
-                                        help_text="With 'for a set time': how long wrap-up keeps using capacity.")
+                                        help_text=_("With 'for a set time': how long wrap-up keeps using capacity."))
     offers_enabled = models.BooleanField(
         _("offer work to agents"), default=False,
         help_text=_("Push mode: each conversation is offered to an agent, who accepts or declines it within the "
@@ -296,12 +299,12 @@ class Workstream(models.Model):
         _("offer time (seconds)"), default=60, validators=[MinValueValidator(10), MaxValueValidator(3600)],
         help_text=_("How long an agent has to accept an offer before it goes to the next agent (10 to 3,600)."))
     bot = models.ForeignKey(Bot, null=True, blank=True, on_delete=models.SET_NULL, related_name="workstreams",
-                            help_text="Gets each new conversation before any agent.")
+                            help_text=_("Gets each new conversation before any agent."))
     supervisors = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="supervised_workstreams",
-        help_text="Staff who monitor, transfer, reassign and force-close every conversation of this workstream, "
-                  "whatever its queue. Only users with the permission “Can supervise conversations” (e.g. through "
-                  "the Supervisors group) are listed.")
+        help_text=_("Staff who monitor, transfer, reassign and force-close every conversation of this workstream, "
+                    "whatever its queue. Only users with the permission “Can supervise conversations” (e.g. through "
+                    "the Supervisors group) are listed."))
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -317,51 +320,51 @@ class WorkstreamNumber(models.Model):
     workstream = models.ForeignKey(Workstream, on_delete=models.CASCADE, related_name="numbers")
     phone_number = models.OneToOneField(
         PhoneNumber, on_delete=models.CASCADE, related_name="workstream_number",
-        help_text="A number belongs to at most one workstream.",
+        help_text=_("A number belongs to at most one workstream."),
     )
-    language = models.CharField("default language", max_length=16, default="en",
-                                help_text="Language of automated messages when the customer's is unknown.")
+    language = models.CharField(_("default language"), max_length=16, default="en",
+                                help_text=_("Language of automated messages when the customer's is unknown."))
     customers_may_send_attachments = models.BooleanField(
-        default=True, help_text="Store files customers send. When off, files are not stored and the message says so."
+        default=True, help_text=_("Store files customers send. When off, files are not stored and the message says so.")
     )
-    agents_may_send_attachments = models.BooleanField(default=True, help_text="Let agents attach files to replies.")
-    survey_enabled = models.BooleanField("send post-conversation survey", default=False)
+    agents_may_send_attachments = models.BooleanField(default=True, help_text=_("Let agents attach files to replies."))
+    survey_enabled = models.BooleanField(_("send post-conversation survey"), default=False)
     survey_url = models.URLField(
         blank=True, default="", max_length=500,
-        help_text="Sent when a conversation ends. {ConversationId} is replaced, e.g. https://survey.example/s?c="
-                  "{ConversationId}",
+        help_text=_("Sent when a conversation ends. {ConversationId} is replaced, e.g. https://survey.example/s?c="
+                    "{ConversationId}"),
     )
 
     def __str__(self) -> str:
-        return f"{self.phone_number} in {self.workstream}"
+        return gettext("%(number)s in %(workstream)s") % {"number": self.phone_number, "workstream": self.workstream}
 
     def clean(self):
         if self.phone_number_id and self.workstream_id and self.phone_number.channel != self.workstream.channel:
-            raise ValidationError({"phone_number": "The number's channel does not match the workstream's."})
+            raise ValidationError({"phone_number": gettext("The number's channel does not match the workstream's.")})
         if self.phone_number_id and not phone_number_carries_attachments(phone_number=self.phone_number):
             label = phone_number_provider_label(phone_number=self.phone_number)
-            message = (f"{label} {self.phone_number.get_channel_display()} messages carry no attachments: switch "
-                       "this off for this number.")
+            message = (gettext("%(provider)s %(channel)s messages carry no attachments: switch this off for this "
+                               "number.") % {"provider": label, "channel": self.phone_number.get_channel_display()})
             errors = {name: message for name in ("customers_may_send_attachments", "agents_may_send_attachments")
                       if getattr(self, name)}
             if errors:
                 raise ValidationError(errors)
         if self.survey_enabled and not self.survey_url:
-            raise ValidationError({"survey_url": "Enter the survey link, or switch the survey off."})
+            raise ValidationError({"survey_url": gettext("Enter the survey link, or switch the survey off.")})
 
 
 class AutomatedMessageKind(models.TextChoices):
-    GREETING = "greeting", "Greeting"
-    IN_QUEUE = "in_queue", "In queue (position)"
-    AGENT_ASSIGNED = "agent_assigned", "Agent assigned"
-    NO_AGENT = "no_agent", "No agent available"
-    OUT_OF_HOURS = "out_of_hours", "Out of operating hours"
-    AGENT_ENDED = "agent_ended", "Agent ended the conversation"
-    CLOSED = "closed", "Conversation closed"
-    OPTED_OUT = "opted_out", "Customer opted out"
-    HELP = "help", "Help reply"
-    ATTACHMENT_NOT_ALLOWED = "attachment_not_allowed", "Attachment not allowed"
-    OUTSIDE_WINDOW = "outside_window", "Outside the 24-hour window (WhatsApp template)"
+    GREETING = "greeting", _("Greeting")
+    IN_QUEUE = "in_queue", _("In queue (position)")
+    AGENT_ASSIGNED = "agent_assigned", _("Agent assigned")
+    NO_AGENT = "no_agent", _("No agent available")
+    OUT_OF_HOURS = "out_of_hours", _("Out of operating hours")
+    AGENT_ENDED = "agent_ended", _("Agent ended the conversation")
+    CLOSED = "closed", _("Conversation closed")
+    OPTED_OUT = "opted_out", _("Customer opted out")
+    HELP = "help", _("Help reply")
+    ATTACHMENT_NOT_ALLOWED = "attachment_not_allowed", _("Attachment not allowed")
+    OUTSIDE_WINDOW = "outside_window", _("Outside the 24-hour window (WhatsApp template)")
 
 
 class AutomatedMessage(models.Model):
@@ -373,8 +376,8 @@ class AutomatedMessage(models.Model):
     language = models.CharField(max_length=16, default="en")
     text = models.TextField(blank=True, default="")
     content_sid = models.CharField(
-        "template Content SID", max_length=64, blank=True, default="",
-        help_text="WhatsApp: an approved template to send instead of text (needed outside the 24-hour window).")
+        _("template Content SID"), max_length=64, blank=True, default="",
+        help_text=_("WhatsApp: an approved template to send instead of text (needed outside the 24-hour window)."))
     enabled = models.BooleanField(default=True)
 
     class Meta:
@@ -387,7 +390,7 @@ class AutomatedMessage(models.Model):
 
     def clean(self):
         if not self.text and not self.content_sid:
-            raise ValidationError("Enter the text (or, for WhatsApp, a template Content SID).")
+            raise ValidationError(gettext("Enter the text (or, for WhatsApp, a template Content SID)."))
 
 
 class WhatsAppTemplate(models.Model):
@@ -396,12 +399,12 @@ class WhatsAppTemplate(models.Model):
     number = models.ForeignKey(WorkstreamNumber, on_delete=models.CASCADE, related_name="templates")
     name = models.CharField(max_length=100)
     language = models.CharField(max_length=16, default="en")
-    text = models.TextField(help_text="The approved text, copied from Twilio; {{1}}, {{2}} … are its variables.")
-    content_sid = models.CharField("Content SID", max_length=64, help_text="HX followed by 32 hex characters.")
+    text = models.TextField(help_text=_("The approved text, copied from Twilio; {{1}}, {{2}} … are its variables."))
+    content_sid = models.CharField(_("Content SID"), max_length=64, help_text=_("HX followed by 32 hex characters."))
 
     class Meta:
-        verbose_name = "WhatsApp template"
-        verbose_name_plural = "WhatsApp templates"
+        verbose_name = _("WhatsApp template")
+        verbose_name_plural = _("WhatsApp templates")
         ordering = ["number", "name", "language"]
         constraints = [models.UniqueConstraint(fields=["number", "name", "language"],
                                                name="workstreams_template_once")]
@@ -413,7 +416,7 @@ class WhatsAppTemplate(models.Model):
         import re
 
         if self.content_sid and not re.fullmatch(r"HX[0-9a-fA-F]{32}", self.content_sid):
-            raise ValidationError({"content_sid": "A Content SID is HX followed by 32 hex characters."})
+            raise ValidationError({"content_sid": gettext("A Content SID is HX followed by 32 hex characters.")})
 
 
 class RoutingRule(models.Model):
@@ -426,8 +429,8 @@ class RoutingRule(models.Model):
                               help_text=_("Where matching conversations go; with a percentage split, the split "
                                           "chooses among its queues instead."))
     required_skills = models.ManyToManyField(Skill, blank=True, related_name="+",
-                                             help_text="Agents with these skills are preferred or required, as the "
-                                             "queue's skill matching says.")
+                                             help_text=_("Agents with these skills are preferred or required, as the "
+                                                         "queue's skill matching says."))
     is_active = models.BooleanField(default=True)
 
     class Meta:
@@ -438,29 +441,29 @@ class RoutingRule(models.Model):
 
 
 class ConditionField(models.TextChoices):
-    CONTACT_PHONE = "contact_phone", "Customer: phone number"
-    CONTACT_COUNTRY = "contact_country", "Customer: country (ISO code from the number or WhatsApp user ID)"
-    CONTACT_LOCALE = "contact_locale", "Customer: locale"
-    CONTACT_NAME = "contact_name", "Customer: name"
-    CONTACT_CONSENT = "contact_consent", "Customer: consent (opted_in / opted_out)"
-    CHANNEL_NUMBER = "channel_number", "Channel: our number"
-    CHANNEL_PROVIDER = "channel_provider", "Channel: provider"
-    CHANNEL_TYPE = "channel_type", "Channel: type (sms / whatsapp)"
-    MESSAGE_TEXT = "message_text", "First message: text"
-    MESSAGE_BUTTON = "message_button", "First message: payload of the WhatsApp button tapped"
-    QUEUE_OPEN = "queue_open", "Time: queue (named in value) is within operating hours"
-    QUEUE_CLOSED = "queue_closed", "Time: queue (named in value) is outside operating hours"
+    CONTACT_PHONE = "contact_phone", _("Customer: phone number")
+    CONTACT_COUNTRY = "contact_country", _("Customer: country (ISO code from the number or WhatsApp user ID)")
+    CONTACT_LOCALE = "contact_locale", _("Customer: locale")
+    CONTACT_NAME = "contact_name", _("Customer: name")
+    CONTACT_CONSENT = "contact_consent", _("Customer: consent (opted_in / opted_out)")
+    CHANNEL_NUMBER = "channel_number", _("Channel: our number")
+    CHANNEL_PROVIDER = "channel_provider", _("Channel: provider")
+    CHANNEL_TYPE = "channel_type", _("Channel: type (sms / whatsapp)")
+    MESSAGE_TEXT = "message_text", _("First message: text")
+    MESSAGE_BUTTON = "message_button", _("First message: payload of the WhatsApp button tapped")
+    QUEUE_OPEN = "queue_open", _("Time: queue (named in value) is within operating hours")
+    QUEUE_CLOSED = "queue_closed", _("Time: queue (named in value) is outside operating hours")
 
 
 class ConditionOperator(models.TextChoices):
-    EQUALS = "equals", "equals"
-    NOT_EQUALS = "not_equals", "does not equal"
-    CONTAINS = "contains", "contains"
-    STARTS_WITH = "starts_with", "starts with"
-    IN = "in", "is one of (comma-separated)"
-    REGEX = "regex", "matches regular expression"
-    KEYWORD = "keyword", "has the word"
-    IS = "is", "holds (time conditions)"
+    EQUALS = "equals", _("equals")
+    NOT_EQUALS = "not_equals", _("does not equal")
+    CONTAINS = "contains", _("contains")
+    STARTS_WITH = "starts_with", _("starts with")
+    IN = "in", _("is one of (comma-separated)")
+    REGEX = "regex", _("matches regular expression")
+    KEYWORD = "keyword", _("has the word")
+    IS = "is", _("holds (time conditions)")
 
 
 #: A routing rule splits its conversations over at most this many queues.
@@ -558,18 +561,18 @@ class RoutingCondition(models.Model):
     field = models.CharField(max_length=32, choices=ConditionField.choices)
     operator = models.CharField(max_length=16, choices=ConditionOperator.choices, default=ConditionOperator.EQUALS)
     value = models.CharField(max_length=300, blank=True, default="",
-                             help_text="Compared without regard to case. Time conditions: the queue's name.")
+                             help_text=_("Compared without regard to case. Time conditions: the queue's name."))
 
     def __str__(self) -> str:
         return f"{self.get_field_display()} {self.get_operator_display()} {self.value!r}"
 
 
 class ConversationState(models.TextChoices):
-    OPEN = "open", "Open (waiting in a queue)"
-    ACTIVE = "active", "Active (with an agent)"
-    WAITING = "waiting", "Waiting (agent stepped away)"
-    WRAP_UP = "wrap_up", "Wrap-up (ended)"
-    CLOSED = "closed", "Closed"
+    OPEN = "open", _("Open (waiting in a queue)")
+    ACTIVE = "active", _("Active (with an agent)")
+    WAITING = "waiting", _("Waiting (agent stepped away)")
+    WRAP_UP = "wrap_up", _("Wrap-up (ended)")
+    CLOSED = "closed", _("Closed")
 
 
 LIVE_STATES = (ConversationState.OPEN, ConversationState.ACTIVE, ConversationState.WAITING)
@@ -594,8 +597,8 @@ class Conversation(models.Model):
     agent = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="conversations")
     required_skills = models.ManyToManyField(Skill, blank=True, related_name="+")
-    with_bot = models.BooleanField(default=False, help_text="A bot is handling it; agents get it on escalation.")
-    resolved = models.BooleanField(default=False, help_text="Set when an agent ends the conversation.")
+    with_bot = models.BooleanField(default=False, help_text=_("A bot is handling it; agents get it on escalation."))
+    resolved = models.BooleanField(default=False, help_text=_("Set when an agent ends the conversation."))
     outcome = models.CharField(_("outcome"), max_length=16, blank=True, default="",
                                choices=ConversationOutcome.choices,
                                help_text=_("Chosen by the agent when ending the conversation."))
@@ -604,16 +607,16 @@ class Conversation(models.Model):
     language = models.CharField(max_length=16, blank=True, default="")
     routing_diagnosis = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    queued_at = models.DateTimeField(null=True, blank=True, help_text="When it last entered its queue.")
+    queued_at = models.DateTimeField(null=True, blank=True, help_text=_("When it last entered its queue."))
     assigned_at = models.DateTimeField(null=True, blank=True)
     # Milestones for the reports (wait, first-response and handle time): each set once, the first time.
     first_queued_at = models.DateTimeField(
         null=True, blank=True, editable=False,
-        help_text="When it first waited in a queue for an agent (after its bot, if it had one).")
+        help_text=_("When it first waited in a queue for an agent (after its bot, if it had one)."))
     first_assigned_at = models.DateTimeField(null=True, blank=True, editable=False,
-                                             help_text="When an agent first had it.")
+                                             help_text=_("When an agent first had it."))
     first_response_at = models.DateTimeField(null=True, blank=True, editable=False,
-                                             help_text="When an agent first answered the customer.")
+                                             help_text=_("When an agent first answered the customer."))
     last_message_at = models.DateTimeField(null=True, blank=True)
     last_inbound_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -636,7 +639,9 @@ class Conversation(models.Model):
         indexes = [models.Index(fields=["state", "queue", "queued_at"], name="workstreams_conv_queue")]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.contact} on {self.phone_number.number} ({self.get_state_display()})"
+        return gettext("#%(id)s %(contact)s on %(number)s (%(state)s)") % {
+            "id": self.pk, "contact": self.contact, "number": self.phone_number.number,
+            "state": self.get_state_display()}
 
 
 class OfferState(models.TextChoices):
@@ -694,9 +699,9 @@ class ConversationMessage(models.Model):
 
 
 class CaseStatus(models.TextChoices):
-    ACTIVE = "active", "Active"
-    RESOLVED = "resolved", "Resolved"
-    CANCELLED = "cancelled", "Cancelled"
+    ACTIVE = "active", _("Active")
+    RESOLVED = "resolved", _("Resolved")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class Case(models.Model):
@@ -723,18 +728,18 @@ class QuickReply(models.Model):
     {AgentName}, {QueueName}, {ConversationId}.
     """
 
-    title = models.CharField(max_length=100, help_text="What agents type after / to find it, e.g. 'Opening hours'.")
-    text = models.TextField(help_text="The answer. Placeholders: {CustomerName}, {CustomerNumber}, {AgentName}, "
-                                      "{QueueName}, {ConversationId}.")
+    title = models.CharField(max_length=100, help_text=_("What agents type after / to find it, e.g. 'Opening hours'."))
+    text = models.TextField(help_text=_("The answer. Placeholders: {CustomerName}, {CustomerNumber}, {AgentName}, "
+                                        "{QueueName}, {ConversationId}."))
     language = models.CharField(max_length=16, blank=True, default="",
-                                help_text="e.g. en or pt-BR. Empty: any language. Replies in the conversation's "
-                                          "language are listed first.")
-    is_active = models.BooleanField("active", default=True)
+                                help_text=_("e.g. en or pt-BR. Empty: any language. Replies in the conversation's "
+                                            "language are listed first."))
+    is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name_plural = "quick replies"
+        verbose_name_plural = _("quick replies")
         ordering = ["title", "language"]
         constraints = [models.UniqueConstraint(fields=["title", "language"], name="workstreams_quick_reply_once")]
 
@@ -747,14 +752,15 @@ class ConversationRead(models.Model):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="reads")
-    last_message_id = models.PositiveBigIntegerField(default=0, help_text="The newest message the agent has seen.")
+    last_message_id = models.PositiveBigIntegerField(default=0, help_text=_("The newest message the agent has seen."))
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "conversation"], name="workstreams_read_once")]
 
     def __str__(self) -> str:
-        return f"{self.user} read #{self.conversation_id} up to {self.last_message_id}"
+        return gettext("%(user)s read #%(conversation)s up to %(message)s") % {
+            "user": self.user, "conversation": self.conversation_id, "message": self.last_message_id}
 
 
 class ConversationNote(models.Model):
@@ -771,7 +777,8 @@ class ConversationNote(models.Model):
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
-        return f"Note on #{self.conversation_id} by {self.author}"
+        return gettext("Note on #%(conversation)s by %(author)s") % {"conversation": self.conversation_id,
+                                                              "author": self.author}
 
 
 class ConversationConsult(models.Model):
@@ -789,4 +796,5 @@ class ConversationConsult(models.Model):
                                                name="workstreams_one_open_consult")]
 
     def __str__(self) -> str:
-        return f"{self.agent} consulted on #{self.conversation_id}"
+        return gettext("%(agent)s consulted on #%(conversation)s") % {"agent": self.agent,
+                                                              "conversation": self.conversation_id}

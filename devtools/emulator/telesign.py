@@ -35,6 +35,8 @@ MESSAGE_TYPES = ("OTP", "ARN", "MKT")
 LIFECYCLE_EVENTS = ("create", "sign-in", "transact", "update", "delete")
 MAX_MESSAGE = 1600
 MAX_NONCE = 128
+#: What the callback log calls an inbound delivery (TeleSign's event name, like the delivery reports' codes).
+INBOUND_LABEL = "mo_sms"
 
 IN_PROGRESS = (290, "Message in progress")
 DELIVERED = (200, "Delivered to handset")
@@ -406,6 +408,6 @@ class TeleSignAPI:
                       callback_url=url)
         msg.status_code, msg.status_description = 1500, "Delivered to customer"
         self.state.store_message(msg)
-        job = self._signed_job(account, url, payload, kind="inbound", label="mo_sms", message_id=reference_id)
+        job = self._signed_job(account, url, payload, kind="inbound", label=INBOUND_LABEL, message_id=reference_id)
         return job, {"provider": "telesign", "reference_id": reference_id, "account": account.customer_id,
                      "url": url, "payload": payload}

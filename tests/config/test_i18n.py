@@ -258,6 +258,13 @@ def test_the_checker_skips_what_a_child_template_puts_into_its_parents_attribute
     assert [f.text for f in check_template_source(source)] == ["Not marked"]
 
 
+def test_the_checker_skips_attribute_blocks_of_the_templates_the_parent_extends():
+    # admin/base_site.html extends Django's admin/base.html, where bodyclass sits in <body class="…">.
+    source = ('{% extends "admin/base_site.html" %}{% block bodyclass %}{{ block.super }} login{% endblock %}'
+              "{% block content %}<h1>Not marked</h1>{% endblock %}")
+    assert [f.text for f in check_template_source(source)] == ["Not marked"]
+
+
 PYTHON_UNMARKED = '''
 from django.contrib import admin, messages as flash
 from django.db import models

@@ -1,7 +1,8 @@
 """The admin's words that come from libraries: the names of django-axes' and django-celery-beat's models and
-apps. The libraries mark them for translation but carry no catalogue for most of our languages; listed here,
-they are extracted into ours (``make messages``), and Django, which reads the project's catalogues first, shows
-them translated."""
+apps, and the captions of the admin index's tables that Django's own Simplified Chinese catalogue lacks. The
+libraries mark them for translation but carry no catalogue for some of our languages; listed here, they are
+extracted into ours (``make messages``), and Django, which reads the project's catalogues first, shows them
+translated."""
 
 from axes.apps import AppConfig as AxesAppConfig
 from django.utils.translation import gettext_lazy as _
@@ -16,6 +17,8 @@ LIBRARY_NAMES = [
     gettext_noop("interval"), gettext_noop("intervals"), gettext_noop("clocked"), gettext_noop("crontab"),
     gettext_noop("crontabs"), gettext_noop("periodic task"), gettext_noop("periodic tasks"),
     gettext_noop("periodic task track"), gettext_noop("periodic task tracks"),
+    # django/contrib/admin/templates/admin/app_list.html
+    gettext_noop("Model name"), gettext_noop("Add link"), gettext_noop("Change or view list link"),
 ]
 
 

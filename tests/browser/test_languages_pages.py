@@ -107,36 +107,23 @@ def check_page(page, code: str, folder: str, name: str) -> None:
     assert not left, f"English left on the {code} {name} page: {where}"
 
 
+#: The administrator's pages: a name (the screenshot's), and the path given this test's account and configuration.
+ADMIN_PAGES = [
+    ("admin-index", lambda account, configuration: "/admin/"),
+    ("admin-account", lambda account, configuration: f"/admin/channels_app/messagingaccount/{account.pk}/change/"),
+    ("admin-outbound-configuration",
+     lambda account, configuration: f"/admin/outbound/outboundconfiguration/{configuration.pk}/change/"),
+]
+
+
+@pytest.mark.parametrize(("name", "path"), ADMIN_PAGES, ids=[name for name, _path in ADMIN_PAGES])
 @pytest.mark.parametrize(("code", "accept", "folder"), LANGUAGES)
-def test_the_admin_index_speaks_the_browsers_language(browser, hub, administrator, whatsapp_account, code, accept,
-                                                      folder):
-    context, page, errors = signed_in(browser, hub, "lea", accept, "/admin/")
+def test_the_administrators_pages_speak_the_browsers_language(browser, hub, administrator, whatsapp_account,
+                                                              whatsapp_workstream, configuration, name, path, code,
+                                                              accept, folder):
+    context, page, errors = signed_in(browser, hub, "lea", accept, path(whatsapp_account, configuration))
     try:
-        check_page(page, code, folder, "admin-index")
-    finally:
-        context.close()
-    assert not errors, errors
-
-
-@pytest.mark.parametrize(("code", "accept", "folder"), LANGUAGES)
-def test_a_messaging_accounts_page_speaks_the_browsers_language(browser, hub, administrator, whatsapp_account,
-                                                                whatsapp_workstream, code, accept, folder):
-    path = f"/admin/channels_app/messagingaccount/{whatsapp_account.pk}/change/"
-    context, page, errors = signed_in(browser, hub, "lea", accept, path)
-    try:
-        check_page(page, code, folder, "admin-account")
-    finally:
-        context.close()
-    assert not errors, errors
-
-
-@pytest.mark.parametrize(("code", "accept", "folder"), LANGUAGES)
-def test_an_outbound_configurations_page_speaks_the_browsers_language(browser, hub, administrator, configuration,
-                                                                      code, accept, folder):
-    path = f"/admin/outbound/outboundconfiguration/{configuration.pk}/change/"
-    context, page, errors = signed_in(browser, hub, "lea", accept, path)
-    try:
-        check_page(page, code, folder, "admin-outbound-configuration")
+        check_page(page, code, folder, name)
     finally:
         context.close()
     assert not errors, errors

@@ -16,7 +16,7 @@ and ``title``. A value is marked when it is a call of ``gettext`` / ``gettext_la
 ``ngettext`` / ``pgettext`` … (or ``format_lazy``), possibly ``%``-formatted or ``.format()``-ed;
 anything that is not a literal (a variable, another call) is not judged.
 
-The test suite runs it over a list of fully translated files (tests/config/test_i18n.py); run it over any
+The test suite runs it over every app and template (tests/config/test_i18n.py); run it over any
 file or folder to see what is left to mark::
 
     .venv/bin/python -m devtools.i18n_check workstreams/admin.py templates/console

@@ -246,6 +246,7 @@ class TeleSignAPI:
                       to=first(params, "phone_number") or "", from_=first(params, "sender_id"), body=message,
                       channel="sms", created=now, status="in_progress", callback_url=callback_url, params=params)
         msg.status_code, msg.status_description = IN_PROGRESS
+        msg.client = request.remote
         msg.external_id = external_id
         msg.num_segments = sms_segments(message)
         self.state.store_message(msg)

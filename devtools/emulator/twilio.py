@@ -290,6 +290,7 @@ class TwilioAPI:
                       body=body, channel="whatsapp" if whatsapp else "sms", created=now,
                       status="accepted" if service else "queued", callback_url=status_callback or None,
                       params=params)
+        msg.client = request.remote
         msg.messaging_service_sid = service or None
         msg.content_sid = content_sid or None
         msg.media_urls = media_urls

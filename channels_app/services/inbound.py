@@ -18,10 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
+from urllib.parse import parse_qsl
 
 from django.conf import settings
+from django.core.exceptions import TooManyFieldsSent
 from django.db import transaction
-from django.http import QueryDict
 from django.utils import timezone
 
 from channels_app.models import (
@@ -47,7 +48,7 @@ from channels_app.providers import (
     WebhookRoute,
     get_provider,
 )
-from channels_app.providers.base import FORM_CONTENT_TYPE, media_type
+from channels_app.providers.base import FORM_CONTENT_TYPE, BaseProvider, media_type
 from config import metrics
 from config.db.group_commit import GroupCommit
 from config.exceptions import ServiceError
@@ -92,8 +93,22 @@ def form_params(body: bytes, content_type: str) -> dict[str, list[str]]:
                 charset = codecs.lookup(value.strip().strip('"')).name
             except LookupError:
                 pass  # as Django does: an unknown charset is ignored
-    query = QueryDict(bytes(body), encoding=charset)
-    return {key: query.getlist(key) for key in query}
+    # QueryDict's own steps (its decoding, its limit on the number of fields), into a plain dict: the
+    # webhook's hot path needs no MultiValueDict.
+    raw = bytes(body)
+    try:
+        text = raw.decode(charset)
+    except UnicodeDecodeError:
+        text = raw.decode("iso-8859-1")
+    params: dict[str, list[str]] = {}
+    try:
+        for key, value in parse_qsl(text, keep_blank_values=True, encoding=charset,
+                                    max_num_fields=settings.DATA_UPLOAD_MAX_NUMBER_FIELDS):
+            params.setdefault(key, []).append(value)
+    except ValueError as exc:
+        raise TooManyFieldsSent("The number of GET/POST parameters exceeded "
+                                "settings.DATA_UPLOAD_MAX_NUMBER_FIELDS.") from exc
+    return params
 
 
 @dataclass
@@ -107,13 +122,14 @@ class WebhookAccepted:
     note: str = ""
 
 
-def webhook_accept(*, account: MessagingAccount, request: WebhookRequest, route: WebhookRoute) -> WebhookAccepted:
+def webhook_accept(*, account: MessagingAccount, request: WebhookRequest, route: WebhookRoute,
+                   provider: BaseProvider | None = None) -> WebhookAccepted:
     """Store every event of a verified webhook once (a provider's retry stores nothing new).
 
     Raises WebhookPayloadError (a 400) when the payload is malformed as a whole; events of a
     batch that cannot be read are listed in ``refused`` while the others are stored.
     """
-    provider = get_provider(account)
+    provider = provider or get_provider(account)  # the view's, which verified the signature
     intake = provider.webhook_intake(request, route)
     accepted = WebhookAccepted(answer=intake.answer or route.answer, refused=list(intake.refused), note=intake.note)
     events = []

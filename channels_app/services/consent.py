@@ -73,6 +73,23 @@ def consent_record(*, contact: Contact, phone_number: PhoneNumber, state: str, s
                                         detail=detail[:255])
 
 
+def consent_opt_outs_record(*, opt_outs: Iterable[tuple[Contact, PhoneNumber, str, str]]) -> int:
+    """Record opt-outs of many contacts at once: ``(contact, phone_number, source, detail)`` each, one
+    query per number to find who is already opted out and one insert for the rest. Returns how many were
+    recorded; a contact already opted out on that number, or named twice, gets no second record."""
+    by_number: dict[int, tuple[PhoneNumber, dict[int, tuple[Contact, str, str]]]] = {}
+    for contact, phone_number, source, detail in opt_outs:
+        by_number.setdefault(phone_number.pk, (phone_number, {}))[1].setdefault(contact.pk, (contact, source, detail))
+    records = []
+    for phone_number, contacts in by_number.values():
+        already = consent_opted_out_many(contact_ids=contacts, phone_number=phone_number)
+        records += [ConsentRecord(contact=contact, phone_number=phone_number, state=ConsentState.OPTED_OUT,
+                                  source=source, detail=detail[:255])
+                    for pk, (contact, source, detail) in contacts.items() if pk not in already]
+    ConsentRecord.objects.bulk_create(records)
+    return len(records)
+
+
 def opted_out_error(*, contact: Contact, phone_number: PhoneNumber) -> ServiceError:
     """The refusal of a send to a contact who opted out (the consent rule's, in ``rules``)."""
     return ServiceError(

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -40,7 +40,6 @@ from channels_app.models import (
     STATUS_RANK,
     Attachment,
     AttachmentState,
-    ConsentState,
     Direction,
     Message,
     MessageKind,
@@ -63,7 +62,7 @@ from config.exceptions import ConflictError, ServiceError
 from config.logs import log_bind
 from config.redaction import redact
 
-from .consent import consent_record
+from .consent import consent_opt_outs_record
 from .contacts import ContactDetails, contact_reply_addresses, contacts_for
 from .rules import (
     MAX_MESSAGE_LENGTH,
@@ -465,15 +464,15 @@ def messages_outcome_apply(*, account: MessagingAccount, attempts: Sequence[Atte
             Message.objects.filter(pk__in=sent_ids, sent_at__isnull=True).update(sent_at=now)
         applied = [replace(a, written=a.message_id not in ahead) for a in applied]
     if opt_outs:
-        for message in Message.objects.filter(pk__in=opt_outs).select_related("contact", "phone_number"):
-            _provider_opt_out(message, code=message.error_code, detail=message.error_message)
+        provider_opt_outs_record(Message.objects.filter(pk__in=opt_outs).select_related("contact", "phone_number"))
     return applied
 
 
-def _provider_opt_out(message: Message, *, code: str, detail: str = "") -> None:
-    """The provider said, with one of its opt-out codes, that the recipient opted out: record it."""
-    consent_record(contact=message.contact, phone_number=message.phone_number, state=ConsentState.OPTED_OUT,
-                   source=f"provider error {code}", detail=detail)
+def provider_opt_outs_record(messages: Iterable[Message]) -> int:
+    """The provider said, with one of its opt-out codes (each message's ``error_code``), that these
+    recipients opted out: record it, in bulk."""
+    return consent_opt_outs_record(opt_outs=[
+        (m.contact, m.phone_number, f"provider error {m.error_code}", m.error_message) for m in messages])
 
 
 # --- A failed message sent again -----------------------------------------------------------------------
@@ -525,28 +524,46 @@ def message_status_apply(*, account_id: int, update: StatusUpdate, message_hint:
         if not message.provider_message_id:
             message.provider_message_id = update.provider_message_id
         now = timezone.now()
-        if update.status == MessageStatus.DELIVERED and not message.delivered_at:
-            message.delivered_at = now
-        if update.status == MessageStatus.READ:
-            message.read_at = message.read_at or now
-            message.delivered_at = message.delivered_at or now
         if _status_retry(message, update, now=now):
             return StatusApplied.RETRYING
-        if STATUS_RANK.get(update.status, 0) <= STATUS_RANK.get(message.status, 0):
-            message.save()
-            return StatusApplied.KEPT
-        message.status = update.status
-        message.status_updated_at = now
-        if update.status in (MessageStatus.FAILED, MessageStatus.UNDELIVERED):
-            message.error_code = update.error_code[:32]
-            message.error_message = update.error_message or f"{provider_class(message.provider).label} reported " \
-                f"{update.status}" + (f" (error {update.error_code})" if update.error_code else "")
-            if update.error_code in provider_class(message.provider).opt_out_error_codes:
-                _provider_opt_out(message, code=update.error_code)
+        changes, moved = status_changes(current={name: getattr(message, name) for name in STATUS_FIELDS},
+                                        update=update, provider=message.provider, now=now)
+        for name, value in changes.items():
+            setattr(message, name, value)
         message.save()
+        if not moved:
+            return StatusApplied.KEPT
+        if update.error_code and update.error_code in provider_class(message.provider).opt_out_error_codes:
+            provider_opt_outs_record([message])
         metrics.status_applied(provider=message.provider, status=message.status, error_code=message.error_code,
                                message_id=message.pk)
         return StatusApplied.MOVED
+
+
+#: The message fields a status callback may change.
+STATUS_FIELDS = ("status", "status_updated_at", "provider_message_id", "delivered_at", "read_at", "error_code",
+                 "error_message")
+
+
+def status_changes(*, current: Mapping[str, Any], update: StatusUpdate, provider: str,
+                   now: datetime) -> tuple[dict[str, Any], bool]:
+    """The one rule of a status callback on a message, from its ``STATUS_FIELDS`` values: the changes, and
+    whether the message moved forward. A message never moves backwards (``STATUS_RANK``); "delivered" and
+    "read" note when (a read message was delivered too); a failure keeps the provider's code and text."""
+    changes: dict[str, Any] = {}
+    if update.status in (MessageStatus.DELIVERED, MessageStatus.READ) and not current["delivered_at"]:
+        changes["delivered_at"] = now
+    if update.status == MessageStatus.READ and not current["read_at"]:
+        changes["read_at"] = now
+    if STATUS_RANK.get(update.status, 0) <= STATUS_RANK.get(current["status"], 0):
+        return changes, False
+    changes.update(status=update.status, status_updated_at=now)
+    if update.status in (MessageStatus.FAILED, MessageStatus.UNDELIVERED):
+        changes["error_code"] = update.error_code[:32]
+        changes["error_message"] = update.error_message or (
+            f"{provider_class(provider).label} reported {update.status}"
+            + (f" (error {update.error_code})" if update.error_code else ""))
+    return changes, True
 
 
 def _status_retry(message: Message, update: StatusUpdate, *, now: datetime) -> bool:

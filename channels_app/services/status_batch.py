@@ -30,7 +30,6 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from channels_app.models import (
-    STATUS_RANK,
     Direction,
     EventKind,
     EventState,
@@ -44,13 +43,12 @@ from config import metrics
 from config.db.rows import rows_update
 from config.logs import log_bound
 
+from .delivery import STATUS_FIELDS, provider_opt_outs_record, status_changes
 from .inbound import _request_of, inbound_event_process
 
 logger = logging.getLogger(__name__)
 
-#: The message fields a status callback may change.
-_FIELDS = ("status", "status_updated_at", "provider_message_id", "delivered_at", "read_at", "error_code",
-           "error_message")
+_FIELDS = STATUS_FIELDS
 
 
 @dataclass
@@ -146,7 +144,7 @@ def _batch(account_id: int, event_id: int) -> tuple[StatusBatchResult, list[int]
     moved = kept = 0
     unknown: list[tuple[InboundEvent, str]] = []
     applied: list[InboundEvent] = []
-    opt_outs: list[tuple[int, str]] = []
+    opt_outs: list[int] = []
     for event, update, hint in parsed:  # in the order received: a message's callbacks apply in turn
         row = by_provider_id.get(update.provider_message_id)
         if row is None and hint is not None:
@@ -163,7 +161,7 @@ def _batch(account_id: int, event_id: int) -> tuple[StatusBatchResult, list[int]
             row.moved_by = event
             moved += 1
             if update.error_code and update.error_code in provider_class(row.provider).opt_out_error_codes:
-                opt_outs.append((row.pk, update.error_code))
+                opt_outs.append(row.pk)
         else:
             kept += 1
 
@@ -173,12 +171,8 @@ def _batch(account_id: int, event_id: int) -> tuple[StatusBatchResult, list[int]
             with log_bound(event_id=row.moved_by.pk, request_id=row.moved_by.request_id):
                 metrics.status_applied(provider=row.provider, status=row.get("status"),
                                        error_code=row.get("error_code"), message_id=row.pk)
-    if opt_outs:
-        from .delivery import _provider_opt_out
-
-        messages = Message.objects.select_related("contact", "phone_number").in_bulk([pk for pk, _ in opt_outs])
-        for pk, code in opt_outs:
-            _provider_opt_out(messages[pk], code=code)
+    if opt_outs:  # read after the UPDATE above: each message carries the code that meant an opt-out
+        provider_opt_outs_record(Message.objects.filter(pk__in=opt_outs).select_related("contact", "phone_number"))
     if applied:
         InboundEvent.objects.filter(pk__in=[e.pk for e in applied]).update(
             state=EventState.PROCESSED, processed_at=now, error="", attempts=F("attempts") + 1)
@@ -206,22 +200,13 @@ def _rows(account: MessagingAccount, parsed: list[tuple[InboundEvent, StatusUpda
 
 
 def _apply(row: _Row, update: StatusUpdate, now: datetime) -> bool:
-    """One callback on one message, as ``message_status_apply`` does; whether the message moved forward."""
-    if update.status == MessageStatus.DELIVERED and not row.get("delivered_at"):
-        row.set("delivered_at", now)
-    if update.status == MessageStatus.READ:
-        row.set("read_at", row.get("read_at") or now)
-        row.set("delivered_at", row.get("delivered_at") or now)
-    if STATUS_RANK.get(update.status, 0) <= STATUS_RANK.get(row.get("status"), 0):
-        return False
-    row.set("status", update.status)
-    row.set("status_updated_at", now)
-    if update.status in (MessageStatus.FAILED, MessageStatus.UNDELIVERED):
-        row.set("error_code", update.error_code[:32])
-        row.set("error_message", update.error_message or f"{provider_class(row.provider).label} reported "
-                f"{update.status}" + (f" (error {update.error_code})" if update.error_code else ""))
-    row.moved = True
-    return True
+    """One callback on one message, by the rule of ``delivery.status_changes``; whether it moved forward."""
+    changes, moved = status_changes(current={name: row.get(name) for name in _FIELDS}, update=update,
+                                    provider=row.provider, now=now)
+    for name, value in changes.items():
+        row.set(name, value)
+    row.moved = row.moved or moved
+    return moved
 
 
 def _wait_for_sweep(unknown: list[tuple[InboundEvent, str]], now: datetime) -> None:

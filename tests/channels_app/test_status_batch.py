@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from channels_app.models import ConsentRecord, Direction, InboundEvent, Message, MessageStatus
 from channels_app.services import delivery
-from channels_app.services.inbound import contact_for, inbound_drain, inbound_events_requeue
+from channels_app.services.inbound import contact_for, inbound_drain, inbound_event_process, inbound_events_requeue
 from channels_app.services.status_batch import status_events_process_batch
 from tests.channels_app.events import form_post
 from tests.conftest import TWILIO_ACCOUNT_SID
@@ -131,6 +131,48 @@ def test_an_opt_out_code_in_a_batch_records_the_opt_out(twilio_sms_account):
     assert state(message) == "failed"
     record = ConsentRecord.objects.get()
     assert (record.contact_id, record.state) == (message.contact_id, "opted_out")
+
+
+def test_a_campaign_s_opt_outs_are_recorded_once_each_in_a_fixed_number_of_statements(twilio_sms_account):
+    def run(count: int, offset: int) -> int:
+        messages = [outgoing(twilio_sms_account, offset + i, sid=f"SMstop{offset + i}") for i in range(count)]
+        # The first recipient had already opted out (named twice, recorded once): no second record for them.
+        Message.objects.filter(pk=messages[0].pk).update(error_code="21610")
+        first = Message.objects.select_related("contact", "phone_number").get(pk=messages[0].pk)
+        assert delivery.provider_opt_outs_record([first, first]) == 1
+        events = [callback(twilio_sms_account, m.provider_message_id, "failed", error="21610") for m in messages]
+        before = ConsentRecord.objects.count()
+        with CaptureQueriesContext(connection) as queries:
+            status_events_process_batch(event_id=events[0].pk)
+        assert ConsentRecord.objects.count() - before == count - 1
+        assert set(ConsentRecord.objects.filter(contact__in=[m.contact_id for m in messages])
+                   .values_list("state", flat=True)) == {"opted_out"}
+        return len(queries)
+
+    assert run(3, 0) == run(60, 100)
+
+
+def test_the_batch_and_one_by_one_apply_the_same_rule(twilio_sms_account):
+    """Every pair of callbacks, applied by the batch to one message and one by one to another: the same
+    status, times noted and error kept."""
+    statuses = ["queued", "sent", "delivered", "read", "failed", "undelivered"]
+    pairs = [(a, b) for a in statuses for b in statuses]
+    batched = [outgoing(twilio_sms_account, i, sid=f"SMb{i}", status=MessageStatus.SENDING)
+               for i in range(len(pairs))]
+    single = [outgoing(twilio_sms_account, 500 + i, sid=f"SMs{i}", status=MessageStatus.SENDING)
+              for i in range(len(pairs))]
+    events = [callback(twilio_sms_account, f"SMb{i}", s, error="30003" if s in ("failed", "undelivered") else "")
+              for i, pair in enumerate(pairs) for s in pair]
+    status_events_process_batch(event_id=events[0].pk)
+    for i, pair in enumerate(pairs):
+        for s in pair:
+            event = callback(twilio_sms_account, f"SMs{i}", s, error="30003" if s in ("failed", "undelivered") else "")
+            inbound_event_process(event_id=event.pk)
+    fields = ("status", "error_code", "error_message")
+    for b, o, pair in zip(batched, single, pairs, strict=True):
+        b, o = Message.objects.get(pk=b.pk), Message.objects.get(pk=o.pk)
+        assert [getattr(b, f) for f in fields] == [getattr(o, f) for f in fields], pair
+        assert (b.delivered_at is None, b.read_at is None) == (o.delivered_at is None, o.read_at is None), pair
 
 
 def test_a_malformed_callback_goes_one_by_one_and_fails_with_its_reason(twilio_sms_account):

@@ -20,6 +20,7 @@ docs/benchmarks.md (section "inbound").
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from urllib.parse import urlencode
@@ -128,6 +129,7 @@ def main() -> None:
 
     port = free_port()
     public = f"http://127.0.0.1:{port}"
+    load_at_start = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     env = base_env(PUBLIC_BASE_URL=public, BENCH_TWILIO_TOKEN=TWILIO_TOKEN)
     reset_database(env)
     setup_django(env)
@@ -241,7 +243,7 @@ def main() -> None:
 each, {args.customers} customers) replayed by wrk against gunicorn ({args.web_workers} processes: sync
 workers for the floor, {args.hub_threads} threads each for the hub, as `config/gunicorn.py` runs it in
 production), PostgreSQL and Redis on this machine; wrk, the server, the database and the workers share its
-cores.
+cores. Load average (1, 5, 15 min) when the run started: {load_at_start}.
 
 | phase | accepted/s | p50 ms | p95 ms | p99 ms | max ms | errors | requests | rows stored |
 |---|---|---|---|---|---|---|---|---|

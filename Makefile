@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
 .PHONY: run test install install-dev lint migrate worker beat web bench bench-inbound bench-outbound bench-broker \
-	bench-bulk-compiler bench-reports \
+	bench-bulk-compiler bench-reports bench-scale-out \
 	clean messages compilemessages
 
 $(VENV)/bin/python:
@@ -77,6 +77,10 @@ bench-inbound: install-dev /usr/bin/wrk
 
 bench-outbound: install-dev /usr/bin/wrk
 	$(PY) -m bench.outbound
+
+## bench-scale-out: webhooks/s per web process (1, 2, 4) and messages/s per worker process (1, 2)
+bench-scale-out: install-dev /usr/bin/wrk
+	$(PY) -m bench.scale_out $(BENCH_ARGS)
 
 ## bench-bulk-compiler: bulk inserts as VALUES rows (the former custom compiler, kept in the benchmark) against Django's UNNEST
 bench-bulk-compiler: install-dev

@@ -23,6 +23,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
@@ -76,8 +77,8 @@ class PhoneNumberInline(admin.TabularInline):
     formset = PhoneNumberFormSet
     fields = ("number", "number_type", "name", "description", "e164")
     readonly_fields = ("e164",)
-    verbose_name = "number"
-    verbose_name_plural = "numbers"
+    verbose_name = _("number")
+    verbose_name_plural = _("numbers")
 
     def get_extra(self, request: HttpRequest, obj: MessagingAccount | None = None, **kwargs: Any) -> int:
         return 0 if obj is not None and obj.numbers.exists() else 1
@@ -116,25 +117,25 @@ class MessagingAccountAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[MessagingAccount]:
         return super().get_queryset(request).annotate(number_count=Count("numbers", distinct=True))
 
-    @admin.display(description="Name", ordering="name")
+    @admin.display(description=_("Name"), ordering="name")
     def name_short(self, obj: MessagingAccount) -> str:
         return truncated(obj.name, 40)
 
-    @admin.display(description="Validated", ordering="validated_at")
+    @admin.display(description=_("Validated"), ordering="validated_at")
     def validated(self, obj: MessagingAccount) -> str:
         return natural_time(obj.validated_at)
 
-    @admin.display(description="Numbers", ordering="number_count")
+    @admin.display(description=_("Numbers"), ordering="number_count")
     def number_count(self, obj: MessagingAccount) -> int:
         count = getattr(obj, "number_count", None)
         return obj.numbers.count() if count is None else count
 
-    @admin.display(description="Validation state", ordering="validation_status")
+    @admin.display(description=_("Validation state"), ordering="validation_status")
     def validation_badge(self, obj: MessagingAccount) -> str:
         return format_html('<span class="channels-badge channels-badge--{}">{}</span>',
                            obj.validation_status, obj.get_validation_status_display())
 
-    @admin.display(description="Validation message")
+    @admin.display(description=_("Validation message"))
     def validation_details(self, obj: MessagingAccount) -> str:
         # Provider messages may quote an identifier that is also a secret (an account id in a URL).
         return obj.validation_message_shown or "-"
@@ -157,32 +158,33 @@ class MessagingAccountAdmin(admin.ModelAdmin):
         if obj is None:
             credentials = {
                 "fields": inputs or ("credentials_status",),
-                "description": " ".join(cls.connect_help for cls in provider_classes().values() if cls.connect_help)
-                + " Credentials are stored encrypted and never shown again.",
+                "description": " ".join([*(str(cls.connect_help) for cls in provider_classes().values()
+                                           if cls.connect_help),
+                                         gettext("Credentials are stored encrypted and never shown again.")]),
             }
             return [
                 (None, {"fields": ("name", "provider", "channel", "is_active")}),
-                ("Credentials", credentials),
+                (gettext("Credentials"), credentials),
             ]
+        connect_help = provider_class(obj.provider).connect_help
         return [
             (None, {"fields": ("name", "provider", "channel", "is_active")}),
-            ("Credentials", {
+            (gettext("Credentials"), {
                 "fields": ("credentials_status", *inputs),
-                "description": (provider_class(obj.provider).connect_help + " " if provider_class(obj.provider)
-                                .connect_help else "") + "Credentials are write-only: they are stored encrypted "
-                "and never shown.",
+                "description": (f"{connect_help} " if connect_help else "")
+                + gettext("Credentials are write-only: they are stored encrypted and never shown."),
             }),
-            ("Validation", {
+            (gettext("Validation"), {
                 "fields": ("validation_badge", "validated_at", "validation_code", "validation_details"),
-                "description": "Use “Validate credentials” at the top of the page to ask the provider whether "
-                "the credentials work; nothing is sent.",
+                "description": gettext("Use “Validate credentials” at the top of the page to ask the provider "
+                                       "whether the credentials work; nothing is sent."),
             }),
-            ("Callback URLs", {
+            (gettext("Callback URLs"), {
                 "fields": ("callback_urls",),
-                "description": "Copy these into the provider's configuration so that it can reach this "
-                "installation. They stay the same for the life of the account.",
+                "description": gettext("Copy these into the provider's configuration so that it can reach this "
+                                       "installation. They stay the same for the life of the account."),
             }),
-            ("Channel log", {"fields": ("channel_log_link",)}),
+            (gettext("Channel log"), {"fields": ("channel_log_link",)}),
         ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: MessagingAccount | None = None) -> tuple[str, ...]:
@@ -200,26 +202,27 @@ class MessagingAccountAdmin(admin.ModelAdmin):
         })
         return super().get_form(request, obj, change, **kwargs)
 
-    @admin.display(description="Current credentials")
+    @admin.display(description=_("Current credentials"))
     def credentials_status(self, obj: MessagingAccount | None) -> str:
         if obj is None or obj.pk is None:
             return format_html(
-                "Only users with the permission “{}” can set credentials; without credentials you can create "
-                "accounts only of a provider that needs none.", CREDENTIALS_PERMISSION_NAME,
+                gettext("Only users with the permission “{permission}” can set credentials; without credentials you "
+                        "can create accounts only of a provider that needs none."),
+                permission=CREDENTIALS_PERMISSION_NAME,
             )
         cls = provider_class(obj.provider)
         if not cls.credential_fields:
-            return f"{cls.label} accounts need no credentials."
+            return gettext("%(provider)s accounts need no credentials.") % {"provider": cls.label}
         items = format_html_join(
             "", "<li><strong>{}:</strong> {}</li>",
             ((spec.label, credential_status(obj, spec.name)) for spec in cls.credential_fields),
         )
         return format_html('<ul class="channels-credentials">{}</ul>', items)
 
-    @admin.display(description="Callback URLs")
+    @admin.display(description=_("Callback URLs"))
     def callback_urls(self, obj: MessagingAccount | None) -> str:
         if obj is None or obj.pk is None:
-            return "Shown once the account is saved."
+            return gettext("Shown once the account is saved.")
         routes = {route.name: route for route in provider_class(obj.provider).webhook_routes}
         rows = []
         for key, url in obj.callback_urls().items():
@@ -229,14 +232,15 @@ class MessagingAccountAdmin(admin.ModelAdmin):
         return render_to_string("admin/channels_app/messagingaccount/callback_urls.html",
                                 {"rows": rows, "account": obj, "problems": problems})
 
-    @admin.display(description="Channel log")
+    @admin.display(description=_("Channel log"))
     def channel_log_link(self, obj: MessagingAccount | None) -> str:
         if obj is None or obj.pk is None:
             return "-"
         count = obj.logs.count()
         url = reverse("admin:channels_app_channellog_changelist") + "?" + urlencode({"account__id__exact": obj.pk})
-        return format_html('<a href="{}">View channel log ({} {})</a>', url, count,
-                           "entry" if count == 1 else "entries")
+        return format_html('<a href="{}">{}</a>', url,
+                           ngettext("View channel log (%(count)s entry)", "View channel log (%(count)s entries)",
+                                    count) % {"count": count})
 
     # --- Saving through the services ------------------------------------------------------
 
@@ -331,35 +335,36 @@ class MessagingAccountAdmin(admin.ModelAdmin):
         result = services.account_validate(account=account)
         text = f"{account.name}: {ValidationStatus(result.status).label}"
         if result.code:
-            text += f" (code {result.code})"
+            text += " " + gettext("(code %(code)s)") % {"code": result.code}
         if result.message:
             text += f" — {redact(result.message, account.secret_values())}"
         self.message_user(request, text, messages.SUCCESS if result.valid else messages.ERROR)
 
-    @admin.action(description="Validate credentials", permissions=["change"])
+    @admin.action(description=_("Validate credentials"), permissions=["change"])
     def validate_credentials(self, request: HttpRequest, queryset: QuerySet[MessagingAccount]) -> None:
         for account in queryset:
             self.report_validation(request, account)
 
-    @admin.action(description="Send test message", permissions=["change"])
+    @admin.action(description=_("Send test message"), permissions=["change"])
     def send_test_message(self, request: HttpRequest, queryset: QuerySet[MessagingAccount]) -> HttpResponse | None:
         accounts = list(queryset[:2])
         if len(accounts) != 1:
-            self.message_user(request, "Select exactly one account to send a test message from.", messages.WARNING)
+            self.message_user(request, _("Select exactly one account to send a test message from."), messages.WARNING)
             return None
         return HttpResponseRedirect(
             reverse("admin:channels_app_messagingaccount_send_test_message", args=[accounts[0].pk])
         )
 
-    @admin.action(description="Import numbers from the provider", permissions=["change"])
+    @admin.action(description=_("Import numbers from the provider"), permissions=["change"])
     def import_numbers(self, request: HttpRequest, queryset: QuerySet[MessagingAccount]) -> HttpResponse | None:
         accounts = list(queryset[:2])
         if len(accounts) != 1:
-            self.message_user(request, "Select exactly one account to import numbers into.", messages.WARNING)
+            self.message_user(request, _("Select exactly one account to import numbers into."), messages.WARNING)
             return None
         if not provider_class(accounts[0].provider).lists_numbers:
-            self.message_user(request, f"{provider_class(accounts[0].provider).label} does not list an account's "
-                              "numbers; add them on the account's page.", messages.WARNING)
+            self.message_user(request, _("%(provider)s does not list an account's numbers; add them on the "
+                                         "account's page.") % {"provider": provider_class(accounts[0].provider).label},
+                              messages.WARNING)
             return None
         return HttpResponseRedirect(
             reverse("admin:channels_app_messagingaccount_import_numbers", args=[accounts[0].pk])
@@ -380,13 +385,15 @@ class MessagingAccountAdmin(admin.ModelAdmin):
             except ServiceError as exc:
                 form.add_service_error(exc, secrets=account.secret_values())
             else:
-                self.message_user(request, f"{len(added)} number(s) added to {account.name}: "
-                                  + ", ".join(p.number for p in added), messages.SUCCESS)
+                self.message_user(request, ngettext("%(count)s number added to %(account)s: %(numbers)s",
+                                                    "%(count)s numbers added to %(account)s: %(numbers)s", len(added))
+                                  % {"count": len(added), "account": account.name,
+                                     "numbers": ", ".join(p.number for p in added)}, messages.SUCCESS)
                 return HttpResponseRedirect(self._change_url(account))
         cls = provider_class(account.provider)
         context = {
             **self.admin_site.each_context(request),
-            "title": f"{cls.list_numbers_label}: {account.name}",
+            "title": gettext("%(action)s: %(account)s") % {"action": cls.list_numbers_label, "account": account.name},
             "subtitle": None,
             "opts": self.opts,
             "account": account,
@@ -402,7 +409,7 @@ class MessagingAccountAdmin(admin.ModelAdmin):
     def _account_for_change(self, request: HttpRequest, object_id: str) -> MessagingAccount:
         account = self.get_object(request, unquote(object_id))
         if account is None:
-            raise Http404(f"No messaging account with id {object_id!r}.")
+            raise Http404(_("No messaging account with id '%(id)s'.") % {"id": object_id})
         if not self.has_change_permission(request, account):
             raise PermissionDenied
         return account
@@ -430,14 +437,14 @@ class MessagingAccountAdmin(admin.ModelAdmin):
             else:
                 self.message_user(
                     request,
-                    f"Test message sent through {account.name} to {form.cleaned_data['to']}; "
-                    f"provider message id {sent.provider_message_id}.",
+                    _("Test message sent through %(account)s to %(to)s; provider message id %(id)s.")
+                    % {"account": account.name, "to": form.cleaned_data["to"], "id": sent.provider_message_id},
                     messages.SUCCESS,
                 )
                 return HttpResponseRedirect(self._change_url(account))
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Send a test message from {account.name}",
+            "title": gettext("Send a test message from %(account)s") % {"account": account.name},
             "subtitle": None,
             "opts": self.opts,
             "account": account,
@@ -485,13 +492,13 @@ class ChannelLogAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: ChannelLog | None = None) -> bool:
         return request.user.is_active and request.user.is_superuser
 
-    @admin.display(description="URL", ordering="url")
+    @admin.display(description=_("URL"), ordering="url")
     def short_url(self, obj: ChannelLog) -> str:
         if len(obj.url) <= 80:
             return obj.url
         return format_html('<span title="{}">{}…</span>', obj.url, obj.url[:79])
 
-    @admin.display(description="Request headers")
+    @admin.display(description=_("Request headers"))
     def pretty_request_headers(self, obj: ChannelLog) -> str:
         headers = obj.request_headers
         try:
@@ -501,11 +508,11 @@ class ChannelLogAdmin(admin.ModelAdmin):
             text = repr(headers)
         return _pre(text)
 
-    @admin.display(description="Request body")
+    @admin.display(description=_("Request body"))
     def pretty_request_body(self, obj: ChannelLog) -> str:
         return _pre(_pretty_body(obj.request_body))
 
-    @admin.display(description="Response body")
+    @admin.display(description=_("Response body"))
     def pretty_response_body(self, obj: ChannelLog) -> str:
         return _pre(_pretty_body(obj.response_body))
 
@@ -530,7 +537,7 @@ class ConsentRecordInline(admin.TabularInline):
     can_delete = False
     fields = ["created_at", "phone_number", "state", "source", "detail"]
     readonly_fields = fields
-    verbose_name_plural = "Consent history (newest first)"
+    verbose_name_plural = _("Consent history (newest first)")
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -598,19 +605,19 @@ class MessageAdmin(admin.ModelAdmin):
             extra_context["trace"] = message_trace(message=message)
         return super().changeform_view(request, object_id, form_url, extra_context)
 
-    @admin.display(description="Created", ordering="created_at")
+    @admin.display(description=_("Created"), ordering="created_at")
     def created(self, obj):
         return natural_time(obj.created_at)
 
-    @admin.display(description="Contact", ordering="contact__address")
+    @admin.display(description=_("Contact"), ordering="contact__address")
     def contact_short(self, obj):
         return truncated(str(obj.contact), 28)
 
-    @admin.display(description="Text")
+    @admin.display(description=_("Text"))
     def short_body(self, obj):
         return truncated(obj.body, 48)
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj):
         return format_html('<span class="channels-status channels-status--{}">{}</span>', obj.status,
                            obj.get_status_display())
@@ -621,7 +628,7 @@ class MessageAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Retry the selected failed messages")
+    @admin.action(description=_("Retry the selected failed messages"))
     def retry_messages(self, request, queryset):
         retried = 0
         for message in queryset.select_related("contact", "phone_number__account"):
@@ -629,9 +636,12 @@ class MessageAdmin(admin.ModelAdmin):
                 delivery.message_retry(message=message)
                 retried += 1
             except ServiceError as exc:
-                self.message_user(request, f"Message {message.pk}: {exc.message}", messages.WARNING)
+                self.message_user(request, _("Message %(id)s: %(error)s") % {"id": message.pk, "error": exc.message},
+                                  messages.WARNING)
         if retried:
-            self.message_user(request, f"{retried} message(s) queued to send again.", messages.SUCCESS)
+            self.message_user(request, ngettext("%(count)s message queued to send again.",
+                                                "%(count)s messages queued to send again.", retried)
+                              % {"count": retried}, messages.SUCCESS)
 
 
 @admin.register(InboundEvent)
@@ -647,20 +657,20 @@ class InboundEventAdmin(admin.ModelAdmin):
     class Media:
         css = {"all": ["channels_app/admin.css"]}
 
-    @admin.display(description="Body")
+    @admin.display(description=_("Body"))
     def raw_body(self, obj: InboundEvent) -> str:
         """The body as received: bytes that are not UTF-8 as \\xNN escapes, a NUL as \\x00."""
         return _pre(log_text(bytes(obj.body or b"")))
 
-    @admin.display(description="Received", ordering="received_at")
+    @admin.display(description=_("Received"), ordering="received_at")
     def received(self, obj):
         return natural_time(obj.received_at)
 
-    @admin.display(description="Account", ordering="account__name")
+    @admin.display(description=_("Account"), ordering="account__name")
     def account_short(self, obj):
         return truncated(obj.account.name, 28)
 
-    @admin.display(description="Error")
+    @admin.display(description=_("Error"))
     def short_error(self, obj):
         return truncated(obj.error, 60)
 
@@ -673,8 +683,9 @@ class InboundEventAdmin(admin.ModelAdmin):
     def has_reprocess_permission(self, request):
         return request.user.has_perm("channels_app.change_inboundevent")
 
-    @admin.action(description="Process the selected events again", permissions=["reprocess"])
+    @admin.action(description=_("Process the selected events again"), permissions=["reprocess"])
     def reprocess(self, request, queryset):
         count = sum(inbound.inbound_event_reprocess(event=event) for event in queryset)
-        self.message_user(request, f"{count} event(s) queued for processing; processed events are left alone.",
-                          messages.SUCCESS)
+        self.message_user(request, ngettext("%(count)s event queued for processing; processed events are left alone.",
+                                            "%(count)s events queued for processing; processed events are left alone.",
+                                            count) % {"count": count}, messages.SUCCESS)

@@ -15,6 +15,9 @@ from django.core.validators import URLValidator
 from django.forms.formsets import DELETION_FIELD_NAME
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.text import format_lazy
+from django.utils.translation import gettext, pgettext
+from django.utils.translation import gettext_lazy as _
 
 from config.exceptions import ServiceError
 from config.forms import ServiceErrorMixin
@@ -39,10 +42,11 @@ class ServiceRefusal(Exception):
 def credential_status(account: MessagingAccount | None, field: str) -> str:
     """The state of one secret, 'Set on <date>' or 'Not set', never its value."""
     if account is None or not account.credential(field):
-        return "Not set"
+        return gettext("Not set")
     if account.credentials_updated_at is None:
-        return "Set"
-    return "Set on " + date_format(timezone.localtime(account.credentials_updated_at), "DATETIME_FORMAT")
+        return pgettext("credential", "Set")
+    return gettext("Set on %(date)s") % {
+        "date": date_format(timezone.localtime(account.credentials_updated_at), "DATETIME_FORMAT")}
 
 
 def _secret_input() -> forms.PasswordInput:
@@ -64,9 +68,10 @@ def credential_form_fields(names: tuple[str, ...], *, adding: bool) -> dict[str,
     for name in names:
         provider, spec = declared[name]
         if adding:
-            hint = f"Only {provider_class(provider).label} accounts use it; leave it blank otherwise."
+            hint = gettext("Only %(provider)s accounts use it; leave it blank otherwise.") % {
+                "provider": provider_class(provider).label}
         else:
-            hint = "Leave blank to keep the current value; a new value resets the validation state."
+            hint = gettext("Leave blank to keep the current value; a new value resets the validation state.")
         result[name] = forms.CharField(label=spec.label, required=False, strip=True,
                                        widget=_secret_input() if spec.secret else _identifier_input(),
                                        help_text=f"{spec.help_text} {hint}")
@@ -99,8 +104,8 @@ class MessagingAccountForm(ServiceErrorMixin, forms.ModelForm):
         super().__init__(*args, **kwargs)
         if "provider" in self.fields:
             self.fields["provider"].help_text = " ".join(
-                [cls.description for cls in provider_classes().values() if cls.description]
-                + ["Cannot be changed once the account exists."])
+                [str(cls.description) for cls in provider_classes().values() if cls.description]
+                + [gettext("Cannot be changed once the account exists.")])
             # The add form shows only the chosen provider's credential inputs (admin.js reads this).
             self.fields["provider"].widget.attrs["data-credential-fields"] = json.dumps(
                 credential_fields_by_provider())
@@ -135,7 +140,8 @@ class MessagingAccountForm(ServiceErrorMixin, forms.ModelForm):
             value = typed[spec.name]
             if not value:
                 if adding and spec.required:
-                    self.add_error(spec.name, f"{spec.label} is required for {cls.label} accounts.")
+                    self.add_error(spec.name, gettext("%(field)s is required for %(provider)s accounts.")
+                                   % {"field": spec.label, "provider": cls.label})
                 continue
             try:
                 spec.clean(value)
@@ -150,8 +156,8 @@ class MessagingAccountForm(ServiceErrorMixin, forms.ModelForm):
             field = self.fields.get(name)
             typed = (self.data.get(self.add_prefix(name)) or "").strip()
             if field is not None and typed and isinstance(field.widget, forms.PasswordInput):
-                field.help_text = (f"{field.help_text} Secrets are never shown back: type it again before "
-                                   "saving.")
+                field.help_text = f"{field.help_text} " + gettext("Secrets are never shown back: type it again "
+                                                                  "before saving.")
                 self[name].help_text = field.help_text  # the bound field copied the text when it was made
 
     def credentials(self) -> dict[str, str]:
@@ -226,28 +232,28 @@ class PhoneNumberFormSet(forms.BaseInlineFormSet):
 
 class SendTestMessageForm(ServiceErrorMixin, forms.Form):
     to = forms.CharField(
-        label="To", max_length=32,
-        help_text="The recipient in E.164 form, with the leading + and country code, e.g. +14155550100.",
+        label=_("To"), max_length=32,
+        help_text=_("The recipient in E.164 form, with the leading + and country code, e.g. +14155550100."),
     )
     # Length and how many attachments are the send rules' (the service's), as for every other send.
     text = forms.CharField(
-        label="Text", strip=False, widget=forms.Textarea(attrs={"rows": 4}),
-        help_text=f"Up to {services.MAX_MESSAGE_LENGTH} characters.",
+        label=_("Text"), strip=False, widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=format_lazy(_("Up to {limit} characters."), limit=services.MAX_MESSAGE_LENGTH),
     )
     from_number = forms.ChoiceField(
-        label="From", required=False,
-        help_text="One of the account's numbers; the first one when left on the default.",
+        label=_("From"), required=False,
+        help_text=_("One of the account's numbers; the first one when left on the default."),
     )
     media_urls = forms.CharField(
-        label="Attachment links", required=False, widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Optional: public https links to files, one per line (where the number and its provider carry "
-                  "attachments).",
+        label=_("Attachment links"), required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Optional: public https links to files, one per line (where the number and its provider carry "
+                    "attachments)."),
     )
 
     def __init__(self, *args: Any, account: MessagingAccount, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.account = account
-        self.fields["from_number"].choices = [("", "First number of the account")] + [
+        self.fields["from_number"].choices = [("", gettext("First number of the account"))] + [
             (n.number, str(n)) for n in account.numbers.all()
         ]
 
@@ -258,7 +264,7 @@ class SendTestMessageForm(ServiceErrorMixin, forms.Form):
             try:
                 check(url)
             except ValidationError:
-                raise ValidationError(f"“{url}” is not a web link (https://…).") from None
+                raise ValidationError(_("“%(url)s” is not a web link (https://…).") % {"url": url}) from None
         return urls
 
 
@@ -266,9 +272,9 @@ class ImportNumbersForm(ServiceErrorMixin, forms.Form):
     """The numbers found on the provider's side of an account, to add without typing them."""
 
     numbers = forms.MultipleChoiceField(
-        label="Numbers", widget=forms.CheckboxSelectMultiple,
-        help_text="Each is added with the type the provider reports. Numbers already on the account, and numbers "
-        "that cannot carry the account's channel, are listed but cannot be chosen.",
+        label=_("Numbers"), widget=forms.CheckboxSelectMultiple,
+        help_text=_("Each is added with the type the provider reports. Numbers already on the account, and numbers "
+                    "that cannot carry the account's channel, are listed but cannot be chosen."),
     )
 
     def __init__(self, *args: Any, account: MessagingAccount, remote: list, **kwargs: Any):
@@ -282,7 +288,7 @@ class ImportNumbersForm(ServiceErrorMixin, forms.Form):
             if found.description:
                 label += f" ({found.description})"
             if found.number in existing:
-                self.unavailable.append(f"{label}: already on this account")
+                self.unavailable.append(gettext("%(number)s: already on this account") % {"number": label})
             elif not found.usable:
                 self.unavailable.append(f"{label}: {found.note}")
             else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import BasePermission, DjangoModelPermissions
@@ -18,15 +19,15 @@ class ApiErrorSerializer(serializers.Serializer):
     """Every 4xx/5xx answer carries ``detail``; refused requests also say which rule and which field."""
 
     error = serializers.CharField(
-        required=False, help_text="Machine-readable code of the refused rule, e.g. number_format or required."
+        required=False, help_text=_("Machine-readable code of the refused rule, e.g. number_format or required.")
     )
-    detail = serializers.CharField(help_text="What is wrong, in words for people.")
+    detail = serializers.CharField(help_text=_("What is wrong, in words for people."))
     field = serializers.CharField(
-        required=False, help_text="The input at fault, e.g. api_key, channel or numbers[0].number."
+        required=False, help_text=_("The input at fault, e.g. api_key, channel or numbers[0].number.")
     )
     errors = serializers.DictField(
         required=False, child=serializers.JSONField(),
-        help_text="For malformed input: every field at fault with its messages.",
+        help_text=_("For malformed input: every field at fault with its messages."),
     )
 
 

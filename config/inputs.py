@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 BIGINT_MAX = 2**63 - 1
 #: The deepest JSON nesting the hub reads (webhooks and the API); deeper is refused with a 400.
@@ -85,7 +87,14 @@ class RefuseNulMiddleware:
                           if "\x00" in key or any("\x00" in v for v in values)), None)
         if field is None:
             return self.get_response(request)
-        detail = f"The request's {field} contains a NUL character (\\x00), which the hub does not accept there."
+        # This runs before LocaleMiddleware: the answer speaks the language the request asks for all the same.
+        with translation.override(translation.get_language_from_request(request)):
+            if "\x00" in request.path:
+                detail = _("The request's path contains a NUL character (\\x00), which the hub does not accept "
+                           "there.")
+            else:
+                detail = _("The query parameter “%(name)s” contains a NUL character (\\x00), which the hub does "
+                           "not accept there.") % {"name": field.replace("\x00", "\\x00")}
         if request.path.startswith("/api/"):
             return JsonResponse({"error": "nul_character", "detail": detail, "field": field}, status=400)
         return HttpResponseBadRequest(detail, content_type="text/plain; charset=utf-8")

@@ -100,7 +100,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "config.heartbeats",
-    "axes",  # throttles failed sign-ins (config/throttling.py)
+    "config.third_party.AxesConfig",  # django-axes: throttles failed sign-ins (config/throttling.py)
     "channels_app",
     "workstreams",
     "outbound",

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
 from rest_framework.throttling import SimpleRateThrottle
@@ -67,7 +68,7 @@ def login_locked_out(request: HttpRequest, original_response: Any = None, creden
     minutes = max(1, round(settings.AXES_COOLOFF_TIME.total_seconds() / 60))
     response = render(request, "admin/locked_out.html", {
         **admin.site.each_context(request), "minutes": minutes, "failure_limit": settings.AXES_FAILURE_LIMIT,
-        "title": "Too many failed sign-ins",
+        "title": _("Too many failed sign-ins"),
     }, status=429)
     response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
     return response
@@ -121,8 +122,8 @@ class ThrottledTokenAuthentication(TokenAuthentication):
         wait = throttle.wait_if_blocked(request)
         if wait is not None:
             # DRF adds "Expected available in N seconds." (and Retry-After).
-            raise exceptions.Throttled(wait=wait, detail="Too many requests with an invalid API token from this "
-                                                         "address.")
+            raise exceptions.Throttled(wait=wait, detail=_("Too many requests with an invalid API token from this "
+                                                           "address."))
         try:
             return super().authenticate(request)
         except exceptions.AuthenticationFailed:

@@ -1,13 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from django.views.i18n import JavaScriptCatalog, set_language
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from . import health, metrics
 
-admin.site.site_header = "Messaging hub"
-admin.site.site_title = "Messaging hub"
-admin.site.index_title = "Administration"
+admin.site.site_header = _("Messaging hub")
+admin.site.site_title = _("Messaging hub")
+admin.site.index_title = _("Administration")
 # "View site" leads to the agent console (the hub has no public site).
 admin.site.site_url = "/console/"
 # The lists get the whole width at 1400 px; the home page and the breadcrumbs lead everywhere.

@@ -16,7 +16,7 @@ and ``title``. A value is marked when it is a call of ``gettext`` / ``gettext_la
 ``ngettext`` / ``pgettext`` … (or ``format_lazy``), possibly ``%``-formatted or ``.format()``-ed;
 anything that is not a literal (a variable, another call) is not judged.
 
-The test suite runs it over a list of fully translated files (tests/config/test_i18n.py); run it over any
+The test suite runs it over every app and template (tests/config/test_i18n.py); run it over any
 file or folder to see what is left to mark::
 
     .venv/bin/python -m devtools.i18n_check workstreams/admin.py templates/console
@@ -109,15 +109,25 @@ class _HumanText(HTMLParser):
 
 
 def _attribute_blocks(parent: str) -> set[str]:
-    """The blocks a parent template places inside an attribute value (``data-page="{% block page %}…"``):
-    what a child puts there is not read by people."""
-    from django.template.loader import get_template
+    """The blocks a parent template, or one it extends, places inside an attribute value
+    (``data-page="{% block page %}…"``, Django admin's ``<body class="…{% block bodyclass %}…">``): what a
+    child puts there is not read by people."""
+    from django.template import Engine
 
-    try:
-        source = get_template(parent).template.source
-    except Exception:  # a parent that is not found cannot be judged; the child still is
-        return set()
-    return set(re.findall(r'=\s*"[^"<>]*\{%\s*block\s+(\w+)\s*%\}', source))
+    engine = Engine.get_default()
+    blocks: set[str] = set()
+    history: list = []  # templates read so far, skipped as {% extends %} skips them (an override extends its original)
+    name: str | None = parent
+    while name:
+        try:
+            template, origin = engine.find_template(name, skip=history)
+        except Exception:  # a parent that is not found cannot be judged; the child still is
+            break
+        history.append(origin)
+        blocks |= set(re.findall(r'=\s*"[^"<>]*\{%\s*block\s+(\w+)\s*%\}', template.source))
+        extends = re.search(r'\{%\s*extends\s+["\']([^"\']+)["\']\s*%\}', template.source)
+        name = extends.group(1) if extends else None
+    return blocks
 
 
 def check_template_source(source: str, path: str = "<template>") -> list[Finding]:

@@ -23,6 +23,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from channels_app.models import MessageStatus
 from config.admin_display import FieldHelpMixin, natural_time, truncated
@@ -76,8 +78,8 @@ class TemplateLocalizationInline(admin.StackedInline):
     extra = 0
     min_num = 1
     fields = ["language", "text", "content_sid", "content_variables"]
-    verbose_name = "localized version"
-    verbose_name_plural = "localized versions (one in the default language is required)"
+    verbose_name = _("localized version")
+    verbose_name_plural = _("localized versions (one in the default language is required)")
 
 
 @admin.register(MessageTemplate)
@@ -91,7 +93,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[MessageTemplate]:
         return super().get_queryset(request).prefetch_related("localizations")
 
-    @admin.display(description="Languages")
+    @admin.display(description=_("Languages"))
     def languages(self, obj: MessageTemplate) -> str:
         return ", ".join(loc.language for loc in obj.localizations.all())
 
@@ -103,8 +105,8 @@ class OutboundTriggerInline(admin.TabularInline):
     extra = 0
     fields = ["event", "is_active", "created_at"]
     readonly_fields = ["created_at"]
-    verbose_name = "automated trigger"
-    verbose_name_plural = "automated triggers (send this configuration when an event happens)"
+    verbose_name = _("automated trigger")
+    verbose_name_plural = _("automated triggers (send this configuration when an event happens)")
 
 
 @admin.register(OutboundConfiguration)
@@ -131,11 +133,11 @@ class OutboundConfigurationAdmin(admin.ModelAdmin):
             return [main]
         return [
             (None, {"fields": ["configuration_id_copy"],
-                    "description": "Callers name this configuration by its ID: configuration_id (or "
-                    "msdyn_ocoutboundconfigurationid) in POST /api/v1/outbound/requests/, --configuration in "
-                    "manage.py send_outbound."}),
+                    "description": _("Callers name this configuration by its ID: configuration_id (or "
+                                     "msdyn_ocoutboundconfigurationid) in POST /api/v1/outbound/requests/, "
+                                     "--configuration in manage.py send_outbound.")}),
             main,
-            ("Activity", {"fields": ["activity", "created_at", "updated_at"]}),
+            (_("Activity"), {"fields": ["activity", "created_at", "updated_at"]}),
         ]
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
@@ -146,19 +148,20 @@ class OutboundConfigurationAdmin(admin.ModelAdmin):
             pass  # not a configuration ID: the name search above stands
         return queryset, duplicates
 
-    @admin.display(description="Configuration ID")
+    @admin.display(description=_("Configuration ID"))
     def configuration_id_copy(self, obj: OutboundConfiguration | None) -> str:
         if obj is None or obj.pk is None:
-            return "Generated when you save."
+            return _("Generated when you save.")
         return render_to_string("admin/outbound/outboundconfiguration/configuration_id.html",
                                 {"value": obj.configuration_id})
 
-    @admin.display(description="Requests")
+    @admin.display(description=_("Requests"))
     def activity(self, obj: OutboundConfiguration) -> str:
         count = obj.requests.count()
         url = reverse("admin:outbound_outboundrequest_changelist") + "?" + urlencode(
             {"configuration__id__exact": obj.pk})
-        return format_html('<a href="{}">{} request{}</a>', url, count, "" if count == 1 else "s")
+        return format_html('<a href="{}">{}</a>', url,
+                           ngettext("%(count)s request", "%(count)s requests", count) % {"count": count})
 
     # --- Sending to a contact list (instant, from the admin) -----------------------------------
 
@@ -172,18 +175,18 @@ class OutboundConfigurationAdmin(admin.ModelAdmin):
     def has_send_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("outbound.add_outboundrequest")
 
-    @admin.action(description="Send to a contact list (CSV)…", permissions=["send"])
+    @admin.action(description=_("Send to a contact list (CSV)…"), permissions=["send"])
     def send_to_contact_list(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         chosen = list(queryset[:2])
         if len(chosen) != 1:
-            self.message_user(request, "Select exactly one configuration to send.", messages.WARNING)
+            self.message_user(request, _("Select exactly one configuration to send."), messages.WARNING)
             return None
         return HttpResponseRedirect(reverse("admin:outbound_outboundconfiguration_send", args=[chosen[0].pk]))
 
     def send_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         configuration = self.get_object(request, unquote(object_id))
         if configuration is None:
-            raise Http404(f"No outbound configuration with id {object_id!r}.")
+            raise Http404(_("No outbound configuration with id %(id)s.") % {"id": repr(object_id)})
         if not self.has_send_permission(request):
             raise PermissionDenied
         if request.method == "GET" and request.GET.get("sample"):
@@ -202,18 +205,21 @@ class OutboundConfigurationAdmin(admin.ModelAdmin):
                     form.add_error(None, exc.message)
                     review = None
                 else:
-                    self.message_user(request, f"{batch.contact_count} contacts accepted in {batch.chunk_count} "
-                                      f"request(s); sending has started.", messages.SUCCESS)
+                    self.message_user(request, ngettext(
+                        "%(contacts)s contact accepted in %(requests)s request; sending has started.",
+                        "%(contacts)s contacts accepted in %(requests)s request(s); sending has started.",
+                        batch.contact_count,
+                    ) % {"contacts": batch.contact_count, "requests": batch.chunk_count}, messages.SUCCESS)
                     return HttpResponseRedirect(reverse("admin:outbound_outboundbatch_change", args=[batch.pk]))
             elif review.accepted and not review.to_send:
-                form.add_error(None, "No contact of this list would be sent (see the skipped rows); nothing was "
-                                     "stored.")
+                form.add_error(None, _("No contact of this list would be sent (see the skipped rows); nothing was "
+                                       "stored."))
         form_text, list_name = (form.text, form.name) if review is not None else ("", "")
         if review is not None and review.accepted and review.to_send:
             form = ContactListForm(configuration=configuration)  # the preview's form sends the list; this one is empty
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Send '{configuration.name}' to a contact list",
+            "title": _("Send '%(configuration)s' to a contact list") % {"configuration": configuration.name},
             "subtitle": None,
             "opts": self.opts,
             "configuration": configuration,
@@ -267,19 +273,21 @@ class OutboundScheduleAdmin(FieldHelpMixin, admin.ModelAdmin):
     readonly_fields = ["beat_entry", "last_run_at", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["name", "configuration", "is_active"]}),
-        ("When", {"fields": ["kind", "run_at", "delay_minutes", "cron", "time_zone"],
-                  "description": "Once: fill in the time. After a delay: the minutes after saving. Recurring: a "
-                  "cron line. Celery beat runs it (Periodic tasks in the admin show the entry)."}),
-        ("Contacts", {"fields": ["contacts_csv"]}),
-        ("Runs", {"fields": ["beat_entry", "last_run_at", "created_at", "updated_at"]}),
+        (_("When"), {"fields": ["kind", "run_at", "delay_minutes", "cron", "time_zone"],
+                     "description": _("Once: fill in the time. After a delay: the minutes after saving. Recurring: a "
+                                      "cron line. Celery beat runs it (Periodic tasks in the admin show the "
+                                      "entry).")}),
+        (_("Contacts"), {"fields": ["contacts_csv"]}),
+        (_("Runs"), {"fields": ["beat_entry", "last_run_at", "created_at", "updated_at"]}),
     ]
 
-    @admin.display(description="When")
+    @admin.display(description=_("When"))
     def when(self, obj: OutboundSchedule) -> str:
         if obj.kind == "recurring":
             return f"cron {obj.cron} ({obj.time_zone})"
         if obj.kind == "delay":
-            return f"{obj.delay_minutes} min after saving"
+            return ngettext("%(minutes)s min after saving", "%(minutes)s min after saving",
+                            obj.delay_minutes) % {"minutes": obj.delay_minutes}
         if obj.run_at is None:
             return "-"
         try:
@@ -288,12 +296,12 @@ class OutboundScheduleAdmin(FieldHelpMixin, admin.ModelAdmin):
             return str(obj.run_at)
         return f"{local:%Y-%m-%d %H:%M} ({obj.time_zone})"
 
-    @admin.display(description="Beat entry")
+    @admin.display(description=_("Beat entry"))
     def beat_entry(self, obj: OutboundSchedule) -> str:
         task = obj.periodic_task
         if task is None:
-            return "Written when you save."
-        state = "enabled" if task.enabled else "disabled (ran, or the schedule is inactive)"
+            return _("Written when you save.")
+        state = _("enabled") if task.enabled else _("disabled (ran, or the schedule is inactive)")
         return format_html("{} — {}", _link(task, task.name), state)
 
     def save_model(self, request: HttpRequest, obj: OutboundSchedule, form: Any, change: bool) -> None:
@@ -331,7 +339,7 @@ class OutboundBatchAdmin(admin.ModelAdmin):
         refresh = self.REFRESH_SECONDS if batch is not None and selectors.batch_in_progress(batch=batch) else 0
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), "refresh": refresh})
 
-    @admin.display(description="Not sent")
+    @admin.display(description=_("Not sent"))
     def not_sent(self, obj: OutboundBatch) -> str:
         problems, total = selectors.batch_problems(batch=obj)
         return render_to_string("admin/outbound/outboundbatch/not_sent.html", {
@@ -351,42 +359,43 @@ class OutboundBatchAdmin(admin.ModelAdmin):
             obj._outbound_progress = selectors.batch_progress(batch=obj)
         return obj._outbound_progress
 
-    @admin.display(description="Contacts submitted")
+    @admin.display(description=_("Contacts submitted"))
     def submitted(self, obj: OutboundBatch) -> str:
         progress = self._progress(obj)
-        return f"{progress.submitted} of {progress.contacts} in {progress.requests} request(s)"
+        return _("%(submitted)s of %(contacts)s in %(requests)s request(s)") % {
+            "submitted": progress.submitted, "contacts": progress.contacts, "requests": progress.requests}
 
-    @admin.display(description="Batch", ordering="pk")
+    @admin.display(description=_("Batch"), ordering="pk")
     def batch_name(self, obj: OutboundBatch) -> str:
         return truncated(str(obj), 32)
 
-    @admin.display(description="Configuration", ordering="configuration__name")
+    @admin.display(description=_("Configuration"), ordering="configuration__name")
     def configuration_short(self, obj: OutboundBatch) -> str:
         return truncated(obj.configuration.name, 26)
 
-    @admin.display(description="Created", ordering="created_at")
+    @admin.display(description=_("Created"), ordering="created_at")
     def created(self, obj: OutboundBatch) -> str:
         return natural_time(obj.created_at)
 
-    @admin.display(description="Progress")
+    @admin.display(description=_("Progress"))
     def list_progress(self, obj: OutboundBatch) -> str:
         progress = self._progress(obj)
         return _progress_bar(progress.counts, progress.contacts, compact=True)
 
-    @admin.display(description="Progress")
+    @admin.display(description=_("Progress"))
     def progress(self, obj: OutboundBatch) -> str:
         progress = self._progress(obj)
         return _progress_bar(progress.counts, progress.contacts)
 
-    @admin.display(description="Requests")
+    @admin.display(description=_("Requests"))
     def requests_link(self, obj: OutboundBatch) -> str:
         url = reverse("admin:outbound_outboundrequest_changelist") + "?" + urlencode({"batch__id__exact": obj.pk})
-        return format_html('<a href="{}">Requests of this batch</a>', url)
+        return format_html('<a href="{}">{}</a>', url, _("Requests of this batch"))
 
     def has_resume_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("outbound.add_outboundrequest")
 
-    @admin.action(description="Resume submitting the selected stopped batches", permissions=["resume"])
+    @admin.action(description=_("Resume submitting the selected stopped batches"), permissions=["resume"])
     def resume(self, request: HttpRequest, queryset: QuerySet[OutboundBatch]) -> None:
         for batch in queryset.exclude(state=BatchState.SUBMITTED).exclude(source=Source.COMMAND):
             try:
@@ -394,7 +403,7 @@ class OutboundBatchAdmin(admin.ModelAdmin):
             except ServiceError as exc:
                 self.message_user(request, f"{batch}: {exc.message}", messages.WARNING)
             else:
-                self.message_user(request, f"{batch}: submitting again.", messages.SUCCESS)
+                self.message_user(request, _("%(batch)s: submitting again.") % {"batch": batch}, messages.SUCCESS)
 
 
 # --- Requests ------------------------------------------------------------------------------------
@@ -406,7 +415,7 @@ class OutboundRecipientInline(admin.TabularInline):
     fields = ["index", "to_address", "contact_link", "optin", "locale", "progress_status", "reason_text",
               "language", "message_link"]
     readonly_fields = fields
-    verbose_name_plural = "contacts"
+    verbose_name_plural = _("contacts")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[OutboundRecipient]:
         return super().get_queryset(request).select_related("contact", "message")
@@ -414,20 +423,20 @@ class OutboundRecipientInline(admin.TabularInline):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.display(description="Contact")
+    @admin.display(description=_("Contact"))
     def contact_link(self, obj: OutboundRecipient) -> str:
         return _link(obj.contact)
 
-    @admin.display(description="Status")
+    @admin.display(description=_("Status"))
     def progress_status(self, obj: OutboundRecipient) -> str:
         return selectors.recipient_progress(obj)[0]
 
-    @admin.display(description="Reason")
+    @admin.display(description=_("Reason"))
     def reason_text(self, obj: OutboundRecipient) -> str:
-        _, code, reason = selectors.recipient_progress(obj)
+        _state, code, reason = selectors.recipient_progress(obj)
         return f"{code}: {reason}" if code else reason
 
-    @admin.display(description="Message")
+    @admin.display(description=_("Message"))
     def message_link(self, obj: OutboundRecipient) -> str:
         return _link(obj.message, f"#{obj.message_id}") if obj.message_id else "-"
 
@@ -474,31 +483,32 @@ class OutboundRequestAdmin(admin.ModelAdmin):
     def has_rerun_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("outbound.add_outboundrequest")
 
-    @admin.display(description="Pending", ordering="n_pending")
+    @admin.display(description=_("Pending"), ordering="n_pending")
     def n_pending(self, obj: OutboundRequest) -> int:
         return obj.n_pending
 
-    @admin.display(description="Sent", ordering="n_sent")
+    @admin.display(description=_("Sent"), ordering="n_sent")
     def n_sent(self, obj: OutboundRequest) -> int:
         return obj.n_sent
 
-    @admin.display(description="Delivered", ordering="n_delivered")
+    @admin.display(description=_("Delivered"), ordering="n_delivered")
     def n_delivered(self, obj: OutboundRequest) -> int:
         return obj.n_delivered
 
-    @admin.display(description="Failed", ordering="n_failed")
+    @admin.display(description=_("Failed"), ordering="n_failed")
     def n_failed(self, obj: OutboundRequest) -> int:
         return obj.n_failed
 
-    @admin.display(description="Skipped", ordering="n_skipped")
+    @admin.display(description=_("Skipped"), ordering="n_skipped")
     def n_skipped(self, obj: OutboundRequest) -> int:
         return obj.n_skipped
 
-    @admin.action(description="Send what was not sent yet (nothing is sent twice)", permissions=["rerun"])
+    @admin.action(description=_("Send what was not sent yet (nothing is sent twice)"), permissions=["rerun"])
     def rerun(self, request: HttpRequest, queryset: QuerySet[OutboundRequest]) -> None:
         started = sum(1 for outbound_request in queryset if outbound_request_rerun(request=outbound_request))
-        self.message_user(request, f"{started} request(s) queued to send their remaining contacts; the others had "
-                          "nothing left to send.", messages.SUCCESS if started else messages.INFO)
+        self.message_user(request, _("%(count)s request(s) queued to send their remaining contacts; the others had "
+                                     "nothing left to send.") % {"count": started},
+                          messages.SUCCESS if started else messages.INFO)
 
 
 # --- Timeline --------------------------------------------------------------------------------------
@@ -517,7 +527,7 @@ class _TimelineInline(admin.TabularInline):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.display(description="Status")
+    @admin.display(description=_("Status"))
     def status(self, obj: TimelineActivity) -> str:
         return obj.message.get_status_display()
 
@@ -526,14 +536,14 @@ class ContactTimelineInline(_TimelineInline):
     """For the Contact admin: ``ContactAdmin.inlines = [..., ContactTimelineInline]``."""
 
     fk_name = "contact"
-    verbose_name_plural = "outbound messages (timeline)"
+    verbose_name_plural = _("outbound messages (timeline)")
 
 
 class CaseTimelineInline(_TimelineInline):
     """For the Case admin: ``CaseAdmin.inlines = [..., CaseTimelineInline]``."""
 
     fk_name = "case"
-    verbose_name_plural = "outbound messages (timeline)"
+    verbose_name_plural = _("outbound messages (timeline)")
 
 
 @admin.register(TimelineActivity)
@@ -560,24 +570,24 @@ class TimelineActivityAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.display(description="Contact", ordering="contact__address")
+    @admin.display(description=_("Contact"), ordering="contact__address")
     def contact_link(self, obj: TimelineActivity) -> str:
         url = reverse("admin:outbound_timelineactivity_changelist") + "?" + urlencode(
             {"contact__id__exact": obj.contact_id})
-        return format_html('{} (<a href="{}">timeline</a>)', _link(obj.contact), url)
+        return format_html('{} (<a href="{}">{}</a>)', _link(obj.contact), url, _("timeline"))
 
-    @admin.display(description="Case")
+    @admin.display(description=_("Case"))
     def case_link(self, obj: TimelineActivity) -> str:
         if obj.case_id is None:
             return "-"
         url = reverse("admin:outbound_timelineactivity_changelist") + "?" + urlencode({"case__id__exact": obj.case_id})
-        return format_html('{} (<a href="{}">timeline</a>)', _link(obj.case, obj.case.title), url)
+        return format_html('{} (<a href="{}">{}</a>)', _link(obj.case, obj.case.title), url, _("timeline"))
 
-    @admin.display(description="Message")
+    @admin.display(description=_("Message"))
     def message_link(self, obj: TimelineActivity) -> str:
         return _link(obj.message, f"#{obj.message_id}")
 
-    @admin.display(description="Status", ordering="message__status")
+    @admin.display(description=_("Status"), ordering="message__status")
     def status(self, obj: TimelineActivity) -> str:
         return obj.message.get_status_display()
 
@@ -597,15 +607,15 @@ class OutboundReplyAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.display(description="Customer")
+    @admin.display(description=_("Customer"))
     def contact(self, obj: OutboundReply) -> str:
         return _link(obj.reply.contact)
 
-    @admin.display(description="Reply")
+    @admin.display(description=_("Reply"))
     def reply_link(self, obj: OutboundReply) -> str:
         return _link(obj.reply, obj.reply.body[:60] or f"#{obj.reply_id}")
 
-    @admin.display(description="Answers outbound message")
+    @admin.display(description=_("Answers outbound message"))
     def outbound_link(self, obj: OutboundReply) -> str:
         return _link(obj.outbound_message, obj.outbound_message.body[:60] or f"#{obj.outbound_message_id}")
 

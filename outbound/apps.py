@@ -1,10 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class OutboundConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "outbound"
-    verbose_name = "Outbound messaging"
+    verbose_name = _("Outbound messaging")
 
     def ready(self) -> None:
         from workstreams.signals import case_created

@@ -8,6 +8,8 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from channels_app.models import Channel, PhoneNumber
 from config.exceptions import ServiceError
@@ -18,9 +20,9 @@ from .services.contacts import CsvContacts, contacts_from_csv
 from .services.schedules import schedule_check, schedule_wall_time
 from .services.templates import LocalizationSpec, template_channel_check, template_check
 
-CSV_HELP = ("A header row with the reference field names — tocontactid, channelid, optin (or option), locale, "
-            "contextitems (a JSON object) or contextitems.<key> columns, entityrelationshipname, CustomerName, "
-            "CaseName — then one contact per row. UTF-8.")
+CSV_HELP = _("A header row with the reference field names — tocontactid, channelid, optin (or option), locale, "
+             "contextitems (a JSON object) or contextitems.<key> columns, entityrelationshipname, CustomerName, "
+             "CaseName — then one contact per row. UTF-8.")
 
 
 def _show(form: forms.BaseForm, exc: ServiceError) -> None:
@@ -80,8 +82,8 @@ class OutboundConfigurationForm(forms.ModelForm):
 
 
 class ContactListForm(forms.Form):
-    csv_file = forms.FileField(label="CSV file", required=False, help_text=CSV_HELP)
-    csv_text = forms.CharField(label="…or paste the CSV", required=False,
+    csv_file = forms.FileField(label=_("CSV file"), required=False, help_text=CSV_HELP)
+    csv_text = forms.CharField(label=_("…or paste the CSV"), required=False,
                                widget=forms.Textarea(attrs={"rows": 8, "cols": 100}))
     # Carried from the preview to the confirmation: the uploaded file's name.
     list_name = forms.CharField(required=False, max_length=255, widget=forms.HiddenInput)
@@ -96,7 +98,7 @@ class ContactListForm(forms.Form):
         data = super().clean()
         upload, text = data.get("csv_file"), (data.get("csv_text") or "").strip()
         if bool(upload) == bool(text):
-            raise ValidationError("Upload a CSV file or paste the CSV (one of the two).")
+            raise ValidationError(_("Upload a CSV file or paste the CSV (one of the two)."))
         try:
             self.contacts = contacts_from_csv(upload.read() if upload else text)
         except ServiceError as exc:
@@ -111,7 +113,7 @@ class ContactListForm(forms.Form):
     @property
     def name(self) -> str:
         upload = self.cleaned_data.get("csv_file")
-        return upload.name if upload else (self.cleaned_data.get("list_name") or "Pasted list")
+        return upload.name if upload else (self.cleaned_data.get("list_name") or gettext("Pasted list"))
 
 
 class OutboundScheduleForm(forms.ModelForm):

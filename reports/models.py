@@ -32,20 +32,20 @@ class MessageDaily(models.Model):
     """Messages of one day by number, direction, kind, status and error code, and by the queue, agent and
     outbound configuration they belong to (through their conversation or outbound request)."""
 
-    day = models.DateField(db_index=True)
-    phone_number_id = models.BigIntegerField()
-    provider = models.CharField(max_length=16)
-    channel = models.CharField(max_length=16)
-    direction = models.CharField(max_length=8)
-    kind = models.CharField(max_length=24)
-    status = models.CharField(max_length=16)
-    error_code = models.CharField(max_length=32, blank=True, default="")
-    queue_id = models.BigIntegerField(null=True)
-    agent_id = models.BigIntegerField(null=True)
-    workstream_id = models.BigIntegerField(null=True)
-    configuration_id = models.BigIntegerField(null=True)
-    count = models.PositiveIntegerField()
-    segments = models.PositiveBigIntegerField(default=0)
+    day = models.DateField(db_index=True, verbose_name=_("day"))
+    phone_number_id = models.BigIntegerField(verbose_name=_("phone number id"))
+    provider = models.CharField(max_length=16, verbose_name=_("provider"))
+    channel = models.CharField(max_length=16, verbose_name=_("channel"))
+    direction = models.CharField(max_length=8, verbose_name=_("direction"))
+    kind = models.CharField(max_length=24, verbose_name=_("kind"))
+    status = models.CharField(max_length=16, verbose_name=_("status"))
+    error_code = models.CharField(max_length=32, blank=True, default="", verbose_name=_("error code"))
+    queue_id = models.BigIntegerField(null=True, verbose_name=_("queue id"))
+    agent_id = models.BigIntegerField(null=True, verbose_name=_("agent id"))
+    workstream_id = models.BigIntegerField(null=True, verbose_name=_("workstream id"))
+    configuration_id = models.BigIntegerField(null=True, verbose_name=_("configuration id"))
+    count = models.PositiveIntegerField(verbose_name=_("count"))
+    segments = models.PositiveBigIntegerField(default=0, verbose_name=_("segments"))
 
     class Meta:
         verbose_name = _("messages per day")
@@ -59,17 +59,17 @@ class OutboundDaily(models.Model):
     """Outbound recipients of the requests created on one day, by configuration, batch and what became of
     them: their recipient state and reason, their message's status, and how many of them replied."""
 
-    day = models.DateField(db_index=True)
-    configuration_id = models.BigIntegerField()
-    batch_id = models.BigIntegerField(null=True)
-    phone_number_id = models.BigIntegerField()
-    channel = models.CharField(max_length=16)
-    state = models.CharField(max_length=16)
-    reason_code = models.CharField(max_length=32, blank=True, default="")
-    message_status = models.CharField(max_length=16, blank=True, default="")
-    error_code = models.CharField(max_length=32, blank=True, default="")
-    count = models.PositiveIntegerField()
-    replied = models.PositiveIntegerField(default=0)
+    day = models.DateField(db_index=True, verbose_name=_("day"))
+    configuration_id = models.BigIntegerField(verbose_name=_("configuration id"))
+    batch_id = models.BigIntegerField(null=True, verbose_name=_("batch id"))
+    phone_number_id = models.BigIntegerField(verbose_name=_("phone number id"))
+    channel = models.CharField(max_length=16, verbose_name=_("channel"))
+    state = models.CharField(max_length=16, verbose_name=_("state"))
+    reason_code = models.CharField(max_length=32, blank=True, default="", verbose_name=_("reason code"))
+    message_status = models.CharField(max_length=16, blank=True, default="", verbose_name=_("message status"))
+    error_code = models.CharField(max_length=32, blank=True, default="", verbose_name=_("error code"))
+    count = models.PositiveIntegerField(verbose_name=_("count"))
+    replied = models.PositiveIntegerField(default=0, verbose_name=_("replied"))
 
     class Meta:
         verbose_name = _("outbound recipients per day")
@@ -83,15 +83,15 @@ class ConversationDaily(models.Model):
     """Conversations opened on one day, by number, queue, agent and workstream: how many, how many ended and how
     many were resolved."""
 
-    day = models.DateField(db_index=True)
-    phone_number_id = models.BigIntegerField()
-    channel = models.CharField(max_length=16)
-    queue_id = models.BigIntegerField(null=True)
-    agent_id = models.BigIntegerField(null=True)
-    workstream_id = models.BigIntegerField(null=True)
-    opened = models.PositiveIntegerField()
-    ended = models.PositiveIntegerField()
-    resolved = models.PositiveIntegerField()
+    day = models.DateField(db_index=True, verbose_name=_("day"))
+    phone_number_id = models.BigIntegerField(verbose_name=_("phone number id"))
+    channel = models.CharField(max_length=16, verbose_name=_("channel"))
+    queue_id = models.BigIntegerField(null=True, verbose_name=_("queue id"))
+    agent_id = models.BigIntegerField(null=True, verbose_name=_("agent id"))
+    workstream_id = models.BigIntegerField(null=True, verbose_name=_("workstream id"))
+    opened = models.PositiveIntegerField(verbose_name=_("opened"))
+    ended = models.PositiveIntegerField(verbose_name=_("ended"))
+    resolved = models.PositiveIntegerField(verbose_name=_("resolved"))
 
     class Meta:
         verbose_name = _("conversations per day")
@@ -105,16 +105,17 @@ class ConversationTimeDaily(models.Model):
     """How long the conversations opened on one day took, as a histogram per measure (first response, wait,
     handle): ``count`` conversations fell in ``bucket``, taking ``seconds`` together (reports/histogram.py)."""
 
-    day = models.DateField(db_index=True)
-    phone_number_id = models.BigIntegerField()
-    channel = models.CharField(max_length=16)
-    queue_id = models.BigIntegerField(null=True)
-    agent_id = models.BigIntegerField(null=True)
-    workstream_id = models.BigIntegerField(null=True)
-    measure = models.CharField(max_length=16)
-    bucket = models.PositiveIntegerField()
-    count = models.PositiveIntegerField()
-    seconds = models.FloatField(help_text="The durations of the bucket's conversations added up.")
+    day = models.DateField(db_index=True, verbose_name=_("day"))
+    phone_number_id = models.BigIntegerField(verbose_name=_("phone number id"))
+    channel = models.CharField(max_length=16, verbose_name=_("channel"))
+    queue_id = models.BigIntegerField(null=True, verbose_name=_("queue id"))
+    agent_id = models.BigIntegerField(null=True, verbose_name=_("agent id"))
+    workstream_id = models.BigIntegerField(null=True, verbose_name=_("workstream id"))
+    measure = models.CharField(max_length=16, verbose_name=_("measure"))
+    bucket = models.PositiveIntegerField(verbose_name=_("bucket"))
+    count = models.PositiveIntegerField(verbose_name=_("count"))
+    seconds = models.FloatField(help_text=_("The durations of the bucket's conversations added up."),
+                                verbose_name=_("seconds"))
 
     class Meta:
         verbose_name = _("conversation times per day")

@@ -6,8 +6,8 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
 from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from config.admin_display import FieldHelpMixin, natural_time, truncated
 from config.exceptions import ServiceError
@@ -33,6 +33,7 @@ from .models import (
     OperatingHours,
     OperatingSlot,
     OverflowRule,
+    Presence,
     Queue,
     QuickReply,
     RoutingCondition,
@@ -67,7 +68,7 @@ class OperatingHoursAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     inlines = [OperatingSlotInline, HolidayInline]
 
-    @admin.display(description="Open now", boolean=True)
+    @admin.display(description=_("Open now"), boolean=True)
     def open_now(self, obj):
         from .services.hours import hours_open_at
 
@@ -112,19 +113,19 @@ class QueueAdmin(SupervisorsMixin, admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("supervisors")
 
-    @admin.display(description="Supervisors")
+    @admin.display(description=_("Supervisors"))
     def supervisors_list(self, obj):
         return ", ".join(u.get_username() for u in obj.supervisors.all()) or "—"
 
-    @admin.display(description="Open now", boolean=True)
+    @admin.display(description=_("Open now"), boolean=True)
     def open_now(self, obj):
         return queue_is_open(obj)
 
-    @admin.display(description="Waiting")
+    @admin.display(description=_("Waiting"))
     def waiting(self, obj):
         return obj.conversations.filter(state=ConversationState.OPEN).count()
 
-    @admin.display(description="Agents")
+    @admin.display(description=_("Agents"))
     def members_count(self, obj):
         return obj.members.count()
 
@@ -160,20 +161,23 @@ class AgentProfileAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(target)
         return super().response_add(request, obj, post_url_continue)
 
-    @admin.display(description="In use")
+    @admin.display(description=_("In use"))
     def capacity_in_use(self, obj):
         return capacity_used([obj.user_id]).get(obj.user_id, 0)
 
     def _presence(self, request, queryset, presence):
         for profile in queryset.select_related("user"):
             services.agent_presence_set(user=profile.user, presence=presence)
-        self.message_user(request, f"{queryset.count()} agent(s) set to {presence}.", messages.SUCCESS)
+        count = queryset.count()
+        self.message_user(request, ngettext("%(count)s agent set to %(presence)s.",
+                                            "%(count)s agents set to %(presence)s.", count)
+                          % {"count": count, "presence": Presence(presence).label}, messages.SUCCESS)
 
-    @admin.action(description="Set presence: available")
+    @admin.action(description=_("Set presence: available"))
     def set_available(self, request, queryset):
         self._presence(request, queryset, "available")
 
-    @admin.action(description="Set presence: offline")
+    @admin.action(description=_("Set presence: offline"))
     def set_offline(self, request, queryset):
         self._presence(request, queryset, "offline")
 
@@ -182,10 +186,10 @@ class BotRuleInline(FieldHelpMixin, admin.StackedInline):
     model = BotRule
     extra = 0
     field_help = {
-        "order": "Rules are tried from the lowest number up; the first that matches answers.",
-        "match": "How the pattern is compared with the customer's message.",
-        "pattern": "A word the message contains (without regard to case), or a regular expression (Python "
-                   "syntax), as Match says.",
+        "order": _("Rules are tried from the lowest number up; the first that matches answers."),
+        "match": _("How the pattern is compared with the customer's message."),
+        "pattern": _("A word the message contains (without regard to case), or a regular expression (Python "
+                     "syntax), as Match says."),
     }
 
 
@@ -199,10 +203,10 @@ class BotForm(forms.ModelForm):
     """The bot's settings; the secret is a write-only input that never carries the stored value."""
 
     new_secret = forms.CharField(
-        label="Secret", required=False, strip=False,
+        label=_("Secret"), required=False, strip=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="HTTP bot: key of the X-Hub-Signature HMAC-SHA256 header over the body. Leave empty to keep "
-                  "the current secret.",
+        help_text=_("HTTP bot: key of the X-Hub-Signature HMAC-SHA256 header over the body. Leave empty to keep "
+                    "the current secret."),
     )
 
     class Meta:
@@ -215,7 +219,7 @@ class BotForm(forms.ModelForm):
         cleaned = super().clean()
         url = cleaned.get("url") or ""
         if cleaned.get("kind") == BotKind.HTTP and not url and "url" not in self.errors:
-            self.add_error("url", "An HTTP bot needs the URL each customer message is POSTed to.")
+            self.add_error("url", gettext("An HTTP bot needs the URL each customer message is POSTed to."))
         elif url:
             try:
                 bot_url_check(url)
@@ -228,11 +232,11 @@ class BotForm(forms.ModelForm):
 class BotAdmin(FieldHelpMixin, admin.ModelAdmin):
     form = BotForm
     field_help = {
-        "name": "Shown on workstreams that use the bot and in the routing diagnosis.",
-        "kind": "Rule bot: answers from its rules below. HTTP bot: a service you run answers each customer "
-                "message (URL and secret below).",
-        "fallback_answer": "Rule bot: sent when no rule matches and unmatched messages do not escalate.",
-        "timeout_seconds": "HTTP bot: seconds to wait for its answer, from 0.5 to 30.",
+        "name": _("Shown on workstreams that use the bot and in the routing diagnosis."),
+        "kind": _("Rule bot: answers from its rules below. HTTP bot: a service you run answers each customer "
+                  "message (URL and secret below)."),
+        "fallback_answer": _("Rule bot: sent when no rule matches and unmatched messages do not escalate."),
+        "timeout_seconds": _("HTTP bot: seconds to wait for its answer, from 0.5 to 30."),
     }
     exclude = ["secret"]  # never rendered, not even read-only: "secret_status" says whether one is set
     readonly_fields = ["secret_status"]
@@ -250,9 +254,9 @@ class BotAdmin(FieldHelpMixin, admin.ModelAdmin):
         extra = ["secret_status", "new_secret"] if self.can_set_secret(request, obj) else ["secret_status"]
         return fields[:at] + extra + fields[at:]
 
-    @admin.display(description="Current secret")
+    @admin.display(description=_("Current secret"))
     def secret_status(self, obj):
-        return "Set" if obj is not None and obj.secret else "Not set"
+        return gettext("Set") if obj is not None and obj.secret else gettext("Not set")
 
     def save_model(self, request, obj, form, change):
         new_secret = form.cleaned_data.get("new_secret")
@@ -269,40 +273,40 @@ class WorkstreamNumberInline(admin.TabularInline):
               "survey_enabled", "survey_url", "settings_link"]
     readonly_fields = ["settings_link"]
 
-    @admin.display(description="Messages and templates")
+    @admin.display(description=_("Messages and templates"))
     def settings_link(self, obj):
         if not obj.pk:
             return "—"
         from django.urls import reverse
 
-        return format_html('<a href="{}">Automated messages, templates…</a>',
-                           reverse("admin:workstreams_workstreamnumber_change", args=[obj.pk]))
+        return format_html('<a href="{}">{}</a>', reverse("admin:workstreams_workstreamnumber_change", args=[obj.pk]),
+                           gettext("Automated messages, templates…"))
 
 
 class RoutingRuleInline(FieldHelpMixin, admin.TabularInline):
     model = RoutingRule
     field_help = {
-        "order": "Tried from the lowest number up; the first whose conditions all hold chooses the queue.",
-        "queue": "Where the conversations this rule matches wait for an agent.",
+        "order": _("Tried from the lowest number up; the first whose conditions all hold chooses the queue."),
+        "queue": _("Where the conversations this rule matches wait for an agent."),
     }
     extra = 0
     fields = ["order", "name", "queue", "is_active", "edit_link"]
     readonly_fields = ["edit_link"]
     show_change_link = True
 
-    @admin.display(description="Conditions")
+    @admin.display(description=_("Conditions"))
     def edit_link(self, obj):
-        return ", ".join(str(c) for c in obj.conditions.all()) or "always" if obj.pk else "—"
+        return ", ".join(str(c) for c in obj.conditions.all()) or gettext("always") if obj.pk else "—"
 
 
 @admin.register(Workstream)
 class WorkstreamAdmin(FieldHelpMixin, SupervisorsMixin, admin.ModelAdmin):
     field_help = {
-        "name": "Shown to agents and supervisors.",
-        "distribution_mode": "Push: the hub assigns each conversation to an available agent with capacity. "
-                             "Pick: agents take conversations from their queues themselves.",
-        "wrap_up_capacity": "Once an agent ends a conversation (wrap-up): whether it still uses their capacity "
-                            "— until it is closed, for the wrap-up time below, or not at all.",
+        "name": _("Shown to agents and supervisors."),
+        "distribution_mode": _("Push: the hub assigns each conversation to an available agent with capacity. "
+                               "Pick: agents take conversations from their queues themselves."),
+        "wrap_up_capacity": _("Once an agent ends a conversation (wrap-up): whether it still uses their capacity "
+                              "— until it is closed, for the wrap-up time below, or not at all."),
     }
     list_display = ["name", "channel", "distribution_mode", "capacity_per_conversation", "bot", "number_count"]
     list_filter = ["channel", "distribution_mode"]
@@ -310,16 +314,16 @@ class WorkstreamAdmin(FieldHelpMixin, SupervisorsMixin, admin.ModelAdmin):
     inlines = [WorkstreamNumberInline, RoutingRuleInline]
     fieldsets = [
         (None, {"fields": ["name", "channel"]}),
-        ("Work distribution", {"fields": ["distribution_mode", "offers_enabled", "offer_timeout",
+        (_("Work distribution"), {"fields": ["distribution_mode", "offers_enabled", "offer_timeout",
                                           "capacity_per_conversation", "keep_same_agent",
                                           "fallback_queue", "wrap_up_capacity", "wrap_up_time",
                                           "waiting_auto_close"]}),
-        ("Bot", {"fields": ["bot"]}),
-        ("Supervision", {"fields": ["supervisors"]}),
+        (_("Bot"), {"fields": ["bot"]}),
+        (_("Supervision"), {"fields": ["supervisors"]}),
     ]
     filter_horizontal = ["supervisors"]
 
-    @admin.display(description="Numbers")
+    @admin.display(description=_("Numbers"))
     def number_count(self, obj):
         return obj.numbers.count()
 
@@ -328,9 +332,9 @@ class RoutingConditionInline(FieldHelpMixin, admin.TabularInline):
     model = RoutingCondition
     extra = 1
     field_help = {
-        "field": "What is compared: something about the customer, our number, the first message, or whether a "
-                 "queue is within its operating hours.",
-        "operator": "How it is compared with the value (time conditions: “holds”).",
+        "field": _("What is compared: something about the customer, our number, the first message, or whether a "
+                   "queue is within its operating hours."),
+        "operator": _("How it is compared with the value (time conditions: “holds”)."),
     }
 
 
@@ -376,12 +380,12 @@ class RoutingSplitInline(admin.TabularInline):
 @admin.register(RoutingRule)
 class RoutingRuleAdmin(FieldHelpMixin, admin.ModelAdmin):
     field_help = {
-        "workstream": "The workstream whose new conversations this rule routes.",
-        "order": "Rules are tried from the lowest number up; the first whose conditions all hold chooses the "
-                 "queue (a rule without conditions always holds).",
-        "name": "Shown in the routing diagnosis of the conversations it routes.",
-        "queue": "Where the conversations this rule matches wait for an agent.",
-        "is_active": "An inactive rule is skipped.",
+        "workstream": _("The workstream whose new conversations this rule routes."),
+        "order": _("Rules are tried from the lowest number up; the first whose conditions all hold chooses the "
+                   "queue (a rule without conditions always holds)."),
+        "name": _("Shown in the routing diagnosis of the conversations it routes."),
+        "queue": _("Where the conversations this rule matches wait for an agent."),
+        "is_active": _("An inactive rule is skipped."),
     }
     list_display = ["name", "workstream", "order", "queue", "is_active"]
     list_filter = ["workstream", "queue", "is_active"]
@@ -451,8 +455,8 @@ class CaseAdmin(admin.ModelAdmin):
 
 class ConversationMessageInline(admin.TabularInline):
     model = ConversationMessage
-    verbose_name = "message"
-    verbose_name_plural = "Thread"
+    verbose_name = _("message")
+    verbose_name_plural = _("Thread")
     extra = 0
     can_delete = False
     fields = ["when", "direction", "kind", "body", "status", "error"]
@@ -464,27 +468,27 @@ class ConversationMessageInline(admin.TabularInline):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("message")
 
-    @admin.display(description="When")
+    @admin.display(description=_("When"))
     def when(self, obj):
         return obj.message.created_at
 
-    @admin.display(description="Direction")
+    @admin.display(description=_("Direction"))
     def direction(self, obj):
         return obj.message.get_direction_display()
 
-    @admin.display(description="Kind")
+    @admin.display(description=_("Kind"))
     def kind(self, obj):
         return obj.message.get_kind_display()
 
-    @admin.display(description="Text")
+    @admin.display(description=_("Text"))
     def body(self, obj):
         return obj.message.body
 
-    @admin.display(description="Status")
+    @admin.display(description=_("Status"))
     def status(self, obj):
         return obj.message.get_status_display()
 
-    @admin.display(description="Provider error")
+    @admin.display(description=_("Provider error"))
     def error(self, obj):
         m = obj.message
         return f"{m.error_code}: {m.error_message}" if m.error_code or m.error_message else ""
@@ -524,20 +528,20 @@ class ConversationAdmin(admin.ModelAdmin):
     STATE_COLOURS = {"open": "#b45309", "active": "#15803d", "waiting": "#1d4ed8", "wrap_up": "#6b7280",
                      "closed": "#374151"}
 
-    @admin.display(description="Customer", ordering="contact__address")
+    @admin.display(description=_("Customer"), ordering="contact__address")
     def contact_short(self, obj):
         return truncated(str(obj.contact), 32)
 
-    @admin.display(description="Last message", ordering="last_message_at")
+    @admin.display(description=_("Last message"), ordering="last_message_at")
     def last_activity(self, obj):
         return natural_time(obj.last_message_at)
 
-    @admin.display(description="State", ordering="state")
+    @admin.display(description=_("State"), ordering="state")
     def state_badge(self, obj):
         return format_html('<strong style="color:{}">{}</strong>', self.STATE_COLOURS.get(obj.state, "#000"),
                            obj.get_state_display())
 
-    @admin.display(description="Routing diagnosis")
+    @admin.display(description=_("Routing diagnosis"))
     def routing_explained(self, obj):
         lines = routing_lines(obj.routing_diagnosis)
         if not lines:
@@ -551,17 +555,19 @@ class ConversationAdmin(admin.ModelAdmin):
         # The same reach as the console and the API: agents see their own, supervisors their queues'.
         return access.conversations_visible_to(request.user, super().get_queryset(request))
 
-    @admin.action(description="End the selected conversations (resolved, wrap-up)")
+    @admin.action(description=_("End the selected conversations (resolved, wrap-up)"))
     def end_conversations(self, request, queryset):
         self._apply(request, queryset, Action.END,
-                    lambda c: services.conversation_end(conversation=c, user=request.user), "ended")
+                    lambda c: services.conversation_end(conversation=c, user=request.user),
+                    lambda n: ngettext("%(count)s conversation ended.", "%(count)s conversations ended.", n))
 
-    @admin.action(description="Force-close the selected conversations")
+    @admin.action(description=_("Force-close the selected conversations"))
     def close_conversations(self, request, queryset):
         self._apply(request, queryset, Action.FORCE_CLOSE,
-                    lambda c: services.conversation_force_close(conversation=c, by=request.user), "closed")
+                    lambda c: services.conversation_force_close(conversation=c, by=request.user),
+                    lambda n: ngettext("%(count)s conversation closed.", "%(count)s conversations closed.", n))
 
-    def _apply(self, request, queryset, action, operation, verb):
+    def _apply(self, request, queryset, action, operation, done_text):
         done = 0
         for conversation in queryset:
             try:
@@ -569,9 +575,10 @@ class ConversationAdmin(admin.ModelAdmin):
                 operation(conversation)
                 done += 1
             except ServiceError as exc:
-                self.message_user(request, f"#{conversation.pk}: {exc.message}", messages.WARNING)
+                text = gettext("#%(id)s: %(message)s") % {"id": conversation.pk, "message": exc.message}
+                self.message_user(request, text, messages.WARNING)
         if done:
-            self.message_user(request, f"{done} conversation(s) {verb}.", messages.SUCCESS)
+            self.message_user(request, done_text(done) % {"count": done}, messages.SUCCESS)
 
 
 

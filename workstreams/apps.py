@@ -1,10 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class WorkstreamsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "workstreams"
-    verbose_name = "Workstreams"
+    verbose_name = _("Workstreams")
 
     def ready(self) -> None:
         from django.db.models.signals import m2m_changed

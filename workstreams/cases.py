@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from channels_app.services.contacts import contact_for, normalize_address
 from config.exceptions import ServiceError
@@ -15,10 +16,10 @@ def case_check(*, title: str, contact_address: str) -> None:
     """Everything a new case needs, checked before anything is saved (forms call it too); raise
     ServiceError naming the field."""
     if not (title or "").strip():
-        raise ServiceError("Enter a title for the case.", code="title_required", field="title")
+        raise ServiceError(_("Enter a title for the case."), code="title_required", field="title")
     if not normalize_address(contact_address or ""):
-        raise ServiceError(f"'{contact_address}' is not a phone number in E.164 form, e.g. +14155550123 (or the "
-                           "WhatsApp user ID of a customer known by a username).",
+        raise ServiceError(_("'%(address)s' is not a phone number in E.164 form, e.g. +14155550123 (or the "
+                             "WhatsApp user ID of a customer known by a username).") % {"address": contact_address},
                            code="contact_invalid", field="contact")
 
 
@@ -31,7 +32,8 @@ def case_create(*, title: str, contact_address: str, description: str = "", cust
     try:
         contact = contact_for(contact_address, display_name=customer_name)
     except ValueError:
-        raise ServiceError(f"'{contact_address}' is not a phone number in E.164 form, e.g. +14155550123.",
+        raise ServiceError(_("'%(address)s' is not a phone number in E.164 form, e.g. +14155550123.")
+                           % {"address": contact_address},
                            code="contact_invalid", field="contact") from None
     case = Case.objects.create(title=title[:200], contact=contact, description=description,
                                status=CaseStatus.ACTIVE)

@@ -4,6 +4,7 @@ tools. Needs ``channels_app.view_message``."""
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -16,38 +17,40 @@ from config.api import ApiErrorSerializer, ModelPermissions
 
 
 class ExchangeSerializer(serializers.Serializer):
-    id = serializers.IntegerField(help_text="The channel-log row.")
+    id = serializers.IntegerField(help_text=gettext_lazy("The channel-log row."))
     method = serializers.CharField()
     url = serializers.CharField()
     status_code = serializers.IntegerField(allow_null=True)
     duration_ms = serializers.IntegerField(allow_null=True)
-    request_body = serializers.CharField(help_text="What was sent, secrets redacted.")
-    response_body = serializers.CharField(help_text="What came back.")
-    error = serializers.CharField(help_text="Why no answer came back, if none did.")
+    request_body = serializers.CharField(help_text=gettext_lazy("What was sent, secrets redacted."))
+    response_body = serializers.CharField(help_text=gettext_lazy("What came back."))
+    error = serializers.CharField(help_text=gettext_lazy("Why no answer came back, if none did."))
 
 
 class EventSerializer(serializers.Serializer):
-    id = serializers.IntegerField(help_text="The stored webhook (event store).")
+    id = serializers.IntegerField(help_text=gettext_lazy("The stored webhook (event store)."))
     kind = serializers.CharField()
     state = serializers.CharField()
     attempts = serializers.IntegerField()
     error = serializers.CharField()
     url = serializers.CharField()
-    body = serializers.CharField(help_text="The webhook's body as it arrived, the account's secrets redacted.")
+    body = serializers.CharField(help_text=gettext_lazy("The webhook's body as it arrived, the account's secrets "
+                                                        "redacted."))
     received_at = serializers.DateTimeField()
     processed_at = serializers.DateTimeField(allow_null=True)
 
 
 class TraceEntrySerializer(serializers.Serializer):
     at = serializers.DateTimeField(allow_null=True)
-    kind = serializers.CharField(help_text="webhook, created, send, retry, status_callback, conversation, outbound, "
-                                           "outcome (always last).")
+    kind = serializers.CharField(help_text=gettext_lazy("webhook, created, send, retry, status_callback, conversation, "
+                                                        "outbound, outcome (always last)."))
     title = serializers.CharField()
     detail = serializers.CharField()
     tone = serializers.ChoiceField(choices=["ok", "info", "warning", "error"])
-    request_id = serializers.CharField(help_text="The web request or task it happened in (also on its log lines).")
-    exchange = ExchangeSerializer(allow_null=True, help_text="A provider HTTP exchange (channel log).")
-    event = EventSerializer(allow_null=True, help_text="A stored webhook (event store).")
+    request_id = serializers.CharField(help_text=gettext_lazy("The web request or task it happened in (also on its log "
+                                                              "lines)."))
+    exchange = ExchangeSerializer(allow_null=True, help_text=gettext_lazy("A provider HTTP exchange (channel log)."))
+    event = EventSerializer(allow_null=True, help_text=gettext_lazy("A stored webhook (event store)."))
 
 
 class MessageTraceSerializer(serializers.Serializer):
@@ -64,9 +67,10 @@ class MessageTraceView(APIView):
     queryset = Message.objects.all()  # ModelPermissions reads the model from it
 
     @extend_schema(responses={200: MessageTraceSerializer,
-                              403: OpenApiResponse(ApiErrorSerializer, description="No view_message permission."),
-                              404: OpenApiResponse(ApiErrorSerializer, description="No such message.")},
-                   summary="A message's whole story, in order")
+                              403: OpenApiResponse(ApiErrorSerializer, description=gettext_lazy("No view_message "
+                                                                                                "permission.")),
+                              404: OpenApiResponse(ApiErrorSerializer, description=gettext_lazy("No such message."))},
+                   summary=gettext_lazy("A message's whole story, in order"))
     def get(self, request: Request, pk: int) -> Response:
         message = get_object_or_404(Message.objects.select_related("account", "contact", "phone_number", "author"),
                                     pk=pk)

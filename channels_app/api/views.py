@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -40,12 +41,12 @@ from .serializers import (
 CHANGE_ACCOUNT = "channels_app.change_messagingaccount"
 
 _ERROR_TEXT = {
-    400: "The input was refused; `field` names the input at fault.",
-    401: "No valid token or session.",
-    403: "The user lacks the permission this request needs.",
-    404: "No such account or number.",
-    409: "The number is still referenced by stored messages.",
-    502: "The provider refused the message; `detail` carries its answer.",
+    400: _("The input was refused; `field` names the input at fault."),
+    401: _("No valid token or session."),
+    403: _("The user lacks the permission this request needs."),
+    404: _("No such account or number."),
+    409: _("The number is still referenced by stored messages."),
+    502: _("The provider refused the message; `detail` carries its answer."),
 }
 
 
@@ -64,12 +65,12 @@ def _credentials(data: dict[str, Any]) -> dict[str, str]:
 @extend_schema(tags=["accounts"])
 @extend_schema_view(
     list=extend_schema(
-        summary="List messaging accounts",
+        summary=_("List messaging accounts"),
         parameters=[AccountFilterSerializer],
         responses={200: MessagingAccountSerializer(many=True), **errors(400, 401, 403)},
     ),
     retrieve=extend_schema(
-        summary="Get a messaging account", responses={200: MessagingAccountSerializer, **errors(401, 403, 404)}
+        summary=_("Get a messaging account"), responses={200: MessagingAccountSerializer, **errors(401, 403, 404)}
     ),
 )
 class MessagingAccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -94,9 +95,9 @@ class MessagingAccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
                         status=status_code)
 
     @extend_schema(
-        summary="Create a messaging account",
-        description="Creates the account with its credentials and numbers, all or nothing. Setting credentials "
-        "needs the 'Can set or change provider credentials' permission.",
+        summary=_("Create a messaging account"),
+        description=_("Creates the account with its credentials and numbers, all or nothing. Setting credentials needs "
+                      "the 'Can set or change provider credentials' permission."),
         request=MessagingAccountCreateSerializer,
         responses={201: MessagingAccountSerializer, **errors(400, 401, 403)},
     )
@@ -110,9 +111,9 @@ class MessagingAccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         return self._render(account, status.HTTP_201_CREATED)
 
     @extend_schema(
-        summary="Rename, (de)activate or change credentials",
-        description="Send only what changes. Credentials may be sent one at a time; changing them resets the "
-        "validation state and needs the 'Can set or change provider credentials' permission.",
+        summary=_("Rename, (de)activate or change credentials"),
+        description=_("Send only what changes. Credentials may be sent one at a time; changing them resets the "
+                      "validation state and needs the 'Can set or change provider credentials' permission."),
         request=MessagingAccountUpdateSerializer,
         responses={200: MessagingAccountSerializer, **errors(400, 401, 403, 404)},
     )
@@ -126,9 +127,10 @@ class MessagingAccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         return self._render(account)
 
     @extend_schema(
-        summary="Check the credentials with the provider",
-        description="Asks the provider whether the credentials are good, without sending a message, and records "
-        "the answer on the account. Answers 200 whatever the outcome; `valid` and `validation_status` tell it.",
+        summary=_("Check the credentials with the provider"),
+        description=_("Asks the provider whether the credentials are good, without sending a message, and records the "
+                      "answer on the account. Answers 200 whatever the outcome; `valid` and `validation_status` tell "
+                      "it."),
         request=None,
         operation_id="v1_accounts_validate",
         responses={200: ValidationResultSerializer, **errors(401, 403, 404)},
@@ -144,10 +146,10 @@ class MessagingAccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         }).data)
 
     @extend_schema(
-        summary="Send a test message now",
-        description="Sends one message right away (not queued, not retried) through the provider to check the "
-        "account end to end. It obeys every rule a reply obeys (length, consent, the WhatsApp 24-hour window, "
-        "attachments) and is stored as a test message.",
+        summary=_("Send a test message now"),
+        description=_("Sends one message right away (not queued, not retried) through the provider to check the "
+                      "account end to end. It obeys every rule a reply obeys (length, consent, the WhatsApp 24-hour "
+                      "window, attachments) and is stored as a test message."),
         request=SendTestMessageSerializer,
         operation_id="v1_accounts_test_message",
         responses={200: SendTestMessageResultSerializer, **errors(400, 401, 403, 404, 409, 502)},
@@ -168,12 +170,12 @@ class MessagingAccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
 @extend_schema(
     tags=["numbers"],
     parameters=[OpenApiParameter("account_pk", OpenApiTypes.INT, OpenApiParameter.PATH,
-                                 description="The account's id.")],
+                                 description=_("The account's id."))],
 )
 @extend_schema_view(
-    list=extend_schema(summary="List an account's numbers",
+    list=extend_schema(summary=_("List an account's numbers"),
                        responses={200: PhoneNumberSerializer(many=True), **errors(401, 403, 404)}),
-    retrieve=extend_schema(summary="Get a number", responses={200: PhoneNumberSerializer, **errors(401, 403, 404)}),
+    retrieve=extend_schema(summary=_("Get a number"), responses={200: PhoneNumberSerializer, **errors(401, 403, 404)}),
 )
 class PhoneNumberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """The numbers an account sends from and receives on."""
@@ -196,7 +198,7 @@ class PhoneNumberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         return super().list(request, *args, **kwargs)
 
     @extend_schema(
-        summary="Add a number to an account",
+        summary=_("Add a number to an account"),
         request=PhoneNumberWriteSerializer,
         responses={201: PhoneNumberSerializer, **errors(400, 401, 403, 404)},
     )
@@ -206,7 +208,7 @@ class PhoneNumberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         return Response(PhoneNumberSerializer(phone).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        summary="Change a number",
+        summary=_("Change a number"),
         request=PhoneNumberWriteSerializer,
         responses={200: PhoneNumberSerializer, **errors(400, 401, 403, 404)},
     )
@@ -216,7 +218,7 @@ class PhoneNumberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         phone = services.number_update(phone=phone, **data)
         return Response(PhoneNumberSerializer(phone).data)
 
-    @extend_schema(summary="Remove a number", responses={204: None, **errors(401, 403, 404, 409)})
+    @extend_schema(summary=_("Remove a number"), responses={204: None, **errors(401, 403, 404, 409)})
     def destroy(self, request: Request, account_pk: int, pk: int) -> Response:
         services.number_delete(phone=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from channels_app.models import Channel, ValidationStatus
 
@@ -108,28 +109,28 @@ def _endpoint_hosts() -> list[str]:
 def check_endpoint(value: str) -> str:
     """The resource endpoint as ``https://<host>[:port]``; ValueError saying what is wrong."""
     if "\\" in value or "@" in value:
-        raise ValueError("Endpoint must be a plain https URL, e.g. https://<resource>.communication.azure.com")
+        raise ValueError(_("Endpoint must be a plain https URL, e.g. https://<resource>.communication.azure.com"))
     parts = urlsplit(value)
     if parts.scheme.lower() != "https" or not parts.hostname:
-        raise ValueError("Endpoint must be the resource's https URL, e.g. https://<resource>.communication.azure.com "
-                         "(Azure portal → the Communication Services resource → Keys).")
+        raise ValueError(_("Endpoint must be the resource's https URL, e.g. https://<resource>.communication.azure.com "
+                           "(Azure portal → the Communication Services resource → Keys)."))
     if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError("Endpoint is the resource's base URL only, e.g. https://<resource>.communication.azure.com/ "
-                         "(no path or query).")
+        raise ValueError(_("Endpoint is the resource's base URL only, e.g. "
+                           "https://<resource>.communication.azure.com/ (no path or query)."))
     try:
         port = parts.port
     except ValueError:
-        raise ValueError("Endpoint has a port that is not a number.") from None
+        raise ValueError(_("Endpoint has a port that is not a number.")) from None
     host = parts.hostname.lower()
     if not any(host.endswith(entry) if entry.startswith(".") else host == entry for entry in _endpoint_hosts()):
-        raise ValueError(f"Endpoint host {host} is not an ACS resource host ({', '.join(_endpoint_hosts())}; "
-                         "ACS_ENDPOINT_HOSTS lists the allowed ones).")
+        raise ValueError(_("Endpoint host %(host)s is not an ACS resource host (%(hosts)s; ACS_ENDPOINT_HOSTS lists "
+                           "the allowed ones).") % {"host": host, "hosts": ", ".join(_endpoint_hosts())})
     netloc = f"[{host}]" if ":" in host else host
     return f"https://{netloc}" + (f":{port}" if port and port != 443 else "")
 
 
 def _check_access_key(value: str) -> str:
-    strict_base64(value, "Access key")
+    strict_base64(value, _("Access key"))
     return value
 
 
@@ -184,38 +185,39 @@ def _digits_to_address(value: Any) -> str:
 class AzureCommunicationServicesProvider(BaseProvider):
     name = "acs"
     label = "Azure Communication Services"
-    description = "Azure Communication Services carries SMS (no attachments)."
+    description = _("Azure Communication Services carries SMS (no attachments).")
     channels = (Channel.SMS,)
     credential_fields = (
         CredentialField(
-            "endpoint", "Endpoint",
-            "The resource's endpoint, https://<resource>.communication.azure.com (Azure portal → the Communication "
-            "Services resource → Keys). A connection string endpoint=…;accesskey=… may be pasted here instead.",
+            name="endpoint", label=_("Endpoint"),
+            help_text=_("The resource's endpoint, https://<resource>.communication.azure.com (Azure portal → the "
+                        "Communication Services resource → Keys). A connection string endpoint=…;accesskey=… may be "
+                        "pasted here instead."),
             env="ACS_ENDPOINT", check=check_endpoint),
         CredentialField(
-            "access_key", "Access key",
-            "The resource's primary (or secondary) access key, base64, from the same Keys page.",
+            name="access_key", label=_("Access key"),
+            help_text=_("The resource's primary (or secondary) access key, base64, from the same Keys page."),
             env="ACS_ACCESS_KEY", check=_check_access_key),
     )
-    number_types = (("toll_free", "Toll-free"), ("short_code", "Short code"), ("mobile", "Mobile"))
+    number_types = (("toll_free", _("Toll-free")), ("short_code", _("Short code")), ("mobile", _("Mobile")))
     webhook_routes = (
         WebhookRoute(
-            "events", "events/", "Event Grid endpoint (inbound messages and delivery reports)",
-            "In the Azure portal, on the Communication Services resource: Events → + Event Subscription; event "
-            "types 'SMS Received' and 'SMS Delivery Report Received'; endpoint type Web Hook with this URL. Either "
-            "event schema works (Event Grid or CloudEvents 1.0); the subscription's validation is answered here. "
-            "Keep the URL secret: it is what authenticates Event Grid.",
+            "events", "events/", _("Event Grid endpoint (inbound messages and delivery reports)"),
+            _("In the Azure portal, on the Communication Services resource: Events → + Event Subscription; event "
+              "types 'SMS Received' and 'SMS Delivery Report Received'; endpoint type Web Hook with this URL. Either "
+              "event schema works (Event Grid or CloudEvents 1.0); the subscription's validation is answered here. "
+              "Keep the URL secret: it is what authenticates Event Grid."),
             methods=("POST", "OPTIONS"),
         ),
     )
     max_attachments = 0  # ACS SMS carries text only
     error_codes = ERROR_CODES
-    connect_help = ("Azure Communication Services accounts need the resource's endpoint and access key (or its "
-                    "connection string) from the Azure portal. Once the account is saved, subscribe its Event Grid "
-                    "endpoint to the resource's SMS events, and use “Sync numbers from Azure” to add the numbers "
-                    "acquired with the Send SMS or Send and receive SMS feature.")
+    connect_help = (_("Azure Communication Services accounts need the resource's endpoint and access key (or its "
+                      "connection string) from the Azure portal. Once the account is saved, subscribe its Event Grid "
+                      "endpoint to the resource's SMS events, and use “Sync numbers from Azure” to add the numbers "
+                      "acquired with the Send SMS or Send and receive SMS feature."))
     lists_numbers = True
-    list_numbers_label = "Sync numbers from Azure"
+    list_numbers_label = _("Sync numbers from Azure")
 
     # --- credentials -------------------------------------------------------------------------------------------
 
@@ -260,7 +262,7 @@ class AzureCommunicationServicesProvider(BaseProvider):
         """The resource's phone numbers (Phone Numbers API), with the SMS capability of each."""
         found: list[RemoteNumber] = []
         path = f"/phoneNumbers?api-version={NUMBERS_API_VERSION}"
-        for _ in range(MAX_NUMBER_PAGES):
+        for _page in range(MAX_NUMBER_PAGES):
             response = self._request(kind="validate", method="GET", path_and_query=path)
             data = json_or_empty(response)
             if response.status_code != 200:
@@ -284,12 +286,13 @@ class AzureCommunicationServicesProvider(BaseProvider):
         description = " ".join(x for x in (str(item.get("countryCode") or ""), f"SMS {sms}") if x)
         if not ours:
             return RemoteNumber(number, "", description, usable=False,
-                                note=f"{kind or 'its'} numbers do not carry SMS here")
+                                note=_("%(kind)s numbers do not carry SMS here") % {"kind": kind} if kind
+                                else _("its numbers do not carry SMS here"))
         if "outbound" not in sms:
             return RemoteNumber(number, ours, description, usable=False,
-                                note="SMS sending is not enabled on it (Azure portal → Phone numbers → features)")
+                                note=_("SMS sending is not enabled on it (Azure portal → Phone numbers → features)"))
         return RemoteNumber(number, ours, description,
-                            note="" if "inbound" in sms else "it does not receive SMS")
+                            note="" if "inbound" in sms else _("it does not receive SMS"))
 
     # --- send and validate -------------------------------------------------------------------------------------
 

@@ -19,6 +19,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
+from django.utils.translation import gettext_lazy as _
+
 from config.inputs import JSON_MAX_DEPTH, json_depth_exceeds
 
 if TYPE_CHECKING:
@@ -72,8 +74,9 @@ def printable_ascii(value: str, label: str) -> str:
         if not (0x21 <= ord(char) <= 0x7E):
             shown = repr(char) if char.isprintable() and not char.isspace() else f"U+{ord(char):04X}"
             raise ValueError(
-                f"{label} may hold printable ASCII characters only (letters, digits and punctuation, no spaces); "
-                f"character {position} ({shown}) is not one. Copy the value again from the provider's console."
+                _("%(field)s may hold printable ASCII characters only (letters, digits and punctuation, no spaces); "
+                  "character %(position)s (%(shown)s) is not one. Copy the value again from the provider's console.")
+                % {"field": label, "position": position, "shown": shown}
             )
     return value
 
@@ -83,10 +86,10 @@ def strict_base64(value: str, label: str) -> bytes:
     try:
         decoded = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        raise ValueError(f"{label} is not valid base64 (A–Z, a–z, 0–9, + and /, padded with =). "
-                         "Copy it again from the provider's console.") from None
+        raise ValueError(_("%(field)s is not valid base64 (A–Z, a–z, 0–9, + and /, padded with =). "
+                           "Copy it again from the provider's console.") % {"field": label}) from None
     if not decoded:
-        raise ValueError(f"{label} is empty once decoded.")
+        raise ValueError(_("%(field)s is empty once decoded.") % {"field": label})
     return decoded
 
 
@@ -333,8 +336,10 @@ class BaseProvider:
     channels: ClassVar[tuple[str, ...]] = ("sms",)
     credential_fields: ClassVar[tuple[CredentialField, ...]] = ()
     #: The SMS number types it offers: (value, label), the first is the default.
-    number_types: ClassVar[tuple[tuple[str, str], ...]] = (("long_code", "Long code"), ("short_code", "Short code"),
-                                                           ("toll_free", "Toll-free"))
+    number_types: ClassVar[tuple[tuple[str, str], ...]] = (("long_code", _("Long "
+                                                                           "code")), ("short_code", _("Short "
+                                                                                                           "code")),
+                                                           ("toll_free", _("Toll-free")))
     short_code_types: ClassVar[tuple[str, ...]] = ("short_code",)
     #: The first segment of its webhook URLs; its name unless set.
     url_prefix: ClassVar[str] = ""
@@ -353,7 +358,7 @@ class BaseProvider:
     sends_nothing: ClassVar[bool] = False
     #: Whether ``remote_numbers`` lists the numbers on the provider's side, and the button's label.
     lists_numbers: ClassVar[bool] = False
-    list_numbers_label: ClassVar[str] = "Import numbers from the provider"
+    list_numbers_label: ClassVar[str] = _("Import numbers from the provider")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -386,7 +391,7 @@ class BaseProvider:
 
         if channel == "whatsapp":
             return numbers.WHATSAPP_HELP, numbers.E164_EXAMPLE
-        return ("E.164 with the leading +, e.g. +14252306549; or a 5–6 digit short code.", numbers.E164_EXAMPLE)
+        return (_("E.164 with the leading +, e.g. +14252306549; or a 5–6 digit short code."), numbers.E164_EXAMPLE)
 
     @classmethod
     def check_number(cls, *, channel: str, number: str, number_type: str = "") -> CheckedNumber:

@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from channels_app.models import Channel, ValidationStatus
 
@@ -52,17 +53,19 @@ def sign(token: str, body: bytes) -> str:
 class SandboxProvider(BaseProvider):
     name = "sandbox"
     label = "Sandbox"
-    choice_label = "Sandbox (sends nothing)"
-    description = "Sandbox carries SMS and WhatsApp, sends nothing and records what it would send."
+    choice_label = _("Sandbox (sends nothing)")
+    description = _("Sandbox carries SMS and WhatsApp, sends nothing and records what it would send.")
     channels = (Channel.SMS, Channel.WHATSAPP)
     webhook_routes = (
-        WebhookRoute("inbound", "inbound/", "Inbound URL", "POST signed JSON here to simulate a customer's message.",
+        WebhookRoute("inbound", "inbound/", _("Inbound "
+                                              "URL"), _("POST signed JSON here to simulate a customer's "
+                                                                "message."),
                      kind=INBOUND),
-        WebhookRoute("status", "status/", "Status URL", "POST signed JSON here to simulate a delivery report.",
+        WebhookRoute("status", "status/", _("Status URL"), _("POST signed JSON here to simulate a delivery report."),
                      kind=STATUS),
     )
     sends_nothing = True
-    connect_help = "Sandbox accounts need no credentials: they send nothing and record what they would send."
+    connect_help = _("Sandbox accounts need no credentials: they send nothing and record what they would send.")
 
     def media_hosts(self) -> list[str]:
         return list(settings.SANDBOX_MEDIA_HOSTS)

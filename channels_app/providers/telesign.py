@@ -11,6 +11,7 @@ from email.utils import formatdate
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 from requests.models import RequestEncodingMixin
 
 from channels_app.models import Channel, ValidationStatus
@@ -57,7 +58,7 @@ ERROR_CODES = {
 
 
 def _check_api_key(value: str) -> str:
-    strict_base64(value, "API key")
+    strict_base64(value, _("API key"))
     return value
 
 
@@ -109,32 +110,34 @@ def _address(digits: str) -> str:
 class TeleSignProvider(BaseProvider):
     name = "telesign"
     label = "TeleSign"
-    description = "TeleSign carries SMS."
+    description = _("TeleSign carries SMS.")
     channels = (Channel.SMS,)
     credential_fields = (
-        CredentialField("customer_id", "Customer ID", "TeleSign Customer ID, from the TeleSign portal.",
+        CredentialField(name="customer_id", label=_("Customer ID"),
+                        help_text=_("TeleSign Customer ID, from the TeleSign portal."),
                         env="TELESIGN_CUSTOMER_ID", secret=False),
-        CredentialField("api_key", "API key", "TeleSign API key (base64), from the TeleSign portal.",
+        CredentialField(name="api_key", label=_("API key"),
+                        help_text=_("TeleSign API key (base64), from the TeleSign portal."),
                         env="TELESIGN_API_KEY", check=_check_api_key),
     )
-    number_types = (("geographic", "Geographic"), ("short_code", "Short code"), ("toll_free", "Toll-free"))
+    number_types = (("geographic", _("Geographic")), ("short_code", _("Short code")), ("toll_free", _("Toll-free")))
     webhook_routes = (
         WebhookRoute(
-            "callback", "", "Callback URL (inbound messages and delivery reports)",
-            "Give this URL to TeleSign as the account's callback URL (TeleSign portal, or ask TeleSign support). "
-            "TeleSign POSTs both customers' inbound messages and delivery reports to it.",
+            "callback", "", _("Callback URL (inbound messages and delivery reports)"),
+            _("Give this URL to TeleSign as the account's callback URL (TeleSign portal, or ask TeleSign support). "
+              "TeleSign POSTs both customers' inbound messages and delivery reports to it."),
         ),
     )
     error_codes = ERROR_CODES
     #: TeleSign's messaging API carries text only: an attachment would be dropped without a word.
     max_attachments = 0
-    connect_help = ("TeleSign accounts need the Customer ID and API key from the TeleSign portal. Once the "
-                    "account is saved, give TeleSign its callback URL for inbound messages and delivery reports.")
+    connect_help = (_("TeleSign accounts need the Customer ID and API key from the TeleSign portal. Once the "
+                      "account is saved, give TeleSign its callback URL for inbound messages and delivery reports."))
 
     @classmethod
     def number_help(cls, channel: str) -> tuple[str, str]:
-        return ("Digits only, country code first, e.g. 14252306549 (no +, spaces or symbols); "
-                "or a 5–6 digit short code."), "14252306549"
+        return _("Digits only, country code first, e.g. 14252306549 (no +, spaces or symbols); "
+                 "or a 5–6 digit short code."), "14252306549"
 
     @classmethod
     def check_long_number(cls, raw: str, number_type: str) -> CheckedNumber:

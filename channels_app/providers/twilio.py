@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from channels_app.models import Channel, ValidationStatus
 
@@ -85,15 +86,15 @@ logger = logging.getLogger(__name__)
 
 def _check_sid(value: str) -> str:
     if not SID.match(value):
-        raise ValueError("Account SID is AC followed by 32 hexadecimal characters, e.g. "
-                         "AC0123456789abcdef0123456789abcdef (Twilio Console, Account Info).")
+        raise ValueError(_("Account SID is AC followed by 32 hexadecimal characters, e.g. "
+                           "AC0123456789abcdef0123456789abcdef (Twilio Console, Account Info)."))
     return value
 
 
 def _check_service_sid(value: str) -> str:
     if not SERVICE_SID.match(value):
-        raise ValueError("A Messaging Service SID is MG followed by 32 hexadecimal characters, e.g. "
-                         "MG0123456789abcdef0123456789abcdef (Twilio Console, Messaging, Services).")
+        raise ValueError(_("A Messaging Service SID is MG followed by 32 hexadecimal characters, e.g. "
+                           "MG0123456789abcdef0123456789abcdef (Twilio Console, Messaging, Services)."))
     return value
 
 
@@ -154,59 +155,64 @@ def whatsapp_user_id(value: str) -> str | None:
 class TwilioProvider(BaseProvider):
     name = "twilio"
     label = "Twilio"
-    description = "Twilio carries SMS and WhatsApp."
+    description = _("Twilio carries SMS and WhatsApp.")
     channels = (Channel.SMS, Channel.WHATSAPP)
     credential_fields = (
-        CredentialField("account_sid", "Account SID", "Twilio Account SID (AC…), from the Twilio Console.",
+        CredentialField(name="account_sid", label=_("Account SID"),
+                        help_text=_("Twilio Account SID (AC…), from the Twilio Console."),
                         env="TWILIO_ACCOUNT_SID", check=_check_sid, secret=False),
-        CredentialField("auth_token", "Auth token", "Twilio Auth Token, from the Twilio Console.",
+        CredentialField(name="auth_token", label=_("Auth token"),
+                        help_text=_("Twilio Auth Token, from the Twilio Console."),
                         env="TWILIO_AUTH_TOKEN"),
         CredentialField(
-            "messaging_service_sid", "Messaging Service SID",
-            "Optional. A Twilio Messaging Service (MG…) the account sends through: every send then carries it, "
-            "and messages to any sender of the service reach this account. Use it when your US traffic must go "
-            "through a Messaging Service (A2P 10DLC campaigns, number pools, short codes). A single number can "
-            "name its own service instead: add the MG… SID as a number of type 'Messaging Service'.",
+            name="messaging_service_sid", label=_("Messaging Service SID"),
+            help_text=_("Optional. A Twilio Messaging Service (MG…) the account sends through: every send then carries "
+                        "it, and messages to any sender of the service reach this account. Use it when your US traffic "
+                        "must go through a Messaging Service (A2P 10DLC campaigns, number pools, short codes). A "
+                        "single number can name its own service instead: add the MG… SID as a number of type "
+                        "'Messaging Service'."),
             env="TWILIO_MESSAGING_SERVICE_SID", check=_check_service_sid, required=False, secret=False),
         CredentialField(
-            "signing_key_sid", "Webhook signing key ID",
-            "Optional. The ID of a Twilio webhook signing key (SharedKey) that signs this account's webhooks "
-            "instead of the Auth Token (the request names it in X-Twilio-Webhooks-Signature-Settings; HMAC-SHA1 "
-            "or HMAC-SHA256). Webhooks without that header are checked with the Auth Token.",
+            name="signing_key_sid", label=_("Webhook signing key ID"),
+            help_text=_("Optional. The ID of a Twilio webhook signing key (SharedKey) that signs this account's "
+                        "webhooks instead of the Auth Token (the request names it in "
+                        "X-Twilio-Webhooks-Signature-Settings; HMAC-SHA1 or HMAC-SHA256). Webhooks without that header "
+                        "are checked with the Auth Token."),
             env="TWILIO_SIGNING_KEY_SID", required=False, secret=False),
-        CredentialField("signing_key_secret", "Webhook signing key secret",
-                        "Optional. The secret of that signing key, shown once when the key is created.",
+        CredentialField(name="signing_key_secret", label=_("Webhook signing key secret"),
+                        help_text=_("Optional. The secret of that signing key, shown once when the key is created."),
                         env="TWILIO_SIGNING_KEY_SECRET", required=False),
         CredentialField(
-            "signing_key_sid_2", "Second signing key ID",
-            "Optional. To rotate keys without losing a webhook: add the new key here, switch the Webhook "
-            "Setting in Twilio to it, then replace the first key. Both keys are accepted meanwhile.",
+            name="signing_key_sid_2", label=_("Second signing key ID"),
+            help_text=_("Optional. To rotate keys without losing a webhook: add the new key here, switch the Webhook "
+                        "Setting in Twilio to it, then replace the first key. Both keys are accepted meanwhile."),
             env="TWILIO_SIGNING_KEY_SID_2", required=False, secret=False),
-        CredentialField("signing_key_secret_2", "Second signing key secret", "Optional. The second key's secret.",
+        CredentialField(name="signing_key_secret_2", label=_("Second signing key secret"),
+                        help_text=_("Optional. The second key's secret."),
                         env="TWILIO_SIGNING_KEY_SECRET_2", required=False),
     )
-    number_types = (("long_code", "Long code"), ("short_code", "Short code"), ("toll_free", "Toll-free"),
-                    ("service", "Messaging Service"))
+    number_types = (("long_code", _("Long code")), ("short_code", _("Short code")), ("toll_free", _("Toll-free")),
+                    ("service", _("Messaging Service")))
     webhook_routes = (
         WebhookRoute(
-            "inbound", "inbound/", "Inbound URL",
-            "In the Twilio Console, paste it into 'A message comes in' (HTTP POST) on the phone number, the "
-            "WhatsApp sender, or the WhatsApp sandbox settings.",
+            "inbound", "inbound/", _("Inbound URL"),
+            _("In the Twilio Console, paste it into 'A message comes in' (HTTP POST) on the phone number, the "
+              "WhatsApp sender, or the WhatsApp sandbox settings."),
             kind=INBOUND, answer=WebhookAnswer(body=EMPTY_TWIML, content_type="text/xml"),
         ),
         WebhookRoute(
-            "status", "status/", "Status callback URL",
-            "The hub sends it with every message, so Twilio reports delivery and read receipts to it; you "
-            "may also paste it into 'Status callback URL' on the WhatsApp sender or sandbox settings.",
+            "status", "status/", _("Status callback URL"),
+            _("The hub sends it with every message, so Twilio reports delivery and read receipts to it; you "
+              "may also paste it into 'Status callback URL' on the WhatsApp sender or sandbox settings."),
             kind=STATUS, answer=WebhookAnswer(body=b"", content_type="text/html; charset=utf-8"),
         ),
     )
     error_codes = ERROR_CODES
-    connect_help = ("Twilio accounts need the Account SID and Auth Token from the Twilio Console. Once the "
-                    "account is saved, paste its inbound URL into the number's (or WhatsApp sender's) messaging "
-                    "settings. Optional: a Messaging Service SID when your traffic must go through a Messaging "
-                    "Service (US A2P 10DLC, number pools, short codes), and the webhook signing keys when a Twilio "
-                    "Webhook Setting signs with a SharedKey instead of the Auth Token.")
+    connect_help = (_("Twilio accounts need the Account SID and Auth Token from the Twilio Console. Once the "
+                      "account is saved, paste its inbound URL into the number's (or WhatsApp sender's) messaging "
+                      "settings. Optional: a Messaging Service SID when your traffic must go through a Messaging "
+                      "Service (US A2P 10DLC, number pools, short codes), and the webhook signing keys when a Twilio "
+                      "Webhook Setting signs with a SharedKey instead of the Auth Token."))
 
     @classmethod
     def check_long_number(cls, raw: str, number_type: str):
@@ -238,8 +244,8 @@ class TwilioProvider(BaseProvider):
     @classmethod
     def number_help(cls, channel: str) -> tuple[str, str]:
         text, example = super().number_help(channel)
-        return (f"{text} Or a Messaging Service SID (MG…, type 'Messaging Service'): Twilio then chooses the "
-                "sender from the service's pool.", example)
+        return (_("%(text)s Or a Messaging Service SID (MG…, type 'Messaging Service'): Twilio then chooses the "
+                  "sender from the service's pool.") % {"text": text}, example)
 
     def service_belongs_to_account(self, service_id: str) -> bool:
         return bool(service_id) and service_id == self.credential("messaging_service_sid")

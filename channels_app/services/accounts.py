@@ -17,6 +17,7 @@ from django.apps import apps
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from channels_app.fields import EncryptedTextField
 from channels_app.models import (
@@ -64,12 +65,13 @@ NAME_MAX_LENGTH = MessagingAccount._meta.get_field("name").max_length
 def _check_name(name: str | None) -> str:
     name = (name or "").strip()
     if not name:
-        raise ServiceError("Enter a name for the account.", code="name_required", field="name")
+        raise ServiceError(_("Enter a name for the account."), code="name_required", field="name")
     if len(name) > NAME_MAX_LENGTH:
-        raise ServiceError(f"The name is {len(name)} characters; the limit is {NAME_MAX_LENGTH}.",
+        raise ServiceError(_("The name is %(length)s characters; the limit is %(limit)s.")
+                           % {"length": len(name), "limit": NAME_MAX_LENGTH},
                            code="name_too_long", field="name", extra={"limit": NAME_MAX_LENGTH})
     if "\x00" in name:
-        raise ServiceError("The name holds a NUL character; remove it.", code="name_invalid", field="name")
+        raise ServiceError(_("The name holds a NUL character; remove it."), code="name_invalid", field="name")
     return name
 
 
@@ -77,19 +79,22 @@ def _check_provider_channel(provider: str, channel: str) -> None:
     classes = provider_classes()
     if provider not in classes:
         raise ServiceError(
-            f"Unknown provider {provider!r}; choose one of: {', '.join(classes)}.",
+            _("Unknown provider '%(provider)s'; choose one of: %(choices)s.")
+            % {"provider": provider, "choices": ", ".join(classes)},
             code="provider_invalid", field="provider",
         )
     if channel not in Channel.values:
         raise ServiceError(
-            f"Unknown channel {channel!r}; choose one of: {', '.join(Channel.values)}.",
+            _("Unknown channel '%(channel)s'; choose one of: %(choices)s.")
+            % {"channel": channel, "choices": ", ".join(Channel.values)},
             code="channel_invalid", field="channel",
         )
     cls = classes[provider]
     if channel not in cls.channels:
-        carried = " and ".join(Channel(c).label for c in cls.channels)
+        carried = _(" and ").join(str(Channel(c).label) for c in cls.channels)
         raise ServiceError(
-            f"{cls.label} carries {carried} only, not {Channel(channel).label}.",
+            _("%(provider)s carries %(carried)s only, not %(channel)s.")
+            % {"provider": cls.label, "carried": carried, "channel": Channel(channel).label},
             code="provider_channel_invalid", field="channel",
         )
 
@@ -103,16 +108,18 @@ def _check_credentials(provider: str, credentials: Mapping[str, str],
     everyone = credential_fields()
     unknown = [k for k, v in credentials.items() if v and k not in own]
     if unknown:
-        labels = ", ".join(everyone[k][1].label if k in everyone else k for k in unknown)
-        raise ServiceError(f"{cls.label} accounts do not use {labels}.", code="credentials_invalid",
-                           field=unknown[0])
+        labels = ", ".join(str(everyone[k][1].label) if k in everyone else k for k in unknown)
+        raise ServiceError(_("%(provider)s accounts do not use "
+                             "%(fields)s.") % {"provider": cls.label, "fields": labels},
+                           code="credentials_invalid", field=unknown[0])
     values = {}
     for name, spec in own.items():
         value = (credentials.get(name) or "").strip()
         if not value and not spec.required:
             continue
         if not value:
-            raise ServiceError(f"{spec.label} is required for {cls.label} accounts.",
+            raise ServiceError(_("%(field)s is required for %(provider)s accounts.")
+                               % {"field": spec.label, "provider": cls.label},
                                code="credentials_required", field=name)
         if checked is not None and name not in checked:
             values[name] = value
@@ -137,8 +144,8 @@ def _can_manage_credentials(user: Any) -> bool:
 def _require_credentials_permission(user: Any) -> None:
     if not _can_manage_credentials(user):
         raise ServiceError(
-            "You do not have permission to set or change provider credentials "
-            "(ask for 'Can set or change provider credentials').",
+            _("You do not have permission to set or change provider credentials "
+              "(ask for 'Can set or change provider credentials')."),
             code="credentials_permission", field="credentials", http_status=403,
         )
 
@@ -158,7 +165,8 @@ def account_create(*, name: str, channel: str, provider: str, credentials: Mappi
         _require_credentials_permission(user)
     values = _check_credentials(provider, credentials)
     if MessagingAccount.objects.filter(name=name).exists():
-        raise ServiceError(f"An account named {name!r} already exists.", code="name_taken", field="name")
+        raise ServiceError(_("An account named '%(name)s' already exists.") % {"name": name}, code="name_taken",
+                           field="name")
     account = MessagingAccount(name=name, channel=channel, provider=provider, is_active=is_active, config=values)
     if values:
         account.credentials_updated_at = timezone.now()
@@ -175,7 +183,8 @@ def account_update(*, account: MessagingAccount, user: Any = None, name: str | N
     if name is not None:
         name = _check_name(name)
         if MessagingAccount.objects.filter(name=name).exclude(pk=account.pk).exists():
-            raise ServiceError(f"An account named {name!r} already exists.", code="name_taken", field="name")
+            raise ServiceError(_("An account named '%(name)s' already exists.") % {"name": name}, code="name_taken",
+                               field="name")
         account.name = name
     if is_active is not None:
         account.is_active = is_active
@@ -192,7 +201,7 @@ def _account_save(account: MessagingAccount) -> None:
         with transaction.atomic():
             account.save()
     except IntegrityError:
-        raise ServiceError(f"An account named {account.name!r} already exists.", code="name_taken",
+        raise ServiceError(_("An account named '%(name)s' already exists.") % {"name": account.name}, code="name_taken",
                            field="name") from None
 
 
@@ -222,7 +231,7 @@ def number_add(*, account: MessagingAccount, number: str, number_type: str = "",
     checked = check_number(provider=account.provider, channel=account.channel, number=number,
                            number_type=number_type)
     if account.channel == Channel.WHATSAPP and not (name or "").strip():
-        raise ServiceError("Give the WhatsApp number a name.", code="name_required", field="name")
+        raise ServiceError(_("Give the WhatsApp number a name."), code="name_required", field="name")
     phone = PhoneNumber(account=account, provider=account.provider, channel=account.channel,
                         number=checked.number, e164=checked.e164, number_type=checked.number_type,
                         name=(name or "").strip(), description=(description or "").strip())
@@ -242,7 +251,7 @@ def number_update(*, phone: PhoneNumber, number: str | None = None, number_type:
     if description is not None:
         phone.description = description.strip()
     if account.channel == Channel.WHATSAPP and not phone.name:
-        raise ServiceError("Give the WhatsApp number a name.", code="name_required", field="name")
+        raise ServiceError(_("Give the WhatsApp number a name."), code="name_required", field="name")
     _number_save(phone)
     return phone
 
@@ -254,15 +263,16 @@ def _number_save(phone: PhoneNumber) -> None:
     other = clash.select_related("account").first()
     if other:
         raise ServiceError(
-            f"{phone.number} is already configured on {provider_label(phone.provider)} account "
-            f"'{other.account.name}'.",
+            _("%(number)s is already configured on %(provider)s account '%(account)s'.")
+            % {"number": phone.number, "provider": provider_label(phone.provider), "account": other.account.name},
             code="number_taken", field="number",
         )
     try:
         with transaction.atomic():
             phone.save()
     except IntegrityError:
-        raise ServiceError(f"{phone.number} is already configured on another account.", code="number_taken",
+        raise ServiceError(_("%(number)s is already configured on another account.") % {"number": phone.number},
+                           code="number_taken",
                            field="number") from None
 
 
@@ -295,18 +305,20 @@ def account_send_test_message(*, account: MessagingAccount, to: str, text: str, 
     """
     recipient = to_e164(to)
     if not recipient or not recipient.startswith("+"):
-        raise ServiceError(f"'{to}' is not a phone number in E.164 form, e.g. +14155550100.",
+        raise ServiceError(_("'%(to)s' is not a phone number in E.164 form, e.g. +14155550100.") % {"to": to},
                            code="to_invalid", field="to")
     numbers = list(account.numbers.all())
     if from_number:
         sender = next((n for n in numbers if from_number in (n.number, n.e164)), None)
         if sender is None:
-            raise ServiceError(f"{from_number} is not a number of account '{account.name}'.",
+            raise ServiceError(_("%(number)s is not a number of account '%(account)s'.")
+                               % {"number": from_number, "account": account.name},
                                code="from_invalid", field="from_number")
     else:
         sender = numbers[0] if numbers else None
         if sender is None:
-            raise ServiceError(f"Account '{account.name}' has no number to send from; add one first.",
+            raise ServiceError(_("Account '%(account)s' has no number to send from; add one first.")
+                               % {"account": account.name},
                                code="no_number", field="from_number")
     sender.account = account
     contact = Contact.objects.filter(address=recipient).first() or Contact(address=recipient)
@@ -321,7 +333,8 @@ def account_send_test_message(*, account: MessagingAccount, to: str, text: str, 
         reason = redact(str(error), account.secret_values())
         logger.warning("test message %s from account %s to %s refused: %s", message.pk, account.pk, recipient,
                        reason)
-        raise ServiceError(f"{provider_label(account.provider)} refused the message: {reason}",
+        raise ServiceError(_("%(provider)s refused the message: %(reason)s")
+                           % {"provider": provider_label(account.provider), "reason": reason},
                            code="provider_error", field="account", http_status=502,
                            extra={"message_id": message.pk})
     logger.info("test message %s sent from account %s (%s) to %s; provider message id %s", message.pk, account.pk,
@@ -381,7 +394,7 @@ def number_delete(*, phone: PhoneNumber) -> None:
             phone.delete()
     except (ProtectedError, RestrictedError):
         raise ConflictError(
-            f"{phone.number} is still referenced by stored messages; it cannot be removed.",
+            _("%(number)s is still referenced by stored messages; it cannot be removed.") % {"number": phone.number},
             code="number_in_use", field="number",
         ) from None
 
@@ -396,13 +409,15 @@ def account_remote_numbers(*, account: MessagingAccount) -> list[RemoteNumber]:
     on this account. ServiceError when the provider lists no numbers or cannot be asked."""
     provider = get_provider(account)
     if not provider.lists_numbers:
-        raise ServiceError(f"{provider.label} does not list an account's numbers; add them by hand.",
+        raise ServiceError(_("%(provider)s does not list an account's numbers; add them by hand.")
+                           % {"provider": provider.label},
                            code="numbers_not_listed", field="account")
     try:
         found = provider.remote_numbers()
     except ProviderError as exc:
         reason = redact(str(exc), account.secret_values())
-        raise ServiceError(f"{provider.label} could not list the numbers: {reason}", code="provider_error",
+        raise ServiceError(_("%(provider)s could not list the numbers: %(reason)s")
+                           % {"provider": provider.label, "reason": reason}, code="provider_error",
                            field="account", http_status=502) from None
     return found
 
@@ -419,10 +434,12 @@ def account_import_numbers(*, account: MessagingAccount, numbers: Iterable[str])
     for number in numbers:
         remote = listing.get(number)
         if remote is None:
-            raise ServiceError(f"{number} is not a number of the provider's account.", code="number_unknown",
+            raise ServiceError(_("%(number)s is not a number of the provider's account.") % {"number": number},
+                               code="number_unknown",
                                field="numbers")
         if not remote.usable:
-            raise ServiceError(f"{number} cannot be used: {remote.note}", code="number_unusable", field="numbers")
+            raise ServiceError(_("%(number)s cannot be used: %(note)s") % {"number": number, "note": remote.note},
+                               code="number_unusable", field="numbers")
         if number in existing:
             continue
         added.append(number_add(account=account, number=remote.number, number_type=remote.number_type,

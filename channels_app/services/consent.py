@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import StrEnum
 
+from django.utils.translation import gettext as _
+
 from channels_app.models import ConsentRecord, ConsentState, Contact, PhoneNumber
 from config.exceptions import ServiceError
 
@@ -93,7 +95,7 @@ def consent_opt_outs_record(*, opt_outs: Iterable[tuple[Contact, PhoneNumber, st
 def opted_out_error(*, contact: Contact, phone_number: PhoneNumber) -> ServiceError:
     """The refusal of a send to a contact who opted out (the consent rule's, in ``rules``)."""
     return ServiceError(
-        f"{contact.address} has opted out of messages from {phone_number.number}; nothing can be sent until "
-        "they text START.",
+        _("%(contact)s has opted out of messages from %(number)s; nothing can be sent until they text START.")
+        % {"contact": contact.address, "number": phone_number.number},
         code="opted_out", field="contact", http_status=409,
     )

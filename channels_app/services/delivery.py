@@ -34,6 +34,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from channels_app import segments
 from channels_app.models import (
@@ -436,9 +437,10 @@ def messages_outcome_apply(*, account: MessagingAccount, attempts: Sequence[Atte
                                                "error_message": text,
                                                "next_attempt_at": now + timedelta(seconds=delay)}
                 applied.append(Applied(attempt.message_id, SendOutcome.RETRYING, retry_in=delay))
+                log_detail = f"{text}; next in {delay:.1f} s"  # for the log, not for people
                 metrics.send_outcome(provider=account.provider, channel=account.channel, outcome="retrying",
                                      error_code=error.code, message_id=attempt.message_id,
-                                     detail=f"{text}; next in {delay:.1f} s", account_id=account.pk)
+                                     detail=log_detail, account_id=account.pk)
                 continue
             gave_up = error.retryable and retry
             code = error.code or ("retries_exhausted" if gave_up else "provider_error")
@@ -480,9 +482,10 @@ def provider_opt_outs_record(messages: Iterable[Message]) -> int:
 def message_retry(*, message: Message) -> Message:
     """Send a failed outbound message again, under today's rules."""
     if message.direction != Direction.OUTBOUND:
-        raise ServiceError("Only outgoing messages can be retried.", code="not_outbound", field="message")
+        raise ServiceError(_("Only outgoing messages can be retried."), code="not_outbound", field="message")
     if message.status not in (MessageStatus.FAILED, MessageStatus.UNDELIVERED):
-        raise ConflictError(f"The message is {message.get_status_display().lower()}, not failed.",
+        raise ConflictError(_("The message is %(status)s, not "
+                              "failed.") % {"status": message.get_status_display().lower()},
                             code="not_failed", field="message")
     media = tuple(message.attachments.filter(state=AttachmentState.OUTGOING).order_by("pk")
                   .values_list("url", flat=True))
@@ -494,7 +497,7 @@ def message_retry(*, message: Message) -> Message:
         ).update(status=MessageStatus.QUEUED, attempts=0, next_attempt_at=None, error_code="", error_message="",
                  provider_message_id=None, status_updated_at=timezone.now())
         if not updated:
-            raise ConflictError("The message is already being retried.", code="not_failed", field="message")
+            raise ConflictError(_("The message is already being retried."), code="not_failed", field="message")
         message.refresh_from_db()
         message_enqueue(message)
     return message

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from channels_app.models import Channel, Contact, Direction, Message, MessageKind, PhoneNumber
 from channels_app.policy import number_policy
@@ -56,9 +57,10 @@ def rule_length(draft: Draft) -> ServiceError | None:
     """Something to send (text, attachments or a template), and at most MAX_MESSAGE_LENGTH characters."""
     body = draft.body or ""
     if not draft.content_sid and not body.strip() and not draft.media_urls:
-        return ServiceError("The message is empty.", code="body_required", field="body")
+        return ServiceError(_("The message is empty."), code="body_required", field="body")
     if len(body) > MAX_MESSAGE_LENGTH:
-        return ServiceError(f"The message is {len(body)} characters; the limit is {MAX_MESSAGE_LENGTH}.",
+        return ServiceError(_("The message is %(length)s characters; the limit is %(limit)s.")
+                            % {"length": len(body), "limit": MAX_MESSAGE_LENGTH},
                             code="body_too_long", field="body", extra={"limit": MAX_MESSAGE_LENGTH})
     return None
 
@@ -67,8 +69,8 @@ def rule_address(draft: Draft) -> ServiceError | None:
     """An SMS needs a phone number: a WhatsApp user known only by a username has none."""
     if draft.phone_number.channel == Channel.SMS and not draft.contact.has_phone:
         return ServiceError(
-            f"No phone number is known for {draft.contact.display_name or draft.contact.address}: they write "
-            "on WhatsApp with a username, so they can be reached on WhatsApp only.",
+            _("No phone number is known for %(contact)s: they write on WhatsApp with a username, so they can be "
+              "reached on WhatsApp only.") % {"contact": draft.contact.display_name or draft.contact.address},
             code="no_phone_number", field="contact")
     return None
 
@@ -77,7 +79,8 @@ def rule_account(draft: Draft) -> ServiceError | None:
     """Nothing goes out through an inactive account."""
     account = draft.phone_number.account
     if not account.is_active:
-        return ConflictError(f"Account '{account.name}' is inactive.", code="account_inactive", field="account")
+        return ConflictError(_("Account '%(account)s' is inactive.") % {"account": account.name},
+                             code="account_inactive", field="account")
     return None
 
 
@@ -136,11 +139,14 @@ def rule_whatsapp_window(drafts: Sequence[Draft], *, now: datetime | None = None
         closes_at = closes.get((draft.contact.pk, draft.phone_number.pk))
         if closes_at is not None and closes_at > now:
             continue
-        when = (f"closed at {closes_at.isoformat(timespec='minutes')}" if closes_at
-                else "is not open (the customer has not written)")
+        if closes_at:
+            text = _("The WhatsApp 24-hour window closed at %(closed_at)s; only an approved template can be sent "
+                     "until the customer writes again.") % {"closed_at": closes_at.isoformat(timespec="minutes")}
+        else:
+            text = _("The WhatsApp 24-hour window is not open (the customer has not written); only an approved "
+                     "template can be sent until the customer writes again.")
         refused[index] = ConflictError(
-            f"The WhatsApp 24-hour window {when}; only an approved template can be sent until the customer "
-            "writes again.",
+            text,
             code="whatsapp_window_closed", field="body",
             extra={"window_closes_at": closes_at.isoformat() if closes_at else None},
         )
@@ -170,25 +176,27 @@ def rule_attachments(drafts: Sequence[Draft]) -> dict[int, ServiceError]:
         bad = next(((url, why) for url in draft.media_urls if (why := _link_refusal(url))), None)
         if bad is not None:
             refused[index] = ServiceError(
-                f"“{log_text(bad[0])}” is not a web link the hub sends (https://…): {bad[1]} Attachments are "
-                "sent as links.", code="attachment_url_invalid", field="attachments")
+                _("“%(url)s” is not a web link the hub sends (https://…): %(reason)s Attachments are sent as links.")
+                % {"url": log_text(bad[0]), "reason": bad[1]}, code="attachment_url_invalid", field="attachments")
             continue
         phone = draft.phone_number
         limit = min(MAX_ATTACHMENTS, provider_class(phone.provider).max_attachments)
         if limit == 0:
             refused[index] = ServiceError(
-                f"{phone.number} cannot send attachments: its provider carries text only.",
+                _("%(number)s cannot send attachments: its provider carries text only.") % {"number": phone.number},
                 code="attachments_not_supported", field="attachments")
             continue
         if len(draft.media_urls) > limit:
             refused[index] = ServiceError(
-                f"The message has {len(draft.media_urls)} attachments; at most {limit} can be sent in one message.",
+                _("The message has %(count)s attachments; at most %(limit)s can be sent in one message.")
+                % {"count": len(draft.media_urls), "limit": limit},
                 code="too_many_attachments", field="attachments", extra={"limit": limit})
             continue
         if phone.pk not in allowed:
             allowed[phone.pk] = number_policy(phone).agents_may_send_attachments
         if not allowed[phone.pk]:
-            refused[index] = ServiceError(f"Agents may not send attachments on {phone.number}.",
+            refused[index] = ServiceError(_("Agents may not send attachments on "
+                                            "%(number)s.") % {"number": phone.number},
                                           code="attachments_not_allowed", field="attachments")
     return refused
 

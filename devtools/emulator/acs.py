@@ -42,6 +42,8 @@ BLOCKED_DETAIL = "Sender blocked for given recipient."
 UNDELIVERED_DETAIL = "Message failed to deliver: the carrier rejected it."
 
 SMS_RECEIVED = "Microsoft.Communication.SMSReceived"
+#: What the callback log calls an inbound delivery (an event type, like the delivery reports' statuses).
+INBOUND_LABEL = "SMSReceived"
 DELIVERY_REPORT = "Microsoft.Communication.SMSDeliveryReportReceived"
 VALIDATION_EVENT = "Microsoft.EventGrid.SubscriptionValidationEvent"
 
@@ -420,7 +422,7 @@ class AcsAPI:
                     "receivedTimestamp": iso(now), "segmentCount": msg.num_segments}
             events.append(self._event(resource, SMS_RECEIVED, message_id, data, to))
             ids.append(message_id)
-        jobs = self._jobs(resource, events, kind="inbound", label="SMSReceived", message_id=ids[0])
+        jobs = self._jobs(resource, events, kind="inbound", label=INBOUND_LABEL, message_id=ids[0])
         return resource, jobs, {"provider": "acs", "resource": resource.name, "message_ids": ids,
                                 "message_id": ids[0], "url": resource.event_url, "schema": resource.schema,
                                 "events": events}

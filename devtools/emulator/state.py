@@ -172,8 +172,8 @@ class InboundTarget:
 class Message:
     """One message the emulator accepted (outbound) or injected (inbound)."""
 
-    __slots__ = ("account", "body", "callback_url", "cb_busy", "cb_pending", "channel", "content_sid", "created",
-                 "direction", "error_code", "error_message", "external_id", "from_", "history", "id",
+    __slots__ = ("account", "body", "callback_url", "cb_busy", "cb_pending", "channel", "client", "content_sid",
+                 "created", "direction", "error_code", "error_message", "external_id", "from_", "history", "id",
                  "media_urls", "messaging_service_sid", "num_media", "num_segments", "params", "provider",
                  "sent_at", "status", "status_code", "status_description", "to", "updated")
 
@@ -204,6 +204,8 @@ class Message:
         self.num_media = 0
         self.num_segments = 1
         self.params = params or {}
+        #: The address the send came from (the hub host that called the API); None for injected messages.
+        self.client: str | None = None
         self.history: list[tuple[str, float]] = [(status, created)]
         # Callbacks of one message go out one at a time, in order.
         self.cb_busy = False
@@ -222,7 +224,7 @@ class Message:
             "created": iso(self.created), "updated": iso(self.updated),
             "history": [{"status": s, "at": iso(t)} for s, t in self.history],
             "callback_url": self.callback_url, "num_segments": self.num_segments, "num_media": self.num_media,
-            "media_urls": list(self.media_urls), "params": self.params,
+            "media_urls": list(self.media_urls), "params": self.params, "client": self.client,
         }
         if self.provider == "telesign":
             data["status_code"] = self.status_code

@@ -35,6 +35,8 @@ MESSAGE_TYPES = ("OTP", "ARN", "MKT")
 LIFECYCLE_EVENTS = ("create", "sign-in", "transact", "update", "delete")
 MAX_MESSAGE = 1600
 MAX_NONCE = 128
+#: What the callback log calls an inbound delivery (TeleSign's event name, like the delivery reports' codes).
+INBOUND_LABEL = "mo_sms"
 
 IN_PROGRESS = (290, "Message in progress")
 DELIVERED = (200, "Delivered to handset")
@@ -244,6 +246,7 @@ class TeleSignAPI:
                       to=first(params, "phone_number") or "", from_=first(params, "sender_id"), body=message,
                       channel="sms", created=now, status="in_progress", callback_url=callback_url, params=params)
         msg.status_code, msg.status_description = IN_PROGRESS
+        msg.client = request.remote
         msg.external_id = external_id
         msg.num_segments = sms_segments(message)
         self.state.store_message(msg)
@@ -405,6 +408,6 @@ class TeleSignAPI:
                       callback_url=url)
         msg.status_code, msg.status_description = 1500, "Delivered to customer"
         self.state.store_message(msg)
-        job = self._signed_job(account, url, payload, kind="inbound", label="mo_sms", message_id=reference_id)
+        job = self._signed_job(account, url, payload, kind="inbound", label=INBOUND_LABEL, message_id=reference_id)
         return job, {"provider": "telesign", "reference_id": reference_id, "account": account.customer_id,
                      "url": url, "payload": payload}

@@ -120,6 +120,8 @@ def message_json_bytes(msg: Message) -> bytes:
 #: A WhatsApp user ID (business-scoped user ID) of a customer who hides their number behind a username.
 WHATSAPP_USER_ID = re.compile(r"^[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}$")
 SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
+#: What the callback log calls an inbound delivery (as the delivery reports are called by their MessageStatus).
+INBOUND_LABEL = "inbound"
 
 
 def _address_ok(value: str, *, whatsapp: bool, sender: bool) -> bool:
@@ -288,6 +290,7 @@ class TwilioAPI:
                       body=body, channel="whatsapp" if whatsapp else "sms", created=now,
                       status="accepted" if service else "queued", callback_url=status_callback or None,
                       params=params)
+        msg.client = request.remote
         msg.messaging_service_sid = service or None
         msg.content_sid = content_sid or None
         msg.media_urls = media_urls
@@ -572,6 +575,6 @@ class TwilioAPI:
                       status="received", callback_url=url, params={k: [v] for k, v in params})
         msg.media_urls, msg.num_media = media_urls, len(media_urls)
         self.state.store_message(msg)
-        job = self._signed_job(account, url, params, kind="inbound", label="inbound", message_id=message_sid)
+        job = self._signed_job(account, url, params, kind="inbound", label=INBOUND_LABEL, message_id=message_sid)
         return job, {"provider": "twilio", "message_sid": message_sid, "account": account.sid, "url": url,
                      "params": dict(params)}

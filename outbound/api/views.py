@@ -10,6 +10,7 @@ import math
 
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -67,9 +68,9 @@ class OutboundRequestCreateView(APIView):
 
     @extend_schema(
         tags=["outbound"], operation_id="outbound_requests_create", summary="Send an outbound configuration",
-        description="Stores the request with its contacts (at most 100) and sends it from a worker. Each contact "
+        description=_("Stores the request with its contacts (at most 100) and sends it from a worker. Each contact "
         "is accepted, rejected (invalid or duplicate number) or skipped (optin false, other channel); the others "
-        "are not affected. Follow the sending at the returned URL.",
+        "are not affected. Follow the sending at the returned URL."),
         request=OutboundRequestInputSerializer,
         responses={202: OutboundRequestAcceptedSerializer, **errors(400, 401, 403, 409, 429)},
         examples=[OpenApiExample("Reference contact list", value=EXAMPLE_BODY, request_only=True)],
@@ -105,8 +106,8 @@ class OutboundRequestDetailView(APIView):
 
     @extend_schema(
         tags=["outbound"], operation_id="outbound_requests_retrieve", summary="Follow an outbound request",
-        description="Counts per status (pending, sent, delivered, failed, skipped) and each contact's outcome "
-        "with its reason. Delivery comes from the providers' status callbacks.",
+        description=_("Counts per status (pending, sent, delivered, failed, skipped) and each contact's outcome "
+        "with its reason. Delivery comes from the providers' status callbacks."),
         responses={200: OutboundRequestProgressSerializer, **errors(401, 403, 404)},
     )
     def get(self, request: Request, request_id) -> Response:

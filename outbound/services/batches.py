@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from channels_app.models import Channel
 from config.exceptions import ServiceError
@@ -29,7 +30,7 @@ from outbound.models import (
     Source,
 )
 
-from .contacts import contact_parse
+from .contacts import contact_parse, field_at
 from .ratelimit import RateLimited
 from .requests import _address, configuration_require_active, contacts_cases, contacts_check, outbound_request_create
 
@@ -37,7 +38,7 @@ from .requests import _address, configuration_require_active, contacts_cases, co
 def contacts_validate(*, configuration: OutboundConfiguration, rows: list[Any], lines: list[int] | None = None) -> None:
     """Check every contact of a list before anything is stored; the error names the CSV line or position."""
     for position, raw in enumerate(rows):
-        where = f"line {lines[position]}" if lines else f"contacts[{position}]"
+        where = _("line %(line)s") % {"line": lines[position]} if lines else f"contacts[{position}]"
         parsed = contact_parse(raw, index=position, where=where)
         contacts_check(configuration=configuration, contacts=[parsed], where=where)
         contacts_cases([parsed], where=where)
@@ -82,7 +83,7 @@ def contact_list_review(*, configuration: OutboundConfiguration, rows: list[Any]
     seen: dict[str, int] = {}
     for position, raw in enumerate(rows):
         line = lines[position] if lines else position
-        where = f"line {line}" if lines else f"contacts[{position}]"
+        where = _("line %(line)s") % {"line": line} if lines else f"contacts[{position}]"
         given = str(raw.get("tocontactid", "")) if isinstance(raw, dict) else ""
         try:
             parsed = contact_parse(raw, index=position, where=where)
@@ -93,20 +94,27 @@ def contact_list_review(*, configuration: OutboundConfiguration, rows: list[Any]
             continue
         address = _address(parsed.tocontactid, channel=parsed.channelid)
         if address is None:
-            hint = (" or a WhatsApp user ID exactly as received, e.g. US.13491208655302741918"
-                    if parsed.channelid == Channel.WHATSAPP else "")
-            refused.append(RowNote(line, given, f"{where}, column tocontactid: '{parsed.tocontactid}' is not a "
-                                                f"phone number; write it in E.164 with the country code, e.g. "
-                                                f"+14155550123{hint}."))
+            if parsed.channelid == Channel.WHATSAPP:
+                reason = _("%(field)s: '%(address)s' is not a phone number; write it in E.164 with the country code, "
+                           "e.g. +14155550123 or a WhatsApp user ID exactly as received, e.g. "
+                           "US.13491208655302741918.")
+            else:
+                reason = _("%(field)s: '%(address)s' is not a phone number; write it in E.164 with the country code, "
+                           "e.g. +14155550123.")
+            refused.append(RowNote(line, given, reason % {"field": field_at(where, "tocontactid"),
+                                                          "address": parsed.tocontactid}))
         elif address in seen:
-            skipped.append(RowNote(line, given, f"{address} is already on line {seen[address]}; it is sent once."))
+            skipped.append(RowNote(line, given, _("%(address)s is already on line %(line)s; it is sent once.")
+                                   % {"address": address, "line": seen[address]}))
         elif not parsed.optin:
             seen[address] = line
-            skipped.append(RowNote(line, given, "optin is false: the customer has not agreed to be contacted."))
+            skipped.append(RowNote(line, given, _("optin is false: the customer has not agreed to be contacted.")))
         elif parsed.channelid != configuration.channel_type:
             seen[address] = line
-            skipped.append(RowNote(line, given, f"The customer's channel is {Channel(parsed.channelid).label}; this "
-                                                f"configuration sends {Channel(configuration.channel_type).label}."))
+            skipped.append(RowNote(line, given, _("The customer's channel is %(channel)s; this configuration sends "
+                                                  "%(configuration_channel)s.")
+                                   % {"channel": Channel(parsed.channelid).label,
+                                      "configuration_channel": Channel(configuration.channel_type).label}))
         else:
             seen[address] = line
     return ContactListReview(total=len(rows), refused=refused, skipped=skipped)
@@ -123,7 +131,7 @@ def outbound_batch_create(*, configuration: OutboundConfiguration, contacts: lis
     """
     configuration_require_active(configuration)
     if not contacts:
-        raise ServiceError("The contact list is empty.", code="contacts_required", field="contacts")
+        raise ServiceError(_("The contact list is empty."), code="contacts_required", field="contacts")
     contacts_validate(configuration=configuration, rows=contacts, lines=lines)
     size = settings.OUTBOUND_MAX_CONTACTS_PER_REQUEST
     with transaction.atomic():
@@ -183,8 +191,8 @@ def outbound_batch_submit_next(*, batch_id: int) -> BatchStep:
                 next_run_at=timezone.now() + timedelta(seconds=exc.retry_after))
             return BatchStep(retry_after=exc.retry_after)
         except ServiceError as exc:
-            text = f"Contacts from line {chunk.first_line} (request {chunk.index + 1} of {batch.chunk_count}) were " \
-                   f"refused: {exc.message}"
+            text = _("Contacts from line %(line)s (request %(number)s of %(total)s) were refused: %(problem)s") % {
+                "line": chunk.first_line, "number": chunk.index + 1, "total": batch.chunk_count, "problem": exc.message}
             OutboundBatch.objects.filter(pk=batch_id).update(state=BatchState.STOPPED, error=text,
                                                              finished_at=timezone.now())
             return BatchStep(finished=True, error=text)
@@ -200,7 +208,7 @@ def outbound_batch_advance(*, batch_id: int) -> str:
     if not OutboundBatch.objects.filter(pk=batch_id).exists():
         return "missing"
     submitted = 0
-    for _ in range(settings.OUTBOUND_BATCH_REQUESTS_PER_RUN):
+    for _run in range(settings.OUTBOUND_BATCH_REQUESTS_PER_RUN):
         step = outbound_batch_submit_next(batch_id=batch_id)
         if step.finished:
             return f"{submitted} submitted; " + (f"stopped: {step.error}" if step.error else "finished")
@@ -218,7 +226,7 @@ def outbound_batch_advance(*, batch_id: int) -> str:
 def outbound_batch_resume(*, batch: OutboundBatch) -> None:
     """Submit a stopped batch's remaining chunks again (e.g. after reactivating its configuration)."""
     if batch.state == BatchState.SUBMITTED:
-        raise ServiceError("Every contact of this batch was already submitted.", code="batch_finished",
+        raise ServiceError(_("Every contact of this batch was already submitted."), code="batch_finished",
                            field="batch")
     configuration_require_active(batch.configuration)
     with transaction.atomic():

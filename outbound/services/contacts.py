@@ -17,6 +17,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
 from channels_app.models import Channel
 from config.exceptions import ServiceError
 
@@ -63,7 +66,9 @@ class ContactInput:
 
 def field_at(where: str, name: str) -> str:
     """How an error names a field: ``contacts[3].optin`` in a request, ``line 17, column optin`` in a CSV file."""
-    return f"{where}.{name}" if where.endswith("]") else f"{where}, column {name}"
+    if where.endswith("]"):
+        return f"{where}.{name}"
+    return _("%(line)s, column %(column)s") % {"line": where, "column": name}
 
 
 def _fields(raw: dict[str, Any], where: str) -> dict[str, Any]:
@@ -74,7 +79,8 @@ def _fields(raw: dict[str, Any], where: str) -> dict[str, Any]:
         if name is None:
             continue
         if name in found and found[name] != value:
-            raise ServiceError(f"{field_at(where, str(key))} gives {name} a second, different value.",
+            raise ServiceError(_("%(field)s gives %(name)s a second, different value.")
+                               % {"field": field_at(where, str(key)), "name": name},
                                code="field_duplicate", field=field_at(where, str(key)))
         found[name] = value
     return found
@@ -84,10 +90,13 @@ def _text(value: Any, field_name: str, *, max_length: int = MAX_TEXT) -> str:
     if value is None:
         return ""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ServiceError(f"{field_name} must be text.", code="invalid_type", field=field_name)
+        raise ServiceError(_("%(field)s must be text.") % {"field": field_name}, code="invalid_type",
+                           field=field_name)
     text = str(value).strip()
     if len(text) > max_length:
-        raise ServiceError(f"{field_name} is {len(text)} characters; the limit is {max_length}.",
+        raise ServiceError(ngettext("%(field)s is %(length)s character; the limit is %(limit)s.",
+                                    "%(field)s is %(length)s characters; the limit is %(limit)s.", len(text))
+                           % {"field": field_name, "length": len(text), "limit": max_length},
                            code="too_long", field=field_name)
     return text
 
@@ -103,8 +112,9 @@ def _boolean(value: Any, field_name: str) -> bool:
             return True
         if word in FALSE_WORDS:
             return False
-    raise ServiceError(f"{field_name} must be true or false, got {value!r}.", code="invalid_boolean",
-                       field=field_name)
+    raise ServiceError(_("%(field)s must be true or false, got %(value)s.")
+                       % {"field": field_name, "value": repr(value)},
+                       code="invalid_boolean", field=field_name)
 
 
 def _context_items(value: Any, field_name: str) -> dict[str, str]:
@@ -114,25 +124,30 @@ def _context_items(value: Any, field_name: str) -> dict[str, str]:
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise ServiceError(f"{field_name} must be a JSON object such as {{\"order_id\": \"A-17\"}}: {exc}.",
+            raise ServiceError(_('%(field)s must be a JSON object such as {"order_id": "A-17"}: %(problem)s.')
+                               % {"field": field_name, "problem": exc},
                                code="invalid_json", field=field_name) from None
     if not isinstance(value, dict):
-        raise ServiceError(f"{field_name} must be an object of names and values, e.g. {{\"order_id\": \"A-17\"}}.",
+        raise ServiceError(_('%(field)s must be an object of names and values, e.g. {"order_id": "A-17"}.')
+                           % {"field": field_name},
                            code="invalid_type", field=field_name)
     items: dict[str, str] = {}
     for key, item in value.items():
         if not CONTEXT_KEY.match(str(key)):
-            raise ServiceError(f"{field_name}: '{key}' is not a usable name (letters, digits, _ . -; at most 100).",
+            raise ServiceError(_("%(field)s: '%(key)s' is not a usable name (letters, digits, _ . -; at most 100).")
+                               % {"field": field_name, "key": key},
                                code="invalid_key", field=field_name)
         if isinstance(item, dict | list):
-            raise ServiceError(f"{field_name}.{key} must be text or a number, not {type(item).__name__}.",
+            raise ServiceError(_("%(field)s.%(key)s must be text or a number, not %(type)s.")
+                               % {"field": field_name, "key": key, "type": type(item).__name__},
                                code="invalid_type", field=f"{field_name}.{key}")
         if item is None:
             continue
         text = str(item).lower() if isinstance(item, bool) else str(item)
         if len(text) > 1600:
-            raise ServiceError(f"{field_name}.{key} is longer than 1,600 characters.", code="too_long",
-                               field=f"{field_name}.{key}")
+            raise ServiceError(_("%(field)s.%(key)s is longer than 1,600 characters.")
+                               % {"field": field_name, "key": key},
+                               code="too_long", field=f"{field_name}.{key}")
         items[str(key)] = text
     return items
 
@@ -144,7 +159,8 @@ def configuration_ref_parse(value: Any, field_name: str) -> str:
     try:
         return str(uuid.UUID(str(value).strip()))
     except (ValueError, AttributeError, TypeError):
-        raise ServiceError(f"{field_name} must be an outbound configuration ID (a UUID), got {value!r}.",
+        raise ServiceError(_("%(field)s must be an outbound configuration ID (a UUID), got %(value)s.")
+                           % {"field": field_name, "value": repr(value)},
                            code="configuration_id_invalid", field=field_name) from None
 
 
@@ -156,20 +172,23 @@ def contact_parse(raw: Any, *, index: int, where: str | None = None) -> ContactI
     """
     where = where or f"contacts[{index}]"
     if not isinstance(raw, dict):
-        raise ServiceError(f"{where} must be an object with the fields tocontactid, channelid, optin, ….",
+        raise ServiceError(_("%(field)s must be an object with the fields tocontactid, channelid, optin, ….")
+                           % {"field": where},
                            code="invalid_type", field=where)
     values = _fields(raw, where)
     for required in ("tocontactid", "channelid", "optin"):
         if values.get(required) in (None, ""):
-            raise ServiceError(f"{field_at(where, required)} is required.", code="required",
+            raise ServiceError(_("%(field)s is required.") % {"field": field_at(where, required)}, code="required",
                                field=field_at(where, required))
     channel = _text(values["channelid"], field_at(where, "channelid")).lower()
     if channel not in Channel.values:
-        raise ServiceError(f"{field_at(where, 'channelid')} must be SMS or WhatsApp, got {values['channelid']!r}.",
+        raise ServiceError(_("%(field)s must be SMS or WhatsApp, got %(value)s.")
+                           % {"field": field_at(where, "channelid"), "value": repr(values["channelid"])},
                            code="channel_invalid", field=field_at(where, "channelid"))
     locale = _text(values.get("locale"), field_at(where, "locale"), max_length=16)
     if locale and not LANGUAGE_TAG.match(locale):
-        raise ServiceError(f"{field_at(where, 'locale')} must be a language tag such as en-US, got {locale!r}.",
+        raise ServiceError(_("%(field)s must be a language tag such as en-US, got %(value)s.")
+                           % {"field": field_at(where, "locale"), "value": repr(locale)},
                            code="locale_invalid", field=field_at(where, "locale"))
     return ContactInput(
         index=index,
@@ -203,31 +222,32 @@ def payload_parse(payload: Any) -> RequestPayload:
     if isinstance(payload, list):
         return RequestPayload("", payload)
     if not isinstance(payload, dict):
-        raise ServiceError("The body must be a JSON object with configuration_id and contacts, or an array of "
-                           "contacts.", code="invalid_body")
+        raise ServiceError(_("The body must be a JSON object with configuration_id and contacts, or an array of "
+                           "contacts."), code="invalid_body")
     keys = {str(k).lower(): k for k in payload}
     refs = [(keys[name], payload[keys[name]]) for name in ("configuration_id", CONFIGURATION_FIELD)
             if name in keys and payload[keys[name]] not in (None, "")]
     parsed = {configuration_ref_parse(value, key) for key, value in refs}
     if len(parsed) > 1:
-        raise ServiceError("configuration_id and msdyn_ocoutboundconfigurationid name different configurations.",
+        raise ServiceError(_("configuration_id and msdyn_ocoutboundconfigurationid name different configurations."),
                            code="configuration_mismatch", field="configuration_id")
     list_keys = [keys[name] for name in ("contacts", "contactlist") if name in keys]
     if not list_keys:
-        raise ServiceError("contacts is required: a list of at most 100 contacts.", code="required",
+        raise ServiceError(_("contacts is required: a list of at most 100 contacts."), code="required",
                            field="contacts")
     if len(list_keys) > 1:
-        raise ServiceError("Give the contacts once, as contacts or ContactList.", code="field_duplicate",
+        raise ServiceError(_("Give the contacts once, as contacts or ContactList."), code="field_duplicate",
                            field="contacts")
     contacts = payload[list_keys[0]]
     if isinstance(contacts, str):
         try:
             contacts = json.loads(contacts)
         except json.JSONDecodeError as exc:
-            raise ServiceError(f"{list_keys[0]} is not valid JSON: {exc}.", code="invalid_json",
-                               field=list_keys[0]) from None
+            raise ServiceError(_("%(field)s is not valid JSON: %(problem)s.") % {"field": list_keys[0], "problem": exc},
+                               code="invalid_json", field=list_keys[0]) from None
     if not isinstance(contacts, list):
-        raise ServiceError(f"{list_keys[0]} must be a list of contacts.", code="invalid_type", field=list_keys[0])
+        raise ServiceError(_("%(field)s must be a list of contacts.") % {"field": list_keys[0]}, code="invalid_type",
+                           field=list_keys[0])
     return RequestPayload(parsed.pop() if parsed else "", contacts)
 
 
@@ -249,8 +269,9 @@ def _column(name: str) -> str | None:
 def _no_nul(lines: Iterable[str]) -> Iterator[str]:
     for number, text in enumerate(lines, 1):
         if "\x00" in text:
-            raise ServiceError(f"Line {number} of the CSV file contains a NUL character (\\x00); a contact list is "
-                               "text. Save it again as UTF-8 CSV.", code="csv_invalid", field="csv")
+            raise ServiceError(_("Line %(line)s of the CSV file contains a NUL character (\\x00); a contact list is "
+                                 "text. Save it again as UTF-8 CSV.") % {"line": number}, code="csv_invalid",
+                               field="csv")
         yield text
 
 
@@ -261,12 +282,13 @@ def contacts_from_csv(source: str | bytes | Iterable[str]) -> CsvContacts:
         try:
             source = source.decode("utf-8-sig")
         except UnicodeDecodeError:
-            raise ServiceError("The CSV file must be UTF-8 text.", code="csv_encoding", field="csv") from None
+            raise ServiceError(_("The CSV file must be UTF-8 text."), code="csv_encoding", field="csv") from None
     if isinstance(source, str):
         if "\x00" in source:
             line = source.count("\n", 0, source.index("\x00")) + 1
-            raise ServiceError(f"Line {line} of the CSV file contains a NUL character (\\x00); a contact list is "
-                               "text. Save it again as UTF-8 CSV.", code="csv_invalid", field="csv")
+            raise ServiceError(_("Line %(line)s of the CSV file contains a NUL character (\\x00); a contact list is "
+                                 "text. Save it again as UTF-8 CSV.") % {"line": line}, code="csv_invalid",
+                               field="csv")
         source = io.StringIO(source.lstrip("\ufeff"))
     else:
         source = _no_nul(source)
@@ -274,27 +296,30 @@ def contacts_from_csv(source: str | bytes | Iterable[str]) -> CsvContacts:
     try:
         header = next(reader)
     except StopIteration:
-        raise ServiceError("The CSV file is empty; it needs a header row such as "
-                           "tocontactid,channelid,optin,locale,CustomerName,CaseName.", code="csv_empty",
+        raise ServiceError(_("The CSV file is empty; it needs a header row such as "
+                           "tocontactid,channelid,optin,locale,CustomerName,CaseName."), code="csv_empty",
                            field="csv") from None
     except csv.Error as exc:
-        raise ServiceError(f"Line 1 of the CSV file: {exc}.", code="csv_invalid", field="csv") from None
+        raise ServiceError(_("Line 1 of the CSV file: %(problem)s.") % {"problem": exc}, code="csv_invalid",
+                           field="csv") from None
     columns = [_column(name) for name in header]
     unknown = [name for name, col in zip(header, columns, strict=True) if col is None and name.strip()]
     if unknown:
         raise ServiceError(
-            "Unknown CSV column(s): " + ", ".join(repr(u) for u in unknown) + ". Use "
-            + ", ".join(REFERENCE_FIELDS) + " (or option for optin) and contextitems.<key> columns.",
+            _("Unknown CSV column(s): %(columns)s. Use %(fields)s (or option for optin) and contextitems.<key> "
+              "columns.")
+            % {"columns": ", ".join(repr(u) for u in unknown), "fields": ", ".join(REFERENCE_FIELDS)},
             code="csv_columns", field="csv",
         )
     named = [c for c in columns if c]
     duplicated = sorted({c for c in named if named.count(c) > 1})
     if duplicated:
-        raise ServiceError("CSV column(s) given twice: " + ", ".join(duplicated) + ".", code="csv_columns",
-                           field="csv")
+        raise ServiceError(_("CSV column(s) given twice: %(columns)s.") % {"columns": ", ".join(duplicated)},
+                           code="csv_columns", field="csv")
     for required in ("tocontactid", "channelid", "optin"):
         if required not in columns:
-            raise ServiceError(f"The CSV file has no {required} column.", code="csv_columns", field="csv")
+            raise ServiceError(_("The CSV file has no %(column)s column.") % {"column": required}, code="csv_columns",
+                               field="csv")
     rows: list[dict[str, Any]] = []
     lines: list[int] = []
     try:
@@ -303,8 +328,9 @@ def contacts_from_csv(source: str | bytes | Iterable[str]) -> CsvContacts:
                 continue
             line = reader.line_num
             if len(cells) > len(columns):
-                raise ServiceError(f"Line {line} of the CSV file has {len(cells)} cells; the header has "
-                                   f"{len(columns)}.", code="csv_invalid", field="csv")
+                raise ServiceError(_("Line %(line)s of the CSV file has %(cells)s cells; the header has %(columns)s.")
+                                   % {"line": line, "cells": len(cells), "columns": len(columns)},
+                                   code="csv_invalid", field="csv")
             row: dict[str, Any] = {}
             extra: dict[str, str] = {}
             for column, cell in zip(columns, cells, strict=False):
@@ -320,8 +346,8 @@ def contacts_from_csv(source: str | bytes | Iterable[str]) -> CsvContacts:
             rows.append(row)
             lines.append(line)
     except csv.Error as exc:
-        raise ServiceError(f"Line {reader.line_num} of the CSV file: {exc}.", code="csv_invalid",
-                           field="csv") from None
+        raise ServiceError(_("Line %(line)s of the CSV file: %(problem)s.") % {"line": reader.line_num, "problem": exc},
+                           code="csv_invalid", field="csv") from None
     if not rows:
-        raise ServiceError("The CSV file has a header but no contacts.", code="csv_empty", field="csv")
+        raise ServiceError(_("The CSV file has a header but no contacts."), code="csv_empty", field="csv")
     return CsvContacts(rows, lines)

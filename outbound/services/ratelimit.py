@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
+from django.utils.translation import ngettext
 
 from config.exceptions import ServiceError
 from outbound.models import RateCounter
@@ -115,8 +116,9 @@ def requests_admit(*, n: int = 1, enforce: bool = True) -> None:
     counts[0] -= n
     retry_after = _retry_after(counts, limit, n, now, current)
     raise RateLimited(
-        f"The limit of {limit:,} outbound requests per hour is reached; try again in "
-        f"{math.ceil(retry_after)} seconds.",
+        ngettext("The limit of %(limit)s outbound requests per hour is reached; try again in %(seconds)s second.",
+                 "The limit of %(limit)s outbound requests per hour is reached; try again in %(seconds)s seconds.",
+                 math.ceil(retry_after)) % {"limit": f"{limit:,}", "seconds": math.ceil(retry_after)},
         retry_after=retry_after, limit=limit,
     )
 

@@ -16,6 +16,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from channels_app.models import Channel
 from channels_app.services.contacts import ContactDetails, contacts_for, normalize_address
@@ -45,12 +47,14 @@ _SHORT_CODE = re.compile(r"^\d{3,6}$")
 def configuration_for(ref: str) -> OutboundConfiguration:
     """The configuration with this configuration ID; refuse an unknown or inactive one."""
     if not ref:
-        raise ServiceError("configuration_id is required: the outbound configuration's ID (a UUID), also "
-                           f"accepted as {CONFIGURATION_FIELD}.", code="required", field="configuration_id")
+        raise ServiceError(_("configuration_id is required: the outbound configuration's ID (a UUID), also accepted "
+                             "as %(field)s.") % {"field": CONFIGURATION_FIELD}, code="required",
+                           field="configuration_id")
     configuration = (OutboundConfiguration.objects.select_related("template", "phone_number__account")
                      .filter(configuration_id=ref).first())
     if configuration is None:
-        raise ServiceError(f"No outbound configuration has the ID {ref}.", code="configuration_not_found",
+        raise ServiceError(_("No outbound configuration has the ID %(id)s.") % {"id": ref},
+                           code="configuration_not_found",
                            field="configuration_id")
     configuration_require_active(configuration)
     return configuration
@@ -58,21 +62,25 @@ def configuration_for(ref: str) -> OutboundConfiguration:
 
 def configuration_require_active(configuration: OutboundConfiguration) -> None:
     if not configuration.is_active:
-        raise ConflictError(f"The outbound configuration '{configuration.name}' is inactive.",
+        raise ConflictError(_("The outbound configuration '%(configuration)s' is inactive.")
+                            % {"configuration": configuration.name},
                             code="configuration_inactive", field="configuration_id")
 
 
 def contacts_check_size(contacts: Any) -> None:
     limit = settings.OUTBOUND_MAX_CONTACTS_PER_REQUEST
     if not isinstance(contacts, list):
-        raise ServiceError("contacts must be a list of contacts.", code="invalid_type", field="contacts")
+        raise ServiceError(_("contacts must be a list of contacts."), code="invalid_type", field="contacts")
     if not contacts:
-        raise ServiceError("contacts is empty: give at least one contact.", code="contacts_required",
+        raise ServiceError(_("contacts is empty: give at least one contact."), code="contacts_required",
                            field="contacts")
     if len(contacts) > limit:
         raise ServiceError(
-            f"A request may carry at most {limit} contacts; this one has {len(contacts)}. Split larger lists "
-            "into requests of 100 (the send_outbound command and the admin upload do it for you).",
+            ngettext("A request may carry at most %(limit)s contact; this one has %(count)s. Split larger lists into "
+                     "requests of 100 (the send_outbound command and the admin upload do it for you).",
+                     "A request may carry at most %(limit)s contacts; this one has %(count)s. Split larger lists into "
+                     "requests of 100 (the send_outbound command and the admin upload do it for you).", limit)
+            % {"limit": limit, "count": len(contacts)},
             code="too_many_contacts", field="contacts", extra={"limit": limit},
         )
 
@@ -85,14 +93,17 @@ def contacts_check(*, configuration: OutboundConfiguration, contacts: list[Conta
         place = where.format(index=contact.index)
         if contact.configuration_ref and contact.configuration_ref != expected:
             raise ServiceError(
-                f"{field_at(place, CONFIGURATION_FIELD)} is {contact.configuration_ref}, but the request is for "
-                f"configuration {expected}; send one request per configuration.",
+                _("%(field)s is %(given)s, but the request is for configuration %(expected)s; send one "
+                  "request per configuration.")
+                % {"field": field_at(place, CONFIGURATION_FIELD), "given": contact.configuration_ref,
+                   "expected": expected},
                 code="configuration_mismatch", field=field_at(place, CONFIGURATION_FIELD),
             )
         if configuration.show_in_timeline and not contact.entityrelationshipname:
             raise ServiceError(
-                f"{field_at(place, 'entityrelationshipname')} is required: configuration '{configuration.name}' "
-                "shows messages in the timeline, and this field names the record the activity is attached to.",
+                _("%(field)s is required: configuration '%(configuration)s' shows messages in the timeline, and this "
+                  "field names the record the activity is attached to.")
+                % {"field": field_at(place, "entityrelationshipname"), "configuration": configuration.name},
                 code="entityrelationshipname_required", field=field_at(place, "entityrelationshipname"),
             )
 
@@ -106,7 +117,8 @@ def contacts_cases(contacts: list[ContactInput], where: str = "contacts[{index}]
     for index, case_id in wanted.items():
         if case_id not in found:
             name = field_at(where.format(index=index), "entityrelationshipname")
-            raise ServiceError(f"{name} names case {case_id}, which does not exist.", code="case_not_found",
+            raise ServiceError(_("%(field)s names case %(case_id)s, which does not exist.")
+                               % {"field": name, "case_id": case_id}, code="case_not_found",
                                field=name)
     return {index: found[case_id] for index, case_id in wanted.items()}
 
@@ -140,8 +152,8 @@ def outbound_request_create(*, contacts: list[Any], source: str, configuration: 
     if configuration is None:
         refs = {configuration_ref} if configuration_ref else {c.configuration_ref for c in parsed} - {""}
         if len(refs) > 1:
-            raise ServiceError(f"The contacts name {len(refs)} different configurations in "
-                               f"{CONFIGURATION_FIELD}; send one request per configuration.",
+            raise ServiceError(_("The contacts name %(count)s different configurations in %(field)s; send "
+                                 "one request per configuration.") % {"count": len(refs), "field": CONFIGURATION_FIELD},
                                code="configuration_mismatch", field=f"contacts[0].{CONFIGURATION_FIELD}")
         configuration = configuration_for(refs.pop() if refs else "")
     else:
@@ -155,23 +167,28 @@ def outbound_request_create(*, contacts: list[Any], source: str, configuration: 
     for item in parsed:
         address = _address(item.tocontactid, channel=item.channelid)
         if address is None:
-            hint = (" or a WhatsApp user ID exactly as received, e.g. US.13491208655302741918"
-                    if item.channelid == Channel.WHATSAPP else "")
+            if item.channelid == Channel.WHATSAPP:
+                reason = _("'%(address)s' is not a phone number; write it in E.164, e.g. +14155550123 or a WhatsApp "
+                           "user ID exactly as received, e.g. US.13491208655302741918.")
+            else:
+                reason = _("'%(address)s' is not a phone number; write it in E.164, e.g. +14155550123.")
             outcomes.append((item, None, RecipientState.REJECTED, "invalid_number",
-                             f"'{item.tocontactid}' is not a phone number; write it in E.164, e.g. +14155550123"
-                             f"{hint}."))
+                             reason % {"address": item.tocontactid}))
         elif address in seen:
             outcomes.append((item, address, RecipientState.REJECTED, "duplicate",
-                             f"{address} is already contacts[{seen[address]}] of this request; it is sent once."))
+                             _("%(address)s is already contacts[%(index)s] of this request; it is sent once.")
+                             % {"address": address, "index": seen[address]}))
         elif not item.optin:
             seen[address] = item.index
             outcomes.append((item, address, RecipientState.SKIPPED, "optin_false",
-                             "optin is false: the customer has not agreed to be contacted."))
+                             _("optin is false: the customer has not agreed to be contacted.")))
         elif item.channelid != configuration.channel_type:
             seen[address] = item.index
             outcomes.append((item, address, RecipientState.SKIPPED, "channel_mismatch",
-                             f"The customer's channel is {Channel(item.channelid).label}; configuration "
-                             f"'{configuration.name}' sends {Channel(configuration.channel_type).label}."))
+                             _("The customer's channel is %(channel)s; configuration '%(configuration)s' sends "
+                               "%(configuration_channel)s.")
+                             % {"channel": Channel(item.channelid).label, "configuration": configuration.name,
+                                "configuration_channel": Channel(configuration.channel_type).label}))
         else:
             seen[address] = item.index
             outcomes.append((item, address, RecipientState.PENDING, "", ""))

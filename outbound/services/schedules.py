@@ -21,6 +21,7 @@ from celery.schedules import crontab as celery_crontab
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, PeriodicTask
 from django_celery_beat.validators import crontab_validator
 
@@ -61,38 +62,43 @@ def schedule_check(*, kind: str, configuration: OutboundConfiguration, contacts_
     try:
         zoneinfo.ZoneInfo(time_zone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ServiceError(f"'{time_zone}' is not a time zone name such as Europe/Stockholm.",
+        raise ServiceError(_("'%(time_zone)s' is not a time zone name such as Europe/Stockholm.")
+                           % {"time_zone": time_zone},
                            code="time_zone_invalid", field="time_zone") from None
     if kind == ScheduleKind.ONCE:
         if run_at is None:
-            raise ServiceError("Enter when to send.", code="run_at_required", field="run_at")
+            raise ServiceError(_("Enter when to send."), code="run_at_required", field="run_at")
         run_at = schedule_wall_time(run_at, time_zone)
         if is_active and run_at <= timezone.now():
-            raise ServiceError("That time has passed; choose a time in the future.", code="run_at_past",
+            raise ServiceError(_("That time has passed; choose a time in the future."), code="run_at_past",
                                field="run_at")
     elif kind == ScheduleKind.DELAY:
         if not delay_minutes or delay_minutes < 1:
-            raise ServiceError("Enter the delay in minutes (at least 1).", code="delay_required",
+            raise ServiceError(_("Enter the delay in minutes (at least 1)."), code="delay_required",
                                field="delay_minutes")
     elif kind == ScheduleKind.RECURRING:
         parts = (cron or "").split()
         if len(parts) != 5:
-            raise ServiceError("Enter five cron fields: minute hour day-of-month month day-of-week, e.g. "
-                               "'0 9 * * 1-5'.", code="cron_invalid", field="cron")
+            raise ServiceError(_("Enter five cron fields: minute hour day-of-month month day-of-week, e.g. "
+                               "'0 9 * * 1-5'."), code="cron_invalid", field="cron")
         try:
             crontab_validator(" ".join(parts))
         except ValidationError as exc:
-            raise ServiceError(f"'{cron}' is not a valid cron schedule: {'; '.join(exc.messages)}.",
+            raise ServiceError(_("'%(cron)s' is not a valid cron schedule: %(problems)s.")
+                               % {"cron": cron, "problems": "; ".join(exc.messages)},
                                code="cron_invalid", field="cron") from None
         try:
             _crontab(" ".join(parts))
         except ValueError as exc:  # e.g. a day that never comes: 31 February
-            raise ServiceError(f"'{cron}' is not a valid cron schedule: {exc}", code="cron_invalid",
-                               field="cron") from None
+            raise ServiceError(_("'%(cron)s' is not a valid cron schedule: %(problem)s")
+                               % {"cron": cron, "problem": exc},
+                               code="cron_invalid", field="cron") from None
     else:
-        raise ServiceError(f"Unknown schedule kind {kind!r}.", code="kind_invalid", field="kind")
+        raise ServiceError(_("Unknown schedule kind %(kind)s.") % {"kind": repr(kind)}, code="kind_invalid",
+                           field="kind")
     if is_active and not configuration.is_active:
-        raise ServiceError(f"The outbound configuration '{configuration.name}' is inactive.",
+        raise ServiceError(_("The outbound configuration '%(configuration)s' is inactive.")
+                           % {"configuration": configuration.name},
                            code="configuration_inactive", field="configuration")
     try:
         parsed = contacts_from_csv(contacts_csv or "")
@@ -163,7 +169,7 @@ def _cron_latest(cron: str, time_zone: str, until: datetime) -> datetime | None:
     local = until.astimezone(zone)
     times = sorted((time(h, m) for h in spec.hour for m in spec.minute), reverse=True)
     day = local.date()
-    for _ in range(CRON_LOOKBACK_DAYS):
+    for _day in range(CRON_LOOKBACK_DAYS):
         if (day.month in spec.month_of_year and day.day in spec.day_of_month
                 and day.isoweekday() % 7 in spec.day_of_week):
             for at in times:

@@ -36,6 +36,7 @@ from django.conf import settings
 from django.db import close_old_connections, transaction
 from django.db.models import Count, Min, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from channels_app.models import Channel, Message, MessageKind, MessageStatus, PhoneNumber
 from channels_app.providers import BaseProvider, get_provider
@@ -191,8 +192,10 @@ def _render(recipient: OutboundRecipient, configuration: OutboundConfiguration,
     localization = localization_choose(localizations=localizations, locale=recipient.locale,
                                        default_language=template.default_language)
     if localization is None:
-        raise _NotSendable("no_localization", f"Template '{template.name}' has no version for "
-                           f"'{recipient.locale or '-'}' nor for its default language '{template.default_language}'.")
+        raise _NotSendable("no_localization", _("Template '%(template)s' has no version for '%(locale)s' nor for its "
+                                                "default language '%(default_language)s'.")
+                           % {"template": template.name, "locale": recipient.locale or "-",
+                              "default_language": template.default_language})
     values = _values(recipient)
     try:
         body = template_render(text=localization.text, values=values)
@@ -200,9 +203,10 @@ def _render(recipient: OutboundRecipient, configuration: OutboundConfiguration,
                      if configuration.channel_type == Channel.WHATSAPP else {})
     except MissingValues as exc:
         names = ", ".join("{" + n + "}" for n in exc.names)
-        raise _NotSendable("missing_values", f"No value for {names} in the '{localization.language}' version of "
-                           f"template '{template.name}': give it in contextitems (CustomerName and CaseName also "
-                           "as fields).") from None
+        raise _NotSendable("missing_values", _("No value for %(names)s in the '%(language)s' version of template "
+                                               "'%(template)s': give it in contextitems (CustomerName and CaseName "
+                                               "also as fields).")
+                           % {"names": names, "language": localization.language, "template": template.name}) from None
     return localization, body, variables
 
 
@@ -439,7 +443,8 @@ def outbound_request_send(*, request_id: int) -> str:
 
 
 def _skip_inactive(request: OutboundRequest, configuration: OutboundConfiguration) -> None:
-    reason = f"The outbound configuration '{configuration.name}' was deactivated before this contact was sent."
+    reason = _("The outbound configuration '%(configuration)s' was deactivated before this contact was sent.") % {
+        "configuration": configuration.name}
     OutboundRecipient.objects.filter(request=request, state=RecipientState.PENDING).update(
         state=RecipientState.SKIPPED, reason_code="configuration_inactive", reason=reason)
     messages_withdraw(where=Q(outbound_recipient__request=request), code="configuration_inactive", reason=reason)

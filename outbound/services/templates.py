@@ -6,6 +6,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
 from channels_app.models import Channel
 from channels_app.services.delivery import MAX_MESSAGE_LENGTH
 from config.exceptions import ServiceError
@@ -31,8 +34,8 @@ def language_normalize(tag: str) -> str:
 def language_check(tag: str, *, field: str = "language") -> str:
     tag = (tag or "").strip()
     if not LANGUAGE_TAG.match(tag):
-        raise ServiceError(f"'{tag}' is not a language tag such as en, en-US or pt-BR.", code="language_invalid",
-                           field=field)
+        raise ServiceError(_("'%(tag)s' is not a language tag such as en, en-US or pt-BR.") % {"tag": tag},
+                           code="language_invalid", field=field)
     return tag
 
 
@@ -51,38 +54,40 @@ def localization_check(*, channel: str, spec: LocalizationSpec, prefix: str = ""
     language_check(spec.language, field=f"{prefix}language")
     text = spec.text or ""
     if not text.strip():
-        raise ServiceError("Enter the message text.", code="text_required", field=f"{prefix}text")
+        raise ServiceError(_("Enter the message text."), code="text_required", field=f"{prefix}text")
     if len(text) > MAX_MESSAGE_LENGTH:
-        raise ServiceError(f"The text is {len(text)} characters; the limit is {MAX_MESSAGE_LENGTH}.",
+        raise ServiceError(ngettext("The text is %(length)s character; the limit is %(limit)s.",
+                                    "The text is %(length)s characters; the limit is %(limit)s.", len(text))
+                           % {"length": len(text), "limit": MAX_MESSAGE_LENGTH},
                            code="text_too_long", field=f"{prefix}text")
     variables = spec.content_variables or {}
     if not isinstance(variables, Mapping):
-        raise ServiceError('Content variables must map variable numbers to placeholder names, e.g. '
-                           '{"1": "CustomerName"}.', code="content_variables_invalid",
+        raise ServiceError(_('Content variables must map variable numbers to placeholder names, e.g. '
+                           '{"1": "CustomerName"}.'), code="content_variables_invalid",
                            field=f"{prefix}content_variables")
     if channel == Channel.WHATSAPP:
         if not CONTENT_SID.match(spec.content_sid or ""):
             raise ServiceError(
-                "WhatsApp messages to customers who have not written in the last 24 hours must be approved "
-                "templates: enter the template's Twilio Content SID (HX followed by 32 hexadecimal characters).",
+                _("WhatsApp messages to customers who have not written in the last 24 hours must be approved "
+                "templates: enter the template's Twilio Content SID (HX followed by 32 hexadecimal characters)."),
                 code="content_sid_required", field=f"{prefix}content_sid",
             )
         for key, name in variables.items():
             if not str(key).isdigit() or not isinstance(name, str) or not PLACEHOLDER.fullmatch("{" + name + "}"):
                 raise ServiceError(
-                    f'Content variable {key!r}: map a variable number to a placeholder name, e.g. '
-                    f'{{"1": "CustomerName", "2": "order_id"}}; got {name!r}.',
+                    _("Content variable %(key)s: map a variable number to a placeholder name, e.g. {\"1\": "
+                      "\"CustomerName\", \"2\": \"order_id\"}; got %(name)s.") % {"key": repr(key), "name": repr(name)},
                     code="content_variables_invalid", field=f"{prefix}content_variables",
                 )
     elif spec.content_sid or variables:
-        raise ServiceError("Content SID and content variables are for WhatsApp templates only.",
+        raise ServiceError(_("Content SID and content variables are for WhatsApp templates only."),
                            code="content_sid_not_sms", field=f"{prefix}content_sid")
 
 
 def template_check(*, channel: str, default_language: str, localizations: Iterable[LocalizationSpec]) -> None:
     """A template is SMS or WhatsApp, has a version in its default language, and one version per language."""
     if channel not in (Channel.SMS, Channel.WHATSAPP):
-        raise ServiceError("Outbound templates are for SMS or WhatsApp only.", code="channel_invalid",
+        raise ServiceError(_("Outbound templates are for SMS or WhatsApp only."), code="channel_invalid",
                            field="channel")
     language_check(default_language, field="default_language")
     seen: set[str] = set()
@@ -90,13 +95,14 @@ def template_check(*, channel: str, default_language: str, localizations: Iterab
         localization_check(channel=channel, spec=spec, prefix=f"localizations[{index}].")
         key = language_normalize(spec.language)
         if key in seen:
-            raise ServiceError(f"There are two versions in '{spec.language}'; keep one per language.",
+            raise ServiceError(_("There are two versions in '%(language)s'; keep one per language.")
+                               % {"language": spec.language},
                                code="language_duplicate", field=f"localizations[{index}].language")
         seen.add(key)
     if language_normalize(default_language) not in seen:
         raise ServiceError(
-            f"Add a version in the default language '{default_language}': it is sent when a contact's locale "
-            "matches no other version.",
+            _("Add a version in the default language '%(default_language)s': it is sent when a contact's locale "
+              "matches no other version.") % {"default_language": default_language},
             code="default_localization_missing", field="default_language",
         )
 
@@ -158,5 +164,6 @@ def template_channel_check(*, template: MessageTemplate, channel: str) -> None:
     users = list(template.configurations.exclude(channel_type=channel))
     if users:
         names = ", ".join(f"'{c.name}' ({Channel(c.channel_type).label})" for c in users)
-        raise ServiceError(f"Configuration(s) {names} send this template; change them first, or make a new "
-                           "template.", code="template_in_use", field="channel")
+        raise ServiceError(_("Configuration(s) %(names)s send this template; change them first, or make a new "
+                             "template.") % {"names": names},
+                           code="template_in_use", field="channel")

@@ -171,7 +171,7 @@ def test_the_switcher_changes_the_language_and_the_choice_stays(browser, hub, ag
         expect(page.locator("html")).to_have_attribute("lang", "ja")
         page.goto(hub.url + "/admin/")
         expect(page.locator("html")).to_have_attribute("lang", "ja")
-        expect(page.get_by_role("link", name="エージェント コンソール")).to_be_visible()
+        expect(page.locator("#user-tools").get_by_role("link", name="エージェント コンソール")).to_be_visible()
     finally:
         context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"

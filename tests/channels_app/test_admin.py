@@ -564,7 +564,7 @@ def test_message_admin_retries_a_failed_message(admin_client, sandbox_account, d
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(reverse("admin:channels_app_message_changelist"),
                                      {"action": "retry_messages", "_selected_action": [message.pk]}, follow=True)
-    assert "1 message(s) queued to send again." in response.content.decode()
+    assert "1 message queued to send again." in response.content.decode()
     assert Message.objects.get(pk=message.pk).status == "sent"
     assert [m["body"] for m in sandbox.outbox] == ["Your parcel is delayed"]
 

@@ -60,7 +60,7 @@ def test_numbers_are_synced_from_azure(admin_client, acs_account, mocked_http):
     assert response.status_code == 302
     assert sorted(acs_account.numbers.values_list("number", "number_type")) == [
         ("+18005550100", "toll_free"), ("+18005550177", "toll_free"), ("+447400123456", "mobile")]
-    assert "2 number(s) added to ACS SMS" in next(str(m) for m in get_messages(response.wsgi_request))
+    assert "2 numbers added to ACS SMS" in next(str(m) for m in get_messages(response.wsgi_request))
 
 
 def test_a_number_that_carries_no_sms_cannot_be_chosen(admin_client, acs_account, mocked_http):

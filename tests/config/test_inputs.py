@@ -82,3 +82,19 @@ def test_api_json_within_the_limit_is_read(client, token):
     response = client.post("/api/v1/accounts/", nested, content_type="application/json",
                            HTTP_AUTHORIZATION=f"Token {token}")
     assert response.status_code == 201, response.content
+
+
+@pytest.mark.parametrize(("accept", "path", "query", "said"), [
+    ("en", "/api/v1/accounts/", {"search": "a\x00b"}, "The query parameter “search” contains a NUL character"),
+    ("ja", "/api/v1/accounts/", {"search": "a\x00b"}, "クエリ パラメーター「search」"),
+    ("sv", "/admin/", {"q\x00": "x"}, "Frågeparametern ”q\\x00”"),
+    ("pt-br", "/admin/%00/", {}, "O caminho da solicitação contém um caractere NUL"),
+])
+def test_a_nul_is_refused_in_the_language_the_request_asks_for(client, token, accept, path, query, said):
+    response = client.get(path, query, HTTP_AUTHORIZATION=f"Token {token}", HTTP_ACCEPT_LANGUAGE=accept)
+
+    assert response.status_code == 400
+    detail = response.json()["detail"] if path.startswith("/api/") else response.content.decode()
+    assert said in detail
+    if path.startswith("/api/"):
+        assert response.json()["error"] == "nul_character"

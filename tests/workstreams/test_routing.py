@@ -223,3 +223,23 @@ def test_a_rule_can_match_the_payload_of_the_whatsapp_button_tapped(workstream, 
         channel=phone.channel, direction=Direction.INBOUND, body="Track my order", button_payload="track_order:1001",
         status=MessageStatus.RECEIVED, provider_message_id="in-button")
     assert conversation_inbound.one(Received(message=message)).queue.name == "VIP"
+
+
+def test_the_diagnosis_is_written_in_the_readers_language_from_what_routing_stored(workstream, queues, receive):
+    """Routing runs in a worker, in English; its reasons are kept as data, so that a Japanese supervisor reads
+    them in Japanese, while the English sentence stays for the API."""
+    from django.utils import translation
+
+    from workstreams.services.routing import routing_lines
+
+    rule(workstream, "Hola", queues["Spanish"], ("message_text", "keyword", "hola"))
+    conversation = receive(workstream.numbers.get().phone_number.account, "Hola, ¿tienen envíos?")
+
+    assert conversation.routing_diagnosis["reason"].startswith("rule 'Hola' matched: ")
+    with translation.override("en"):
+        assert routing_lines(conversation.routing_diagnosis)[0] == (
+            "Spanish: rule “Hola” matched: First message: text “Hola, ¿tienen envíos?” — has the word “hola”: yes")
+    with translation.override("ja"):
+        japanese = " ".join(routing_lines(conversation.routing_diagnosis))
+    assert "Hola" in japanese
+    assert [w for w in ("rule", "matched", "First message", "has the word") if w in japanese] == []

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.urls import reverse
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from channels_app.models import Attachment, Message
@@ -69,11 +71,11 @@ class ConversationSerializer(serializers.ModelSerializer):
 class ReplySerializer(serializers.Serializer):
     # Length and emptiness are the service's rules (one message for every caller); here only shape.
     body = serializers.CharField(allow_blank=True, trim_whitespace=False, required=False, default="",
-                                 help_text=f"Up to {MAX_MESSAGE_LENGTH} characters.")
+                                 help_text=format_lazy(_("Up to {count} characters."), count=MAX_MESSAGE_LENGTH))
     # How many attachments, and where, are the service's attachment rule (at most 10 where agents may send them).
     media_urls = serializers.ListField(child=serializers.URLField(), required=False, default=list,
-                                       help_text="Public URLs of files to attach (up to 10, where agents may send "
-                                                 "them).")
+                                       help_text=_("Public URLs of files to attach (up to 10, where agents may send "
+                                                   "them)."))
 
 
 class PresenceSerializer(serializers.Serializer):
@@ -83,7 +85,7 @@ class PresenceSerializer(serializers.Serializer):
 
 
 class OfferSerializer(serializers.ModelSerializer):
-    customer = serializers.SerializerMethodField(help_text="The customer's name, or their number.")
+    customer = serializers.SerializerMethodField(help_text=_("The customer's name, or their number."))
     queue = serializers.CharField(source="conversation.queue.name", read_only=True, default="")
 
     class Meta:
@@ -97,25 +99,25 @@ class OfferSerializer(serializers.ModelSerializer):
 
 class TransferSerializer(serializers.Serializer):
     queue = serializers.PrimaryKeyRelatedField(queryset=Queue.objects.all(), required=False,
-                                               help_text="Queue id: the conversation waits there.")
+                                               help_text=_("Queue id: the conversation waits there."))
     agent = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.filter(is_active=True),
-                                         required=False, help_text="Username: the agent gets it directly.")
+                                         required=False, help_text=_("Username: the agent gets it directly."))
 
 
 class ReassignSerializer(serializers.Serializer):
     agent = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.filter(is_active=True),
-                                         help_text="Username of the agent who gets the conversation.")
+                                         help_text=_("Username of the agent who gets the conversation."))
 
 
 class ForceCloseSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, default="", allow_blank=True, max_length=300,
-                                   help_text="Why, kept in the routing diagnosis (up to 300 characters).")
+                                   help_text=_("Why, kept in the routing diagnosis (up to 300 characters)."))
 
 
 class TemplateSendSerializer(serializers.Serializer):
     template = serializers.PrimaryKeyRelatedField(queryset=WhatsAppTemplate.objects.all())
     variables = serializers.DictField(child=serializers.CharField(max_length=1600), required=False, default=dict,
-                                      help_text='Values for {{1}}, {{2}} …, e.g. {"1": "Ana"}.')
+                                      help_text=_('Values for {{1}}, {{2}} …, e.g. {"1": "Ana"}.'))
 
 
 class QueueSerializer(serializers.ModelSerializer):
@@ -129,15 +131,15 @@ class QueueSerializer(serializers.ModelSerializer):
 
 class EndSerializer(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=ConversationOutcome.choices, required=False, default="",
-                                      allow_blank=True, help_text="Default: resolved.")
+                                      allow_blank=True, help_text=_("Default: resolved."))
     note = serializers.CharField(required=False, default="", allow_blank=True, trim_whitespace=False,
-                                 help_text="A wrap-up note (internal, never sent; up to 4,000 characters).")
+                                 help_text=_("A wrap-up note (internal, never sent; up to 4,000 characters)."))
 
 
 class NoteSerializer(serializers.ModelSerializer):
     author = serializers.CharField(source="author.get_username", default=None, read_only=True)
     body = serializers.CharField(trim_whitespace=False, allow_blank=True,
-                                 help_text="Internal: agents and supervisors read it, the customer never does.")
+                                 help_text=_("Internal: agents and supervisors read it, the customer never does."))
 
     class Meta:
         model = ConversationNote
@@ -147,11 +149,11 @@ class NoteSerializer(serializers.ModelSerializer):
 
 class ConsultSerializer(serializers.Serializer):
     agent = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.filter(is_active=True),
-                                         help_text="Username of the agent invited to read and add notes.")
+                                         help_text=_("Username of the agent invited to read and add notes."))
 
 
 class CaseLinkSerializer(serializers.Serializer):
     case = serializers.PrimaryKeyRelatedField(queryset=Case.objects.all(), required=False, allow_null=True,
-                                              help_text="One of the customer's cases; omit to create one.")
+                                              help_text=_("One of the customer's cases; omit to create one."))
     title = serializers.CharField(required=False, default="", allow_blank=True,
-                                  help_text="The title of a new case (when no case is given).")
+                                  help_text=_("The title of a new case (when no case is given)."))

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
@@ -77,13 +79,13 @@ class ConversationActionsMixin:
         rule = ACTIONS[self.action]  # an endpoint without a rule is a programming error, never an open door
         return rule[request.method] if isinstance(rule, dict) else rule
 
-    @_conversation_action("Take this open conversation from a queue you belong to (pick mode's Take).")
+    @_conversation_action(_("Take this open conversation from a queue you belong to (pick mode's Take)."))
     @action(detail=True, methods=["post"])
     def take(self, request, pk=None):
         conversation = distribution.conversation_take(conversation=self.get_object(), user=request.user)
         return Response(ConversationSerializer(conversation).data)
 
-    @_conversation_action("Move the conversation to a queue (it waits there) or to an agent (exactly one).",
+    @_conversation_action(_("Move the conversation to a queue (it waits there) or to an agent (exactly one)."),
                           request=TransferSerializer)
     @action(detail=True, methods=["post"])
     def transfer(self, request, pk=None):
@@ -95,8 +97,8 @@ class ConversationActionsMixin:
                                                           agent=data.validated_data.get("agent"))
         return Response(ConversationSerializer(conversation).data)
 
-    @_conversation_action("Supervisors: give the conversation to another agent, whoever holds it now (the agent's "
-                          "capacity permitting).", request=ReassignSerializer)
+    @_conversation_action(_("Supervisors: give the conversation to another agent, whoever holds it now (the agent's "
+                            "capacity permitting)."), request=ReassignSerializer)
     @action(detail=True, methods=["post"])
     def reassign(self, request, pk=None):
         conversation = self.get_object()
@@ -106,8 +108,8 @@ class ConversationActionsMixin:
                                                           agent=data.validated_data["agent"])
         return Response(ConversationSerializer(conversation).data)
 
-    @_conversation_action("Supervisors: close the conversation for good, whatever its state (the customer gets the "
-                          "'conversation closed' message).", request=ForceCloseSerializer)
+    @_conversation_action(_("Supervisors: close the conversation for good, whatever its state (the customer gets the "
+                            "'conversation closed' message)."), request=ForceCloseSerializer)
     @action(detail=True, methods=["post"], url_path="force-close")
     def force_close(self, request, pk=None):
         conversation = self.get_object()
@@ -117,21 +119,21 @@ class ConversationActionsMixin:
                                                          reason=data.validated_data["reason"])
         return Response(ConversationSerializer(conversation).data)
 
-    @_conversation_action("Step away: the conversation waits and its capacity is released.")
+    @_conversation_action(_("Step away: the conversation waits and its capacity is released."))
     @action(detail=True, methods=["post"])
     def wait(self, request, pk=None):
         return Response(ConversationSerializer(
             services.conversation_wait(conversation=self.get_object(), user=request.user)).data)
 
-    @_conversation_action("Pick a waiting conversation back up.")
+    @_conversation_action(_("Pick a waiting conversation back up."))
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
         return Response(ConversationSerializer(
             services.conversation_resume(conversation=self.get_object(), user=request.user)).data)
 
     @extend_schema(request=TemplateSendSerializer, responses={201: MessageSerializer, **ERRORS},
-                   description="Send an approved WhatsApp template (the only thing allowed outside the 24-hour "
-                               "window).")
+                   description=_("Send an approved WhatsApp template (the only thing allowed outside the 24-hour "
+                                 "window)."))
     @action(detail=True, methods=["post"])
     def template(self, request, pk=None):
         conversation = self.get_object()
@@ -144,7 +146,7 @@ class ConversationActionsMixin:
                         status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT, 404: ErrorSerializer},
-                   description="Which routing rule matched and why (or why none did), escalations and transfers.")
+                   description=_("Which routing rule matched and why (or why none did), escalations and transfers."))
     @action(detail=True, methods=["get"])
     def routing(self, request, pk=None):
         conversation = self.get_object()
@@ -176,15 +178,15 @@ class AgentMeViewSet(viewsets.ViewSet):
         return Response(self._presence(request.user))
 
     @extend_schema(request=None, responses={200: ConversationSerializer, **ERRORS},
-                   description="Take the next conversation waiting in your queues (higher priority, then oldest).")
+                   description=_("Take the next conversation waiting in your queues (higher priority, then oldest)."))
     @action(detail=False, methods=["post"], url_path="me/pick")
     def pick(self, request):
         access.agent_work_require(request.user)
         return Response(ConversationSerializer(distribution.conversation_pick_next(user=request.user)).data)
 
     @extend_schema(responses={200: OfferSerializer(many=True), 403: ErrorSerializer},
-                   description="Your pending offers, soonest to time out first. Offers whose time is up are timed "
-                               "out first.")
+                   description=_("Your pending offers, soonest to time out first. Offers whose time is up are timed "
+                                 "out first."))
     @action(detail=False, methods=["get"], url_path="me/offers")
     def offers(self, request):
         distribution._require_profile(request.user)
@@ -192,7 +194,7 @@ class AgentMeViewSet(viewsets.ViewSet):
         return Response(OfferSerializer(distribution.offers_pending_for(request.user), many=True).data)
 
     @extend_schema(request=None, responses={200: ConversationSerializer, **ERRORS},
-                   description="Accept an offer: the conversation is yours (capacity and presence permitting).")
+                   description=_("Accept an offer: the conversation is yours (capacity and presence permitting)."))
     @action(detail=False, methods=["post"], url_path=r"me/offers/(?P<offer_id>\d+)/accept")
     def offer_accept(self, request, offer_id=None):
         access.agent_work_require(request.user)
@@ -200,7 +202,7 @@ class AgentMeViewSet(viewsets.ViewSet):
                                                                          user=request.user)).data)
 
     @extend_schema(request=None, responses={200: OfferSerializer, **ERRORS},
-                   description="Decline an offer: it goes to the next agent.")
+                   description=_("Decline an offer: it goes to the next agent."))
     @action(detail=False, methods=["post"], url_path=r"me/offers/(?P<offer_id>\d+)/decline")
     def offer_decline(self, request, offer_id=None):
         access.agent_work_require(request.user)
@@ -251,14 +253,15 @@ class ConversationViewSet(ConversationActionsMixin, mixins.ListModelMixin, mixin
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("state", str, description="Comma-separated states: "
-                             + ", ".join(ConversationState.values)),
-            OpenApiParameter("number", str, description="One of our numbers, as configured or in E.164."),
-            OpenApiParameter("contact", str, description="The customer's E.164 number or contact id."),
-            OpenApiParameter("tab", str, description="The console's inbox tabs: " + ", ".join(inbox.Tab)
-                             + " (with tab or q, the filters are channel, number and queue ids, and state)."),
-            OpenApiParameter("q", str, description="Search over message text (full-text on PostgreSQL) and the "
-                             "customer's name and number."),
+            OpenApiParameter("state", str, description=format_lazy(_("Comma-separated states: {states}"),
+                                                              states=", ".join(ConversationState.values))),
+            OpenApiParameter("number", str, description=_("One of our numbers, as configured or in E.164.")),
+            OpenApiParameter("contact", str, description=_("The customer's E.164 number or contact id.")),
+            OpenApiParameter("tab", str, description=format_lazy(
+                _("The console's inbox tabs: {tabs} (with tab or q, the filters are channel, number and queue ids, "
+                  "and state)."), tabs=", ".join(inbox.Tab))),
+            OpenApiParameter("q", str, description=_("Search over message text (full-text on PostgreSQL) and the "
+                                                     "customer's name and number.")),
         ],
     )
     def list(self, request, *args, **kwargs):
@@ -266,9 +269,9 @@ class ConversationViewSet(ConversationActionsMixin, mixins.ListModelMixin, mixin
 
     @extend_schema(responses={200: MessageSerializer(many=True)}, methods=["GET"])
     @extend_schema(request=ReplySerializer, responses={201: MessageSerializer, **ERRORS}, methods=["POST"],
-                   description="An agent's reply. Refusals: 400 (empty, over 1,600 characters, more than 10 "
-                               "attachments, attachments not allowed), 409 (conversation closed, contact opted out, "
-                               "WhatsApp 24-hour window closed), each with a JSON error naming the rule.")
+                   description=_("An agent's reply. Refusals: 400 (empty, over 1,600 characters, more than 10 "
+                                 "attachments, attachments not allowed), 409 (conversation closed, contact opted out, "
+                                 "WhatsApp 24-hour window closed), each with a JSON error naming the rule."))
     @action(detail=True, methods=["get", "post"])
     def messages(self, request, pk=None):
         conversation = self.get_object()
@@ -285,8 +288,8 @@ class ConversationViewSet(ConversationActionsMixin, mixins.ListModelMixin, mixin
                         status=status.HTTP_201_CREATED)
 
     @extend_schema(request=EndSerializer, responses={200: ConversationSerializer, **ERRORS},
-                   description="End the conversation: it goes to wrap-up with the outcome (default resolved) and, "
-                               "optionally, an internal wrap-up note.")
+                   description=_("End the conversation: it goes to wrap-up with the outcome (default resolved) and, "
+                                 "optionally, an internal wrap-up note."))
     @action(detail=True, methods=["post"])
     def end(self, request, pk=None):
         conversation = self.get_object()
@@ -298,7 +301,7 @@ class ConversationViewSet(ConversationActionsMixin, mixins.ListModelMixin, mixin
         return Response(ConversationSerializer(conversation).data)
 
     @extend_schema(request=None, responses={200: ConversationSerializer, **ERRORS},
-                   description="Finish wrap-up: the conversation closes and its capacity is free at once.")
+                   description=_("Finish wrap-up: the conversation closes and its capacity is free at once."))
     @action(detail=True, methods=["post"], url_path="close-now")
     def close_now(self, request, pk=None):
         conversation = wrapup.conversation_wrap_up_finish(conversation=self.get_object(), user=request.user)
@@ -306,7 +309,7 @@ class ConversationViewSet(ConversationActionsMixin, mixins.ListModelMixin, mixin
 
     @extend_schema(responses={200: NoteSerializer(many=True)}, methods=["GET"])
     @extend_schema(request=NoteSerializer, responses={201: NoteSerializer, **ERRORS}, methods=["POST"],
-                   description="Internal notes: never sent to the customer or any provider.")
+                   description=_("Internal notes: never sent to the customer or any provider."))
     @action(detail=True, methods=["get", "post"])
     def notes(self, request, pk=None):
         conversation = self.get_object()
@@ -319,7 +322,7 @@ class ConversationViewSet(ConversationActionsMixin, mixins.ListModelMixin, mixin
         return Response(NoteSerializer(note).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=ConsultSerializer, responses={200: ConversationSerializer, **ERRORS},
-                   description="Invite another agent to read the conversation and add notes (no capacity is taken).")
+                   description=_("Invite another agent to read the conversation and add notes (no capacity is taken)."))
     @action(detail=True, methods=["post"])
     def consult(self, request, pk=None):
         conversation = self.get_object()
@@ -330,7 +333,7 @@ class ConversationViewSet(ConversationActionsMixin, mixins.ListModelMixin, mixin
         return Response(ConversationSerializer(conversation).data)
 
     @extend_schema(request=CaseLinkSerializer, responses={200: ConversationSerializer, **ERRORS},
-                   description="Link the conversation to one of its customer's cases, or to a new case.")
+                   description=_("Link the conversation to one of its customer's cases, or to a new case."))
     @action(detail=True, methods=["post"])
     def case(self, request, pk=None):
         conversation = self.get_object()
@@ -341,8 +344,8 @@ class ConversationViewSet(ConversationActionsMixin, mixins.ListModelMixin, mixin
         return Response(ConversationSerializer(conversation).data)
 
     @extend_schema(request=TemplateSendSerializer, responses={201: ConversationSerializer, **ERRORS},
-                   description="Follow a resolved, closed WhatsApp conversation up with an approved template: a new "
-                               "conversation, assigned to you, opens with it.")
+                   description=_("Follow a resolved, closed WhatsApp conversation up with an approved template: a new "
+                                 "conversation, assigned to you, opens with it."))
     @action(detail=True, methods=["post"], url_path="follow-up")
     def follow_up(self, request, pk=None):
         conversation = self.get_object()
@@ -354,7 +357,7 @@ class ConversationViewSet(ConversationActionsMixin, mixins.ListModelMixin, mixin
         return Response(ConversationSerializer(follow).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={201: MessageSerializer, **ERRORS},
-                   description="Send a failed message of this conversation again.")
+                   description=_("Send a failed message of this conversation again."))
     @action(detail=True, methods=["post"], url_path=r"messages/(?P<message_id>\d+)/retry")
     def retry(self, request, pk=None, message_id=None):
         conversation = self.get_object()

@@ -6,15 +6,17 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from workstreams.models import Queue, WhatsAppTemplate
 
 
 class ReplyForm(forms.Form):
-    body = forms.CharField(label="Reply", required=False, strip=False, widget=forms.Textarea(attrs={"rows": 3}))
+    body = forms.CharField(label=_("Reply"), required=False, strip=False, widget=forms.Textarea(attrs={"rows": 3}))
     media_urls = forms.CharField(
-        label="Attachment links", required=False, widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Public https links to files, one per line.",
+        label=_("Attachment links"), required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Public https links to files, one per line."),
     )
 
     def clean_body(self) -> str:
@@ -29,13 +31,13 @@ class ReplyForm(forms.Form):
             try:
                 check(url)
             except ValidationError:
-                raise ValidationError(f"“{url}” is not a web link (https://…).")
+                raise ValidationError(gettext("“%(url)s” is not a web link (https://…).") % {"url": url})
         return urls
 
 
 class TemplateForm(forms.Form):
-    template = forms.ModelChoiceField(queryset=WhatsAppTemplate.objects.all(), label="Template",
-                                      error_messages={"invalid_choice": "Choose one of the approved templates."})
+    template = forms.ModelChoiceField(queryset=WhatsAppTemplate.objects.all(), label=_("Template"),
+                                      error_messages={"invalid_choice": _("Choose one of the approved templates.")})
 
     def variables(self, data) -> dict[str, str]:
         """``var_1``, ``var_2`` … as the ``{"1": …, "2": …}`` the template service fills in."""
@@ -45,7 +47,7 @@ class TemplateForm(forms.Form):
 class TransferForm(forms.Form):
     """One list of targets: ``queue:<id>`` or ``agent:<user id>``; empty leaves the choice to the service."""
 
-    target = forms.CharField(label="Transfer to", required=False)
+    target = forms.CharField(label=_("Transfer to"), required=False)
 
     def clean(self):
         data = super().clean()
@@ -59,17 +61,17 @@ class TransferForm(forms.Form):
         elif kind == "agent" and pk.isdigit():
             data["agent"] = get_user_model().objects.filter(pk=int(pk), is_active=True).first()
         if data["queue"] is None and data["agent"] is None:
-            raise ValidationError("That queue or agent no longer exists; reload the page and choose again.")
+            raise ValidationError(gettext("That queue or agent no longer exists; reload the page and choose again."))
         return data
 
 
 class ReassignForm(forms.Form):
     agent = forms.ModelChoiceField(
-        queryset=get_user_model().objects.filter(is_active=True, agent_profile__isnull=False), label="Reassign to",
-        error_messages={"required": "Choose the agent who gets the conversation.",
-                        "invalid_choice": "That agent no longer exists; reload the page and choose again."})
+        queryset=get_user_model().objects.filter(is_active=True, agent_profile__isnull=False), label=_("Reassign to"),
+        error_messages={"required": _("Choose the agent who gets the conversation."),
+                        "invalid_choice": _("That agent no longer exists; reload the page and choose again.")})
 
 
 class ForceCloseForm(forms.Form):
-    reason = forms.CharField(label="Reason", required=False, max_length=300,
-                             help_text="Kept in the routing diagnosis; the customer does not see it.")
+    reason = forms.CharField(label=_("Reason"), required=False, max_length=300,
+                             help_text=_("Kept in the routing diagnosis; the customer does not see it."))

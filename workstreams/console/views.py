@@ -74,7 +74,7 @@ def console_view(*, json: bool = False):
             roles = access.user_roles(user)
             if not roles.staff:
                 if json or _wants_json(request):
-                    return _json_error("not_logged_in", "Your session has ended; reload the page to log in again.",
+                    return _json_error("not_logged_in", _("Your session has ended; reload the page to log in again."),
                                        401)
                 return redirect_to_login(request.get_full_path(), reverse("admin:login"))
             refusal = access.access_refusal(roles)
@@ -135,8 +135,8 @@ def _conversation(request: HttpRequest, pk: int, action: Action) -> Conversation
     """The conversation, if the user may ``action`` it; a conversation they may not see is a 404."""
     item = access.conversations_visible_to(request.user, selectors.conversation_for_page(pk)).first()
     if item is None:  # the same answer whether it exists elsewhere or nowhere
-        raise access.AccessRefused(f"There is no conversation #{pk} that you may see.", code="not_found",
-                                   http_status=404)
+        raise access.AccessRefused(_("There is no conversation #%(id)s that you may see.") % {"id": pk},
+                                   code="not_found", http_status=404)
     request.access = access.conversation_require(request.user, action, item)  # AccessRefused: 403
     return item
 
@@ -337,17 +337,18 @@ def _parse_cursor(value: str) -> tuple[datetime | None, str]:
     try:
         parsed = parse_datetime(value)
     except ValueError as exc:  # well formed but impossible, e.g. 2024-02-30
-        return None, f"since={value!r} is not a valid date and time: {exc}."
+        return None, _("since=%(value)r is not a valid date and time: %(error)s.") % {"value": value, "error": exc}
     if parsed is None:
-        return None, f"since={value!r} is not an ISO 8601 date and time such as 2024-05-01T09:30:00+00:00."
+        return None, _("since=%(value)r is not an ISO 8601 date and time such as 2024-05-01T09:30:00+00:00.") % {
+            "value": value}
     try:
         if timezone.is_naive(parsed):
             parsed = timezone.make_aware(parsed)
         parsed = parsed.astimezone(UTC)
     except (OverflowError, ValueError):  # 0001-01-01T00:00:00+14:00 is before the first representable time
-        return None, f"since={value!r} is outside the dates the hub keeps (1970 to 9999)."
+        return None, _("since=%(value)r is outside the dates the hub keeps (1970 to 9999).") % {"value": value}
     if parsed.year >= 9999:
-        return None, f"since={value!r} is outside the dates the hub keeps (1970 to 9999)."
+        return None, _("since=%(value)r is outside the dates the hub keeps (1970 to 9999).") % {"value": value}
     # A cursor before any message was written means "everything"; leave room for the poll's overlap.
     return max(parsed, EARLIEST_CURSOR), ""
 
@@ -397,7 +398,7 @@ def _form_error(form) -> str:
     for field, errors in form.errors.items():
         label = form.fields[field].label if field in form.fields else ""
         return f"{label}: {errors[0]}" if label else str(errors[0])
-    return "Check the form."
+    return _("Check the form.")
 
 
 @console_view()
@@ -451,7 +452,7 @@ def retry(request: HttpRequest, pk: int, message_id: int) -> HttpResponse:
     item = _conversation(request, pk, Action.RETRY)
     message = get_object_or_404(Message, pk=message_id, conversation_link__conversation=item)
     return _act(request, lambda: services.conversation_message_retry(conversation=item, message=message),
-                done="The message is queued again.", to=_conversation_url(item))
+                done=_("The message is queued again."), to=_conversation_url(item))
 
 
 @console_view()
@@ -468,7 +469,7 @@ def take(request: HttpRequest, pk: int) -> HttpResponse:
 def wait(request: HttpRequest, pk: int) -> HttpResponse:
     item = _conversation(request, pk, Action.WAIT)
     return _act(request, lambda: services.conversation_wait(conversation=item, user=request.user),
-                done=f"Conversation #{item.pk} is waiting; your capacity is free for other work.",
+                done=_("Conversation #%(id)s is waiting; your capacity is free for other work.") % {"id": item.pk},
                 to=_conversation_url(item))
 
 
@@ -477,7 +478,7 @@ def wait(request: HttpRequest, pk: int) -> HttpResponse:
 def resume(request: HttpRequest, pk: int) -> HttpResponse:
     item = _conversation(request, pk, Action.RESUME)
     return _act(request, lambda: services.conversation_resume(conversation=item, user=request.user),
-                done=f"You resumed conversation #{item.pk}.", to=_conversation_url(item))
+                done=_("You resumed conversation #%(id)s.") % {"id": item.pk}, to=_conversation_url(item))
 
 
 @console_view()
@@ -495,7 +496,8 @@ def transfer(request: HttpRequest, pk: int) -> HttpResponse:
         return _refused(request, exc, back=back)
     target = queue.name if queue else (agent.get_full_name() or agent.get_username())
     to = back if agent is not None and agent.pk == request.user.pk else reverse("console:dashboard")
-    return _done(request, f"Conversation #{item.pk} transferred to {target}.", to=to)
+    return _done(request, _("Conversation #%(id)s transferred to %(target)s.") % {"id": item.pk, "target": target},
+                 to=to)
 
 
 @console_view()
@@ -509,7 +511,7 @@ def reassign(request: HttpRequest, pk: int) -> HttpResponse:
     agent = form.cleaned_data["agent"]
     name = agent.get_full_name() or agent.get_username()
     return _act(request, lambda: distribution.conversation_reassign(conversation=item, by=request.user, agent=agent),
-                done=f"Conversation #{item.pk} reassigned to {name}.", to=back)
+                done=_("Conversation #%(id)s reassigned to %(agent)s.") % {"id": item.pk, "agent": name}, to=back)
 
 
 @console_view()
@@ -522,7 +524,7 @@ def force_close(request: HttpRequest, pk: int) -> HttpResponse:
         return _refused(request, ServiceError(_form_error(form), code="invalid", field="reason"), back=back)
     return _act(request, lambda: services.conversation_force_close(conversation=item, by=request.user,
                                                                    reason=form.cleaned_data["reason"]),
-                done=f"Conversation #{item.pk} is closed.", to=back)
+                done=_("Conversation #%(id)s is closed.") % {"id": item.pk}, to=back)
 
 
 @console_view()
@@ -532,7 +534,7 @@ def attachment(request: HttpRequest, pk: int) -> HttpResponse:
     visible = access.conversations_visible_to(request.user)
     item = get_object_or_404(Attachment.objects.filter(message__conversation_link__conversation__in=visible), pk=pk)
     if not item.file:
-        raise Http404("This attachment was not stored.")
+        raise Http404(_("This attachment was not stored."))
     inline = item.content_type in INLINE_TYPES
     name = item.file.name.rsplit("/", 1)[-1]
     response = FileResponse(item.file.open("rb"), as_attachment=not inline, filename=name,

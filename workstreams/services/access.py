@@ -27,6 +27,8 @@ from enum import StrEnum
 from typing import Any
 
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet, Value
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from config.exceptions import ServiceError
 from workstreams.models import AgentProfile, Conversation, ConversationConsult, ConversationState, Queue, Workstream
@@ -72,11 +74,21 @@ SUPERVISOR_ACTIONS = frozenset({Action.READ, Action.TRANSFER, Action.REASSIGN, A
 #: What an agent invited to consult may do: read the conversation and add internal notes (no capacity is taken).
 CONSULT_ACTIONS = frozenset({Action.READ, Action.NOTE})
 
+#: Each action as the refusals name it ("… but not %(action)s it", "… can %(action)s conversation #4").
 VERBS = {
-    Action.READ: "read", Action.REPLY: "reply in", Action.TAKE: "take", Action.TRANSFER: "transfer",
-    Action.REASSIGN: "reassign", Action.WAIT: "set to waiting", Action.RESUME: "resume", Action.END: "end",
-    Action.FORCE_CLOSE: "force-close", Action.RETRY: "retry messages in", Action.NOTE: "add notes to",
-    Action.CONSULT: "invite others to", Action.CASE: "link a case to",
+    Action.READ: pgettext_lazy("refused action", "read"),
+    Action.REPLY: pgettext_lazy("refused action", "reply in"),
+    Action.TAKE: pgettext_lazy("refused action", "take"),
+    Action.TRANSFER: pgettext_lazy("refused action", "transfer"),
+    Action.REASSIGN: pgettext_lazy("refused action", "reassign"),
+    Action.WAIT: pgettext_lazy("refused action", "set to waiting"),
+    Action.RESUME: pgettext_lazy("refused action", "resume"),
+    Action.END: pgettext_lazy("refused action", "end"),
+    Action.FORCE_CLOSE: pgettext_lazy("refused action", "force-close"),
+    Action.RETRY: pgettext_lazy("refused action", "retry messages in"),
+    Action.NOTE: pgettext_lazy("refused action", "add notes to"),
+    Action.CONSULT: pgettext_lazy("refused action", "invite others to"),
+    Action.CASE: pgettext_lazy("refused action", "link a case to"),
 }
 
 
@@ -114,28 +126,29 @@ def user_roles(user: Any) -> Roles:
 
 # --- Refusals of the whole door ------------------------------------------------------------------
 
-PERMISSION_HINT = "an administrator can grant it in the admin under Users (or through a group)."
+PERMISSION_HINT = gettext_lazy("an administrator can grant it in the admin under Users (or through a group).")
 
 
 def _not_an_agent(user: Any) -> AccessRefused:
-    return AccessRefused(f"{user.get_username()} has no agent profile; an administrator can add one under "
-                        "Workstreams → Agent profiles.", code="not_an_agent", field="agent", http_status=403)
+    return AccessRefused(_("%(user)s has no agent profile; an administrator can add one under Workstreams → Agent "
+                           "profiles.") % {"user": user.get_username()},
+                         code="not_an_agent", field="agent", http_status=403)
 
 
 def access_refusal(roles: Roles) -> AccessRefused | None:
     """Why this user may not work with conversations at all (console and API alike), or None."""
     user = roles.user
     if not roles.staff:
-        return AccessRefused(f"{user.get_username()} is not an active staff user; the agent console and the "
-                            "conversation API are for staff. An administrator can tick “Staff status” on the user "
-                            "in the admin.", code="not_staff", http_status=403)
+        return AccessRefused(_("%(user)s is not an active staff user; the agent console and the conversation API "
+                               "are for staff. An administrator can tick “Staff status” on the user in the admin.")
+                             % {"user": user.get_username()}, code="not_staff", http_status=403)
     if roles.admin or roles.supervisor:
         return None
     if not roles.has_profile:
         return _not_an_agent(user)
     if not roles.agent:
-        return AccessRefused(f"You need the permission to view conversations to use the agent console; "
-                            f"{PERMISSION_HINT}", code="permission_denied", http_status=403)
+        return AccessRefused(_("You need the permission to view conversations to use the agent console; %(hint)s")
+                             % {"hint": PERMISSION_HINT}, code="permission_denied", http_status=403)
     return None
 
 
@@ -153,8 +166,8 @@ def agent_work_require(user: Any) -> Roles:
     if not roles.has_profile:
         raise _not_an_agent(user)
     if not roles.agent_acts:
-        raise AccessRefused(f"You need the permissions to view and change conversations to take work; "
-                           f"{PERMISSION_HINT}", code="permission_denied", http_status=403)
+        raise AccessRefused(_("You need the permissions to view and change conversations to take work; %(hint)s")
+                            % {"hint": PERMISSION_HINT}, code="permission_denied", http_status=403)
     return roles
 
 
@@ -266,28 +279,31 @@ class ConversationAccess:
             return None
         conversation = self.conversation
         if not self.visible:
-            return AccessRefused(f"There is no conversation #{conversation.pk} that you may see.", code="not_found",
-                                http_status=404)
+            return AccessRefused(_("There is no conversation #%(id)s that you may see.") % {"id": conversation.pk},
+                                 code="not_found", http_status=404)
         verb = VERBS[action]
         if action in (Action.REASSIGN, Action.FORCE_CLOSE):
-            return AccessRefused(f"Only a supervisor of this conversation's queue or workstream, or an "
-                                f"administrator, can {verb} conversation #{conversation.pk}.",
-                                code="supervisors_only", http_status=403)
+            return AccessRefused(_("Only a supervisor of this conversation's queue or workstream, or an "
+                                   "administrator, can %(action)s conversation #%(id)s.")
+                                 % {"action": verb, "id": conversation.pk},
+                                 code="supervisors_only", http_status=403)
         if self.work and not self.roles.agent_acts:
-            return AccessRefused(f"You need the permission to change conversations to answer or act on them; "
-                                f"{PERMISSION_HINT}", code="permission_denied", http_status=403)
+            return AccessRefused(_("You need the permission to change conversations to answer or act on them; "
+                                   "%(hint)s") % {"hint": PERMISSION_HINT}, code="permission_denied", http_status=403)
         holder = conversation.agent
-        held = (f"it is assigned to {holder.get_full_name() or holder.get_username()}" if holder is not None
-                else f"it is {conversation.get_state_display().lower()}")
+        held = (_("it is assigned to %(agent)s") % {"agent": holder.get_full_name() or holder.get_username()}
+                if holder is not None
+                else _("it is %(state)s") % {"state": conversation.get_state_display().lower()})
         if self.consult:
-            why = "an agent invited to consult reads the conversation and adds notes"
+            why = _("an agent invited to consult reads the conversation and adds notes")
         elif self.supervised:
-            why = "supervisors monitor, transfer, reassign and force-close; the rest is for the agent it is " \
-                  "assigned to"
+            why = _("supervisors monitor, transfer, reassign and force-close; the rest is for the agent it is "
+                    "assigned to")
         else:
-            why = "agents act on the conversations assigned to them and on open conversations of their queues"
-        return AccessRefused(f"You may read conversation #{conversation.pk} but not {verb} it ({held}): {why}.",
-                            code="not_your_conversation", http_status=403)
+            why = _("agents act on the conversations assigned to them and on open conversations of their queues")
+        return AccessRefused(_("You may read conversation #%(id)s but not %(action)s it (%(held)s): %(why)s.")
+                             % {"id": conversation.pk, "action": verb, "held": held, "why": why},
+                             code="not_your_conversation", http_status=403)
 
 
 def _flag(q: Q | None) -> Any:

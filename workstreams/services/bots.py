@@ -26,6 +26,7 @@ import requests
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from channels_app.models import Message, MessageKind
 from channels_app.services.delivery import message_queue
@@ -117,9 +118,9 @@ def bot_url_check(url: str) -> egress.Target:
     except egress.EgressRefused as exc:
         message = exc.message
         if exc.code == "url_scheme":
-            message = "The bot URL must start with https:// (http:// only when DEBUG is on)."
+            message = _("The bot URL must start with https:// (http:// only when DEBUG is on).")
         elif exc.code == "url_internal":
-            message += " BOT_ALLOWED_HOSTS lists bot hosts that may be internal."
+            message += " " + _("BOT_ALLOWED_HOSTS lists bot hosts that may be internal.")
         raise ServiceError(message, code=_CODES.get(exc.code, "bot_url_invalid"), field="url") from None
 
 

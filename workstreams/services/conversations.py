@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from channels_app.models import Direction, Message, MessageKind
 from channels_app.services.delivery import Draft, message_check, message_queue, message_retry
@@ -39,8 +40,8 @@ def _locked(conversation: Conversation) -> Conversation:
 
 def _require_not_closed(conversation: Conversation) -> None:
     if conversation.state == ConversationState.CLOSED:
-        raise ConflictError(f"Conversation #{conversation.pk} is closed; nothing more can be sent in it.",
-                            code="conversation_closed", field="conversation")
+        raise ConflictError(_("Conversation #%(id)s is closed; nothing more can be sent in it.")
+                            % {"id": conversation.pk}, code="conversation_closed", field="conversation")
 
 
 def _take_by_answering(conversation: Conversation, author: Any) -> None:
@@ -79,8 +80,8 @@ def conversation_reply(*, conversation: Conversation, author: Any, body: str = "
         if exc.code == "whatsapp_window_closed" and not _invited_since_last_inbound(conversation):
             sent = automated_send(conversation=conversation, kind=AutomatedMessageKind.OUTSIDE_WINDOW)
             if sent is not None:
-                exc.message += " The customer was sent the approved invitation template; the window reopens " \
-                               "when they answer."
+                exc.message += " " + _("The customer was sent the approved invitation template; the window reopens "
+                                       "when they answer.")
                 exc.extra["invitation_message_id"] = sent.pk
         raise
 
@@ -110,7 +111,7 @@ def conversation_send_template(*, conversation: Conversation, author: Any, templ
     locked = _locked(conversation)
     _require_not_closed(locked)
     if template.number.phone_number_id != locked.phone_number_id:
-        raise ServiceError("That template is not approved for this conversation's number.",
+        raise ServiceError(_("That template is not approved for this conversation's number."),
                            code="template_not_for_number", field="template")
     _take_by_answering(locked, author)
     variables = {str(k): str(v) for k, v in (variables or {}).items()}
@@ -139,7 +140,8 @@ def conversation_wait(*, conversation: Conversation, user: Any = None) -> Conver
     """The agent steps away: the conversation waits (its capacity is released) until someone resumes it."""
     locked = _locked(conversation)
     if locked.state != ConversationState.ACTIVE:
-        raise ConflictError(f"Only an active conversation can be set to waiting (it is {locked.get_state_display()}).",
+        raise ConflictError(_("Only an active conversation can be set to waiting (it is %(state)s).")
+                            % {"state": locked.get_state_display()},
                             code="not_active", field="conversation")
     locked.state = ConversationState.WAITING
     locked.save()
@@ -154,7 +156,7 @@ def conversation_resume(*, conversation: Conversation, user: Any) -> Conversatio
 
     locked = _locked(conversation)
     if locked.state != ConversationState.WAITING:
-        raise ConflictError("Only a waiting conversation can be resumed.", code="not_waiting", field="conversation")
+        raise ConflictError(_("Only a waiting conversation can be resumed."), code="not_waiting", field="conversation")
     locked.state = ConversationState.OPEN
     locked.agent = None
     locked.save()
@@ -166,7 +168,7 @@ def conversation_end(*, conversation: Conversation, user: Any = None) -> Convers
     """The agent ends the conversation: it is resolved and goes to wrap-up; the survey goes out if enabled."""
     locked = _locked(conversation)
     if locked.state not in LIVE_STATES:
-        raise ConflictError(f"Conversation #{locked.pk} has already ended.", code="conversation_ended",
+        raise ConflictError(_("Conversation #%(id)s has already ended.") % {"id": locked.pk}, code="conversation_ended",
                             field="conversation")
     locked.state = ConversationState.WRAP_UP
     locked.resolved = True
@@ -224,14 +226,15 @@ def conversation_force_close(*, conversation: Conversation, by: Any, reason: str
     """A supervisor closes a conversation for good, whatever its state (the customer gets the closed message)."""
     reason = (reason or "").strip()
     if "\x00" in reason:
-        raise ServiceError("The reason contains a NUL character; remove it.", code="null_characters", field="reason")
+        raise ServiceError(_("The reason contains a NUL character; remove it."), code="null_characters", field="reason")
     if len(reason) > FORCE_CLOSE_REASON_MAX:
-        raise ServiceError(f"The reason is {len(reason)} characters; at most {FORCE_CLOSE_REASON_MAX} are kept.",
+        raise ServiceError(_("The reason is %(length)s characters; at most %(max)s are kept.")
+                           % {"length": len(reason), "max": FORCE_CLOSE_REASON_MAX},
                            code="reason_too_long", field="reason")
     locked = _locked(conversation)
     if locked.state == ConversationState.CLOSED:
-        raise ConflictError(f"Conversation #{locked.pk} is already closed.", code="conversation_closed",
-                            field="conversation")
+        raise ConflictError(_("Conversation #%(id)s is already closed.") % {"id": locked.pk},
+                            code="conversation_closed", field="conversation")
     who = by.get_username() if getattr(by, "pk", None) else "an administrator"
     return conversation_close(conversation=locked, reason=f"force-closed by {who}" + (f": {reason}" if reason
                                                                                        else ""))
@@ -265,7 +268,7 @@ def after_queued(conversation: Conversation) -> None:
 def conversation_message_retry(*, conversation: Conversation, message: Message) -> Message:
     """Retry a failed message of this conversation (it must belong to it)."""
     if not ConversationMessage.objects.filter(conversation=conversation, message=message).exists():
-        raise ConflictError("That message is not part of this conversation.", code="not_in_conversation",
+        raise ConflictError(_("That message is not part of this conversation."), code="not_in_conversation",
                             field="message")
     _require_not_closed(conversation)
     return message_retry(message=message)

@@ -305,11 +305,15 @@ def assignment_cycle_started() -> None:
         cache.delete(_cycle_flag())
 
 
+def _no_profile_text(user: Any) -> str:
+    return _("%(user)s has no agent profile; an administrator can add one under Workstreams → Agent "
+             "profiles.") % {"user": user.get_username()}
+
+
 def _require_profile(user: Any) -> AgentProfile:
     profile = AgentProfile.objects.filter(user=user).first()
     if profile is None:
-        raise ServiceError(f"{user.get_username()} has no agent profile; an administrator can add one under "
-                           "Workstreams → Agent profiles.", code="not_an_agent", field="agent", http_status=403)
+        raise ServiceError(_no_profile_text(user), code="not_an_agent", field="agent", http_status=403)
     return profile
 
 
@@ -325,8 +329,7 @@ def take_refusal(conversation: Conversation, user: Any, *, by_self: bool = False
     offer) needs only that they are not Offline."""
     profile = AgentProfile.objects.filter(user=user).first()
     if profile is None:
-        return ServiceError(f"{user.get_username()} has no agent profile; an administrator can add one under "
-                            "Workstreams → Agent profiles.", code="not_an_agent", field="agent", http_status=403)
+        return ServiceError(_no_profile_text(user), code="not_an_agent", field="agent", http_status=403)
     if not user.is_active:
         return ConflictError(_("%(agent)s is deactivated and takes no work.") % {"agent": _agent_name(user)},
                              code="agent_inactive", field="agent")
@@ -344,8 +347,9 @@ def take_refusal(conversation: Conversation, user: Any, *, by_self: bool = False
                              code="agent_not_present", field="agent")
     free, cost = agent_free_capacity(user), conversation_cost(conversation)
     if free < cost:
-        return ConflictError(f"{user.get_username()} has no free capacity for this conversation "
-                             f"({free} left, {cost} needed).", code="no_capacity", field="agent")
+        return ConflictError(_("%(user)s has no free capacity for this conversation (%(free)s left, %(cost)s "
+                               "needed).") % {"user": user.get_username(), "free": free, "cost": cost},
+                             code="no_capacity", field="agent")
     return None
 
 
@@ -359,7 +363,8 @@ def _take(conversation: Conversation, user: Any, *, now: datetime, announce: boo
     presences = SELF_TAKE_PRESENCES if by_self else PUSH_PRESENCES
     if not _try_assign(conversation, profile, now=now, presences=presences):
         raise take_refusal(conversation, user, by_self=by_self) or ConflictError(
-            f"{user.get_username()} cannot take this conversation now; try again.", code="no_capacity",
+            _("%(user)s cannot take this conversation now; try again.") % {"user": user.get_username()},
+            code="no_capacity",
             field="agent")
     offers_withdraw(conversation=conversation, now=now, keep_agent_id=user.pk)
     if announce:
@@ -570,21 +575,21 @@ def conversation_take(*, conversation: Conversation, user: Any) -> Conversation:
     locked = (Conversation.objects.select_for_update(of=("self",))
               .select_related("workstream", "queue", "contact", "phone_number").get(pk=conversation.pk))
     if locked.state != ConversationState.OPEN or locked.agent_id:
-        raise ConflictError("Someone else has already taken this conversation.", code="already_taken",
+        raise ConflictError(_("Someone else has already taken this conversation."), code="already_taken",
                             field="conversation")
     if locked.with_bot:
-        raise ConflictError("A bot is still handling this conversation.", code="with_bot", field="conversation")
+        raise ConflictError(_("A bot is still handling this conversation."), code="with_bot", field="conversation")
     if not locked.queue or not locked.queue.members.filter(pk=user.pk).exists():
-        raise ServiceError("You are not a member of this conversation's queue.", code="not_in_queue",
+        raise ServiceError(_("You are not a member of this conversation's queue."), code="not_in_queue",
                            field="queue", http_status=403)
     return _take(locked, user, now=timezone.now())
 
 
-def _live_locked(conversation: Conversation, verb: str) -> Conversation:
+def _live_locked(conversation: Conversation, refusal: str) -> Conversation:
     locked = (Conversation.objects.select_for_update(of=("self",))
               .select_related("workstream", "queue", "contact", "phone_number", "agent").get(pk=conversation.pk))
     if locked.state not in (ConversationState.OPEN, ConversationState.ACTIVE, ConversationState.WAITING):
-        raise ConflictError(f"Conversation #{locked.pk} has ended; it cannot be {verb}.",
+        raise ConflictError(refusal % {"id": locked.pk},
                             code="conversation_ended", field="conversation")
     return locked
 
@@ -613,9 +618,9 @@ def conversation_transfer(*, conversation: Conversation, by: Any = None, queue: 
                           agent: Any = None) -> Conversation:
     """Move a live conversation to another queue (it waits there) or straight to an agent."""
     if (queue is None) == (agent is None):
-        raise ServiceError("Transfer to a queue or to an agent (one of them).", code="transfer_target",
+        raise ServiceError(_("Transfer to a queue or to an agent (one of them)."), code="transfer_target",
                            field="queue")
-    locked = _live_locked(conversation, "transferred")
+    locked = _live_locked(conversation, _("Conversation #%(id)s has ended; it cannot be transferred."))
     now = timezone.now()
     if queue is not None:
         if not queue.members.filter(is_active=True).exists():
@@ -644,11 +649,12 @@ def conversation_transfer(*, conversation: Conversation, by: Any = None, queue: 
 def conversation_reassign(*, conversation: Conversation, by: Any, agent: Any) -> Conversation:
     """A supervisor gives a live conversation to another agent, whoever holds it now (capacity permitting)."""
     if agent is None:
-        raise ServiceError("Choose the agent to reassign the conversation to.", code="reassign_target",
+        raise ServiceError(_("Choose the agent to reassign the conversation to."), code="reassign_target",
                            field="agent")
-    locked = _live_locked(conversation, "reassigned")
+    locked = _live_locked(conversation, _("Conversation #%(id)s has ended; it cannot be reassigned."))
     if locked.agent_id == agent.pk and locked.state == ConversationState.ACTIVE:
-        raise ConflictError(f"Conversation #{locked.pk} is already assigned to {agent.get_username()}.",
+        raise ConflictError(_("Conversation #%(id)s is already assigned to %(agent)s.")
+                            % {"id": locked.pk, "agent": agent.get_username()},
                             code="already_assigned", field="agent")
     now = timezone.now()
     previous = locked.agent.get_username() if locked.agent_id else None
@@ -661,7 +667,8 @@ def agent_presence_set(*, user: Any, presence: str) -> AgentProfile:
     from workstreams.models import Presence
 
     if presence not in Presence.values:
-        raise ServiceError(f"Presence must be one of: {', '.join(Presence.values)}.", code="presence_invalid",
+        raise ServiceError(_("Presence must be one of: %(choices)s.") % {"choices": ", ".join(Presence.values)},
+                           code="presence_invalid",
                            field="presence")
     profile = _require_profile(user)
     profile.presence = presence

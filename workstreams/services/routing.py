@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import phonenumbers
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -89,12 +89,16 @@ def _subject(condition: RoutingCondition, conversation: Conversation, message: M
     raise RuleError(f"unknown field {field!r}")
 
 
-def condition_holds(condition: RoutingCondition, conversation: Conversation, message: Message) -> tuple[bool, str]:
-    """Whether the condition holds, and a sentence saying why."""
+def condition_holds(condition: RoutingCondition, conversation: Conversation,
+                    message: Message) -> tuple[bool, str, dict[str, Any]]:
+    """Whether the condition holds, a sentence saying why (in English, as the API shows it), and the same as
+    data (``condition_line`` writes it in the page's language)."""
     subject = _subject(condition, conversation, message)
-    label = condition.get_field_display()
+    with translation.override("en"):
+        label = str(condition.get_field_display())
+        operator = str(condition.get_operator_display())
     if isinstance(subject, bool):
-        return subject, f"{label}: {'yes' if subject else 'no'}"
+        return subject, f"{label}: {'yes' if subject else 'no'}", {"field": condition.field, "holds": subject}
     text = str(subject or "")
     value = condition.value.strip()
     low, val = text.lower(), value.lower()
@@ -117,9 +121,10 @@ def condition_holds(condition: RoutingCondition, conversation: Conversation, mes
         except re.error as exc:
             raise RuleError(f"bad regular expression {value!r}: {exc}") from None
     else:
-        raise RuleError(f"operator {condition.get_operator_display()!r} does not apply to {label}")
+        raise RuleError(f"operator {operator!r} does not apply to {label}")
     shown = text if len(text) <= 60 else text[:57] + "…"
-    return result, f"{label} {shown!r} {'' if result else 'not '}{condition.get_operator_display()} {value!r}"
+    note = {"field": condition.field, "subject": shown, "operator": op, "value": value, "holds": result}
+    return result, f"{label} {shown!r} {'' if result else 'not '}{operator} {value!r}", note
 
 
 @dataclass(frozen=True)
@@ -130,9 +135,11 @@ class RuleVerdict:
     matched: bool
     why: tuple[str, ...] = ()  # a sentence per condition looked at, in order
     error: str = ""  # why the rule could not be evaluated
+    notes: tuple[dict[str, Any], ...] = ()  # the same as data, for condition_line
 
     def as_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"rule": self.rule, "matched": self.matched, "why": list(self.why)}
+        data: dict[str, Any] = {"rule": self.rule, "matched": self.matched, "why": list(self.why),
+                                "notes": list(self.notes)}
         if self.error:
             data["error"] = self.error
         return data
@@ -148,11 +155,15 @@ class RoutingDecision:
     evaluated: tuple[RuleVerdict, ...] = ()
     skills: tuple[Skill, ...] = field(default=())
     split: str = ""  # how a percentage split chose the queue
+    #: What ``reason`` says, as data for ``routing_lines``: matched, rule_error, no_rule_matched, no_rules,
+    #: no_workstream.
+    reason_code: str = ""
 
     def diagnosis(self) -> dict[str, Any]:
         """As stored on the conversation (``routing_diagnosis``)."""
         data: dict[str, Any] = {"queue": self.queue.name, "rule": self.rule,
-                                "evaluated": [v.as_json() for v in self.evaluated], "reason": self.reason}
+                                "evaluated": [v.as_json() for v in self.evaluated], "reason": self.reason,
+                                "reason_code": self.reason_code}
         if self.rule is not None:
             data["skills"] = [s.name for s in self.skills]
         if self.split:
@@ -193,30 +204,34 @@ def conversation_route(*, conversation: Conversation, message: Message) -> Routi
             "conditions", "required_skills", "splits__queue")
         for rule in rules:
             reasons: list[str] = []
+            notes: list[dict[str, Any]] = []
             try:
                 matched = True
                 for condition in rule.conditions.all():
-                    holds, why = condition_holds(condition, conversation, message)
+                    holds, why, note = condition_holds(condition, conversation, message)
                     reasons.append(why)
+                    notes.append(note)
                     if not holds:
                         matched = False
                         break
             except RuleError as exc:
-                evaluated.append(RuleVerdict(rule.name, False, tuple(reasons), error=str(exc)))
+                evaluated.append(RuleVerdict(rule.name, False, tuple(reasons), error=str(exc), notes=tuple(notes)))
                 return RoutingDecision(
                     queue=workstream.fallback_queue or default_queue(), rule=None, evaluated=tuple(evaluated),
-                    reason=f"rule '{rule.name}' could not be evaluated ({exc}); fallback queue")
-            evaluated.append(RuleVerdict(rule.name, matched, tuple(reasons)))
+                    reason=f"rule '{rule.name}' could not be evaluated ({exc}); fallback queue",
+                    reason_code="rule_error")
+            evaluated.append(RuleVerdict(rule.name, matched, tuple(reasons), notes=tuple(notes)))
             if matched:
                 queue, split = split_choose(rule=rule, conversation=conversation)
                 return RoutingDecision(
                     queue=queue, rule=rule.name, evaluated=tuple(evaluated),
                     reason=f"rule '{rule.name}' matched: " + ("; ".join(reasons) or "it has no conditions"),
-                    skills=tuple(rule.required_skills.all()), split=split)
-    why = "no routing rule matched" if evaluated else (
-        "the workstream has no routing rules" if workstream else "the number is in no workstream")
+                    skills=tuple(rule.required_skills.all()), split=split, reason_code="matched")
+    code = "no_rule_matched" if evaluated else ("no_rules" if workstream else "no_workstream")
+    why = {"no_rule_matched": "no routing rule matched", "no_rules": "the workstream has no routing rules",
+           "no_workstream": "the number is in no workstream"}[code]
     return RoutingDecision(queue=(workstream.fallback_queue if workstream else None) or default_queue(), rule=None,
-                           evaluated=tuple(evaluated), reason=f"{why}; fallback queue")
+                           evaluated=tuple(evaluated), reason=f"{why}; fallback queue", reason_code=code)
 
 
 def routing_apply(*, conversation: Conversation, decision: RoutingDecision) -> None:
@@ -241,11 +256,54 @@ def _moment(value: Any) -> str:
     return date_format(timezone.localtime(parsed) if timezone.is_aware(parsed) else parsed, "DATETIME_FORMAT")
 
 
+def condition_line(note: dict[str, Any]) -> str:
+    """One condition as routing looked at it, in the page's language."""
+    try:
+        label = ConditionField(note["field"]).label
+    except ValueError:
+        label = note["field"]
+    if "operator" not in note:
+        return _("%(field)s: yes") % {"field": label} if note["holds"] else _("%(field)s: no") % {"field": label}
+    try:
+        operator = ConditionOperator(note["operator"]).label
+    except ValueError:
+        operator = note["operator"]
+    values = {"field": label, "subject": note["subject"], "operator": operator, "value": note["value"]}
+    if note["holds"]:
+        return _("%(field)s “%(subject)s” — %(operator)s “%(value)s”: yes") % values
+    return _("%(field)s “%(subject)s” — %(operator)s “%(value)s”: no") % values
+
+
+def _reason(d: dict[str, Any]) -> str:
+    """Why the conversation went to its queue, in the page's language (as stored, for a diagnosis stored before
+    its reasons were kept as data)."""
+    code = d.get("reason_code")
+    evaluated = d.get("evaluated") or []
+    last = evaluated[-1] if evaluated else {}
+    if code == "matched":
+        notes = last.get("notes") or []
+        if not notes:
+            return _("rule “%(rule)s” matched: it has no conditions") % {"rule": d.get("rule")}
+        return _("rule “%(rule)s” matched: %(why)s") % {"rule": d.get("rule"),
+                                                        "why": "; ".join(map(condition_line, notes))}
+    if code == "rule_error":
+        return _("rule “%(rule)s” could not be evaluated (%(error)s); fallback queue") % {
+            "rule": last.get("rule"), "error": last.get("error")}
+    if code == "no_rule_matched":
+        return _("no routing rule matched; fallback queue")
+    if code == "no_rules":
+        return _("the workstream has no routing rules; fallback queue")
+    if code == "no_workstream":
+        return _("the number is in no workstream; fallback queue")
+    return d.get("reason") or ""
+
+
 def routing_lines(diagnosis: dict[str, Any] | None) -> list[str]:
     """A conversation's stored routing diagnosis in sentences, for the admin and the console alike: who
     answered first, the queue and why, each rule tried, the skills asked for, escalations, transfers.
 
-    The sentences are in the page's language; the reasons inside them are stored as routing wrote them.
+    The sentences are in the page's language, rebuilt from the data routing stored; what a bot or a person
+    wrote (an escalation's reason, a closing note) is shown as written.
     """
     d = diagnosis or {}
     lines: list[str] = []
@@ -253,7 +311,7 @@ def routing_lines(diagnosis: dict[str, Any] | None) -> list[str]:
         lines.append(_("Bot “%(bot)s” answered first.") % {"bot": d["bot"]})
     if d.get("queue") or d.get("reason"):
         queue = d.get("queue") or _("No queue")
-        lines.append(_("%(queue)s: %(reason)s") % {"queue": queue, "reason": d["reason"]} if d.get("reason")
+        lines.append(_("%(queue)s: %(reason)s") % {"queue": queue, "reason": _reason(d)} if d.get("reason")
                      else queue)
     for step in d.get("evaluated", []):
         rule = step.get("rule")
@@ -263,7 +321,7 @@ def routing_lines(diagnosis: dict[str, Any] | None) -> list[str]:
             line = _("Rule “%(rule)s” failed: %(error)s") % {"rule": rule, "error": step["error"]}
         else:
             line = _("Rule “%(rule)s” did not match") % {"rule": rule}
-        why = "; ".join(step.get("why", []))
+        why = "; ".join(map(condition_line, step["notes"])) if step.get("notes") else "; ".join(step.get("why", []))
         lines.append(f"{line} — {why}" if why else line)
     if d.get("split"):
         lines.append(_("Percentage split: %(split)s") % {"split": d["split"]})

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 from channels_app.models import Channel, MessagingAccount, PhoneNumber
 from channels_app.services import NumberSpec, account_create
@@ -17,7 +18,7 @@ from config.exceptions import ServiceError
 from workstreams.services.readiness import agent_make_ready, workstreams_for_numbers
 
 DEMO_ACCOUNTS = [
-    ("Demo SMS (sandbox)", Channel.SMS, NumberSpec("+15005550006", "long_code", description="Demo support line")),
+    ("Demo SMS (sandbox)", Channel.SMS, NumberSpec("+15005550006", "long_code", description=_("Demo support line"))),
     ("Demo WhatsApp (sandbox)", Channel.WHATSAPP, NumberSpec("+14155238886", name="Demo WhatsApp")),
 ]
 
@@ -29,13 +30,13 @@ EMULATED_TELESIGN = {"customer_id": "11111111-2222-3333-4444-555555555555",
 EMULATED_ACS = {"endpoint": "https://127.0.0.1:8026", "access_key": "ZW11bGF0ZWQtYWNzLWFjY2Vzcy1rZXktMDEyMzQ1"}
 EMULATED_ACCOUNTS = [
     ("Emulated SMS (TeleSign)", Channel.SMS, "telesign", EMULATED_TELESIGN,
-     NumberSpec("14252306549", "geographic", description="Emulated TeleSign number")),
+     NumberSpec("14252306549", "geographic", description=_("Emulated TeleSign number"))),
     ("Emulated SMS (Twilio)", Channel.SMS, "twilio", EMULATED_TWILIO,
-     NumberSpec("+14155550100", "long_code", description="Emulated Twilio number")),
+     NumberSpec("+14155550100", "long_code", description=_("Emulated Twilio number"))),
     ("Emulated WhatsApp (Twilio)", Channel.WHATSAPP, "twilio", EMULATED_TWILIO,
      NumberSpec("+14155238886", name="Emulated WhatsApp")),
     ("Emulated SMS (Azure)", Channel.SMS, "acs", EMULATED_ACS,
-     NumberSpec("+18005550100", "toll_free", description="Emulated ACS toll-free number")),
+     NumberSpec("+18005550100", "toll_free", description=_("Emulated ACS toll-free number"))),
 ]
 
 

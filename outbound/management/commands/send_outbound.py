@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from config.exceptions import ServiceError
 from outbound import selectors
@@ -116,7 +117,7 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot read {path}: {exc.strerror or exc}.") from None
 
     def _submit(self, batch: OutboundBatch) -> None:
-        bar = ProgressBar(self.stdout, total=batch.contact_count, label="Submitting")
+        bar = ProgressBar(self.stdout, total=batch.contact_count, label=_("Submitting"))
         submitted = selectors.batch_progress(batch=batch).submitted
         try:
             bar.update(submitted)
@@ -143,7 +144,7 @@ class Command(BaseCommand):
             bar.close()
 
     def _follow(self, batch: OutboundBatch, *, timeout: float, poll: float) -> None:
-        bar = ProgressBar(self.stdout, total=batch.contact_count, label="Sending   ")
+        bar = ProgressBar(self.stdout, total=batch.contact_count, label=_("Sending").ljust(len(_("Submitting"))))
         deadline = time.monotonic() + timeout if timeout > 0 else None
         try:
             while True:

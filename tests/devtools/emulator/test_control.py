@@ -1,6 +1,9 @@
 """The control API: injected failures and latency, records, caps, reset, accounts and webhook targets."""
 
+import base64
 import time
+from http.client import HTTPConnection
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 import requests
@@ -275,3 +278,29 @@ def test_acs_resources_and_subscriptions_through_the_control_api(http, emulator,
     assert http.post(webhooks, json={"provider": "acs", "resource": "other", "url": receiver.url,
                                      "schema": "xml"}).status_code == 400
     assert http.post(webhooks, json={"provider": "acs", "resource": "nobody", "url": receiver.url}).status_code == 404
+
+
+def _post_from(source: str, url: str, path: str, form: dict[str, str], auth: tuple[str, str]) -> int:
+    """A POST whose connection starts at ``source`` (another address of the loopback network)."""
+    parts = urlsplit(url)
+    conn = HTTPConnection(parts.hostname, parts.port, timeout=5, source_address=(source, 0))
+    token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+    conn.request("POST", path, body=urlencode(form), headers={
+        "Authorization": f"Basic {token}", "Content-Type": "application/x-www-form-urlencoded"})
+    status = conn.getresponse().status
+    conn.close()
+    return status
+
+
+def test_a_sent_message_records_the_address_it_came_from(http, emulator, receiver):
+    # As from two hosts of a scaled-out hub: each send names the address that made it.
+    for source in ("127.0.0.2", "127.0.0.3"):
+        assert _post_from(source, emulator.url, MESSAGES_PATH, {"To": CUSTOMER, "From": OURS, "Body": source},
+                          (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)) == 201
+    assert telesign_send(http, emulator).status_code == 200
+    emulator.set_twilio_inbound_url(OURS, receiver.url + "/in")
+    emulator.inject_inbound(provider="twilio", from_=CUSTOMER, to=OURS, body="hello")
+    clients = {(m["provider"], m["body"]): m["client"] for m in emulator.messages()}
+    assert clients[("twilio", "127.0.0.2")] == "127.0.0.2" and clients[("twilio", "127.0.0.3")] == "127.0.0.3"
+    assert [c for (provider, _), c in clients.items() if provider == "telesign"] == ["127.0.0.1"]
+    assert clients[("twilio", "hello")] is None  # injected: no host of the hub sent it

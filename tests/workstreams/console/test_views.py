@@ -262,7 +262,7 @@ def test_conversation_page_shows_thread_contact_routing_and_statuses(client, age
     assert "Automated message" in text and "Thanks for waiting" in text
     assert "+15551234567" in text and "Opted in" in text
     assert url("conversation", earlier.pk) in text
-    assert "Support: rule &#x27;All&#x27; matched" in text or "Support: rule 'All' matched" in text
+    assert "Support: rule “All” matched: it has no conditions" in text
     assert 'data-limit="1600"' in text
     assert "End conversation" in text
 

@@ -413,6 +413,9 @@ INBOUND_DRAIN_MAX_SECONDS = env.float("INBOUND_DRAIN_MAX_SECONDS", default=2.0)
 # A web process that saw an account's drain running skips the wake-up for this long (0: never);
 # drains look once more 2 × this after they stop, so no event waits for the sweep.
 INBOUND_WAKE_MEMO_SECONDS = env.float("INBOUND_WAKE_MEMO_SECONDS", default=0.1)
+# Webhooks stored at the same moment by threads of one web process share one INSERT and its commit,
+# at most this many webhooks per statement (1: each alone). Each is answered once its row is committed.
+WEBHOOK_GROUP_COMMIT_MAX = env.int("WEBHOOK_GROUP_COMMIT_MAX", default=32)
 # Attachments: size limit, and the only hosts media is fetched from.
 ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=5 * 1024 * 1024)
 TWILIO_MEDIA_HOSTS = env.list("TWILIO_MEDIA_HOSTS", default=["api.twilio.com", ".twiliocdn.com"])

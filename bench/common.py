@@ -108,6 +108,13 @@ def wait_http(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not answer")
 
 
+def production_threads() -> int:
+    """The threads per web process that config/gunicorn.py gives production."""
+    import runpy
+
+    return int(runpy.run_path(str(Path(__file__).resolve().parent.parent / "config" / "gunicorn.py"))["threads"])
+
+
 def gunicorn(name: str, wsgi: str, port: int, env: dict[str, str], workers: int, threads: int = 1) -> subprocess.Popen:
     """gunicorn with ``workers`` processes, sync workers or (``threads`` > 1) gthread workers, no access log."""
     proc = start(name, [sys.executable, "-m", "gunicorn", wsgi, "--bind", f"127.0.0.1:{port}", "--workers",

@@ -26,7 +26,6 @@ import time
 from urllib.parse import urlencode
 
 from bench.common import (
-    ROOT,
     WORK,
     base_env,
     cpu_seconds,
@@ -36,6 +35,7 @@ from bench.common import (
     log,
     machine_table,
     ms,
+    production_threads,
     reset_database,
     running,
     setup_django,
@@ -63,13 +63,6 @@ def write_requests(path, public_url: str, webhook_path: str, prefix: str, count:
                       "NumMedia": "0", "NumSegments": "1", "SmsStatus": "received", "ApiVersion": "2010-04-01"}
             signature = compute_signature(TWILIO_TOKEN, url, {k: [v] for k, v in params.items()})
             f.write(f"{webhook_path}\t{urlencode(params)}\t{signature}\n")
-
-
-def production_threads() -> int:
-    """The threads per web process that config/gunicorn.py gives production."""
-    import runpy
-
-    return int(runpy.run_path(str(ROOT / "config" / "gunicorn.py"))["threads"])
 
 
 def celery_workers(env, count: int, concurrency: int):

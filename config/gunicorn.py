@@ -18,7 +18,9 @@ workers = int(os.environ.get("GUNICORN_WORKERS", min(8, 2 * (os.cpu_count() or 1
 threads = int(os.environ.get("GUNICORN_THREADS", 8))
 worker_class = "gthread" if threads > 1 else "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
-# A worker that dies is replaced by the arbiter; one stuck past the timeout is killed and replaced.
+# A worker that dies is replaced by the arbiter; a sync worker stuck past the timeout is killed and replaced (a
+# gthread worker's heartbeat comes from its main loop: a webhook waiting on a stalled database gives up after
+# WEBHOOK_GROUP_COMMIT_WAIT_SECONDS instead).
 graceful_timeout = 30
 accesslog = "-"
 errorlog = "-"

@@ -192,7 +192,8 @@ def _insert_events(rows: list[tuple]) -> list[int | None]:
     other threads of this process are storing at the same moment (``WEBHOOK_GROUP_COMMIT_MAX``). Inside a
     transaction (the caller's to commit) they are written alone, on the caller's connection.
     """
-    return _group_commit.submit(rows, alone=transaction.get_connection().in_atomic_block)
+    connection = transaction.get_connection()
+    return _group_commit.submit(rows, alone=connection.in_atomic_block or not connection.get_autocommit())
 
 
 def _write_groups(groups: Sequence[list[tuple]]) -> list[list[int | None]]:
@@ -202,7 +203,13 @@ def _write_groups(groups: Sequence[list[tuple]]) -> list[list[int | None]]:
     and SQLite), no exception and no savepoint for a provider's retry, one statement (atomic on its own
     and committed at once outside a transaction) unless the rows are many; no model instance is built.
     """
-    rows = [row for group in groups for row in group]
+    # One row per key (a provider's retry arriving with its original: the first is written), in key order, so
+    # that two processes writing overlapping keys lock them in the same order and cannot deadlock.
+    unique: dict[tuple, tuple] = {}
+    for group in groups:
+        for row in group:
+            unique.setdefault((row[0], row[1], row[2]), row)
+    rows = [unique[key] for key in sorted(unique)]
     chunks = [rows[i:i + _ROWS_PER_STATEMENT] for i in range(0, len(rows), _ROWS_PER_STATEMENT)]
     connection = transaction.get_connection()
     stored: dict[tuple, int] = {}
@@ -238,7 +245,8 @@ def _insert_rows(connection, rows: list[tuple]) -> dict[tuple, int]:
 
 
 _group_commit: GroupCommit[list[tuple], list[int | None]] = GroupCommit(
-    _write_groups, max_items=lambda: settings.WEBHOOK_GROUP_COMMIT_MAX)
+    _write_groups, max_items=lambda: settings.WEBHOOK_GROUP_COMMIT_MAX,
+    wait_seconds=lambda: settings.WEBHOOK_GROUP_COMMIT_WAIT_SECONDS)
 
 
 @functools.cache

@@ -9,9 +9,12 @@ write is over. So a lone request is written as before, and under load each write
 requests that arrived during the previous one.
 
 The write runs on the connection of the thread that leads it. It must be atomic (one statement in
-autocommit mode, or a transaction): a write that raises stored none of its items, which are then
-written again one by one, so that an item the database refuses fails its own thread only. A thread
-whose item could not be written gets an exception: nobody is told an item was stored that is not.
+autocommit mode, or a transaction): a write that raises stored none of its items; each thread then
+writes its own item again, alone and on its own connection, so that an item the database refuses (or
+a leader's broken connection) fails that thread only. A thread whose item could not be written gets an
+exception: nobody is told an item was stored that is not. A thread that waits longer than
+``wait_seconds`` for a write (the database stalled) gives up with ``GroupCommitFailed``: its item may
+still be committed by the write under way, which the caller's retry then finds already stored.
 """
 
 from __future__ import annotations
@@ -29,11 +32,12 @@ class GroupCommitFailed(Exception):
 
 
 class _Slot(Generic[T, R]):
-    __slots__ = ("done", "error", "item", "ready", "result")
+    __slots__ = ("alone", "done", "error", "item", "ready", "result")
 
     def __init__(self, item: T) -> None:
         self.item = item
         self.done = False
+        self.alone = False  # the group's write failed: the thread writes its item again itself
         self.result: R | None = None
         self.error: BaseException | None = None
         self.ready = threading.Event()
@@ -43,9 +47,11 @@ class GroupCommit(Generic[T, R]):
     """``write(items)`` stores the items atomically and returns one result per item, in their order;
     at most ``max_items`` (from ``max_items()`` when callable: a setting read per write) go in one write."""
 
-    def __init__(self, write: Callable[[Sequence[T]], Sequence[R]], *, max_items: int | Callable[[], int]) -> None:
+    def __init__(self, write: Callable[[Sequence[T]], Sequence[R]], *, max_items: int | Callable[[], int],
+                 wait_seconds: float | Callable[[], float] = 20.0) -> None:
         self._write = write
         self._max_items = max_items if callable(max_items) else (lambda: max_items)
+        self._wait_seconds = wait_seconds if callable(wait_seconds) else (lambda: wait_seconds)
         self._lock = threading.Lock()
         self._pending: list[_Slot[T, R]] = []
         self._busy = False  # a thread is writing, or has been handed the next write
@@ -64,16 +70,22 @@ class GroupCommit(Generic[T, R]):
             self._pending.append(slot)
             lead = not self._busy
             self._busy = True
-        if not lead:
-            slot.ready.wait()
-            if slot.done:
-                if slot.error is not None:
-                    raise GroupCommitFailed("the write this webhook was grouped into failed") from slot.error
-                return slot.result  # type: ignore[return-value]
-            # Not written yet: this thread was handed the next write, which holds its item first.
-        self._lead(slot)
+        if not lead and not slot.ready.wait(self._wait_seconds()):
+            with self._lock:
+                if not slot.ready.is_set():  # not handed the next write, not written: give up
+                    if slot in self._pending:
+                        self._pending.remove(slot)
+                    raise GroupCommitFailed("the database did not store this webhook in time")
+        if not lead and not slot.done:
+            lead = True  # handed the next write, which holds this thread's item first
+        if lead:
+            self._lead(slot)
+        if slot.alone:
+            return self._write([slot.item])[0]
         if slot.error is not None:
-            raise slot.error
+            if lead:
+                raise slot.error
+            raise GroupCommitFailed("the write this webhook was grouped into failed") from slot.error
         return slot.result  # type: ignore[return-value]
 
     def _lead(self, own: _Slot[T, R]) -> None:
@@ -105,13 +117,10 @@ class GroupCommit(Generic[T, R]):
             if len(batch) == 1:
                 batch[0].error = exc
                 return
-            # The write stored none of them: each is written again alone, so that an item the database
-            # refuses fails its own request only (when the database is gone, each fails in turn).
+            # The write stored none of them: each thread writes its own again, alone, on its own connection,
+            # so that an item the database refuses fails its own request only.
             for slot in batch:
-                try:
-                    slot.result = self._write([slot.item])[0]
-                except Exception as alone_exc:
-                    slot.error = alone_exc
+                slot.alone = True
             return
         except BaseException as exc:  # the process is stopping: nobody is told their item was stored
             for slot in batch:

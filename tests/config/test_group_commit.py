@@ -15,6 +15,7 @@ class Store:
 
     def __init__(self, *, refuse=(), fail_groups=False):
         self.writes: list[list[str]] = []
+        self.writers: list[str] = []  # the thread that made each write
         self.stored: list[str] = []
         self.release = threading.Event()
         self.refuse = set(refuse)
@@ -23,6 +24,7 @@ class Store:
     def __call__(self, items):
         items = list(items)
         self.writes.append(items)
+        self.writers.append(threading.current_thread().name)
         if len(self.writes) == 1:
             assert self.release.wait(5)
         if self.fail_groups and len(items) > 1:
@@ -43,7 +45,7 @@ def submit_in_threads(group, items):
         except Exception as exc:
             outcomes[item] = exc
 
-    threads = [threading.Thread(target=run, args=(item,)) for item in items]
+    threads = [threading.Thread(target=run, args=(item,), name=f"thread-{item}") for item in items]
     for thread in threads:
         thread.start()
         time.sleep(0.01)
@@ -130,9 +132,11 @@ def test_an_item_the_database_refuses_fails_only_its_own_thread():
     store.release.set()
     finish(threads + more)
     assert outcomes["b"] == "id-b" and outcomes["d"] == "id-d"
-    assert isinstance(outcomes["c"], GroupCommitFailed) and "refused" in str(outcomes["c"].__cause__)
-    assert outcomes["c"].__cause__ is not None
+    assert isinstance(outcomes["c"], ValueError) and "refused" in str(outcomes["c"])
     assert sorted(store.stored) == ["b", "d", "first"]  # each once: the failed group stored nothing
+    # After the failed group, each thread wrote its own item again itself (on its own database connection).
+    assert list(zip(store.writes[2:], store.writers[2:])) and all(
+        writer == f"thread-{items[0]}" for items, writer in zip(store.writes[2:], store.writers[2:]))
 
 
 def test_alone_bypasses_the_group_and_its_errors_are_the_write_s_own():
@@ -151,3 +155,19 @@ def test_a_maximum_of_one_writes_each_item_alone():
     group = GroupCommit(store, max_items=lambda: 1)
     assert [group.submit("a"), group.submit("b")] == ["id-a", "id-b"]
     assert store.writes == [["a"], ["b"]]
+
+
+def test_a_thread_waiting_on_a_stalled_write_gives_up_and_the_group_goes_on():
+    store = Store()
+    group = GroupCommit(store, max_items=32, wait_seconds=0.2)
+    threads, outcomes = submit_in_threads(group, ["first"])  # its write stalls until released
+    while not store.writes:
+        time.sleep(0.005)
+    more, more_outcomes = submit_in_threads(group, ["b"])
+    finish(more)  # b gave up waiting, without being told it was stored
+    assert isinstance(more_outcomes["b"], GroupCommitFailed) and "in time" in str(more_outcomes["b"])
+    assert group._pending == []
+    store.release.set()
+    finish(threads)
+    assert outcomes == {"first": "id-first"} and store.stored == ["first"]
+    assert group.submit("c") == "id-c"  # nobody is left holding the next write

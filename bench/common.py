@@ -108,11 +108,18 @@ def wait_http(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not answer")
 
 
-def gunicorn(name: str, wsgi: str, port: int, env: dict[str, str], workers: int) -> subprocess.Popen:
-    """The same gunicorn configuration for the hub and its floor."""
+def production_threads() -> int:
+    """The threads per web process that config/gunicorn.py gives production."""
+    import runpy
+
+    return int(runpy.run_path(str(Path(__file__).resolve().parent.parent / "config" / "gunicorn.py"))["threads"])
+
+
+def gunicorn(name: str, wsgi: str, port: int, env: dict[str, str], workers: int, threads: int = 1) -> subprocess.Popen:
+    """gunicorn with ``workers`` processes, sync workers or (``threads`` > 1) gthread workers, no access log."""
     proc = start(name, [sys.executable, "-m", "gunicorn", wsgi, "--bind", f"127.0.0.1:{port}", "--workers",
-                        str(workers), "--worker-class", "sync", "--backlog", "2048", "--timeout", "60",
-                        "--log-level", "warning"], env)
+                        str(workers), "--worker-class", "gthread" if threads > 1 else "sync", "--threads",
+                        str(threads), "--backlog", "2048", "--timeout", "60", "--log-level", "warning"], env)
     wait_http(f"http://127.0.0.1:{port}/")
     return proc
 

@@ -47,6 +47,7 @@ from bench.common import (
     gunicorn,
     log,
     machine_table,
+    production_threads,
     reset_database,
     running,
     setup_django,
@@ -235,7 +236,8 @@ class Hub:
             from bench.common import wait_http
 
             wait_http(f"{self.emulator_url}/_emulator/health")
-            with running(gunicorn("web", "config.wsgi", self.web_port, self.env, args.web_workers)) as (web,):
+            with running(gunicorn("web", "config.wsgi", self.web_port, self.env, args.web_workers,
+                                  args.web_threads)) as (web,):
                 workers = []
                 for n, (queues, concurrency) in enumerate(LAYOUTS[layout]):
                     only = ["-Q", queues] if queues else []
@@ -370,7 +372,9 @@ def main() -> None:
     parser.add_argument("--layouts", default="one-pool,split", help="Worker layouts (one-pool,split).")
     parser.add_argument("--send-threads", type=int, default=8, help="OUTBOUND_SEND_CONCURRENCY per process (8).")
     parser.add_argument("--api-clients", type=int, default=4, help="Parallel API clients submitting requests (4).")
-    parser.add_argument("--web-workers", type=int, default=4, help="gunicorn sync workers (4).")
+    parser.add_argument("--web-workers", type=int, default=4, help="gunicorn worker processes (4).")
+    parser.add_argument("--web-threads", type=int, default=production_threads(),
+                        help="Threads per gunicorn process (production's, from config/gunicorn.py).")
     parser.add_argument("--callback-delay-ms", type=float, default=200, help="Emulator: time between sent and "
                         "delivered (200).")
     parser.add_argument("--max-seconds", type=float, default=900, help="Give up a run after this long (900).")
@@ -435,11 +439,13 @@ def main() -> None:
 ## Outbound sends, send-only and end to end
 
 `make bench-outbound` (`python -m bench.outbound --contacts {args.contacts} --layouts {','.join(layouts)}
---send-threads {args.send_threads} --web-workers {args.web_workers} --callback-delay-ms {args.callback_delay_ms:g}`),
+--send-threads {args.send_threads} --web-workers {args.web_workers} --web-threads {args.web_threads}
+--callback-delay-ms {args.callback_delay_ms:g}`),
 run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Per run, {args.contacts // 100} requests of 100 contacts
-through the API ({args.api_clients} clients; gunicorn, {args.web_workers} sync workers, which also receive the
-status callbacks) → Celery workers → the provider emulator (a fresh one per run); PostgreSQL and Redis on this
-machine. End to end: the emulator calls back `sent` and then `delivered`, {args.callback_delay_ms:g} ms apart.
+through the API ({args.api_clients} clients; gunicorn, {args.web_workers} workers × {args.web_threads} threads,
+which also receive the status callbacks) → Celery workers → the provider emulator (a fresh one per run);
+PostgreSQL and Redis on this machine. End to end: the emulator calls back `sent` and then `delivered`,
+{args.callback_delay_ms:g} ms apart.
 
 | | sends/s | |
 |---|---|---|

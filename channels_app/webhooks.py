@@ -97,7 +97,7 @@ class WebhookView(View):
             metrics.webhook_refused(provider=self.provider, reason=reason.replace(" ", "_"))
             return _error(403, "forbidden", f"Webhook refused: {reason}.")
         try:
-            accepted = webhook_accept(account=account, request=verified, route=route)
+            accepted = webhook_accept(account=account, request=verified, route=route, provider=provider)
         except WebhookPayloadError as exc:
             self._log(account, verified, 400, note=f"webhook refused: {exc}", is_error=True)
             metrics.webhook_refused(provider=self.provider, reason="invalid_payload")

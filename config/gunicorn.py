@@ -1,7 +1,12 @@
 """gunicorn settings for production (``gunicorn -c config/gunicorn.py config.wsgi``), from the environment.
 
 GUNICORN_BIND (default 0.0.0.0:8000), GUNICORN_WORKERS (default 2 × cores + 1, at most 8),
-GUNICORN_THREADS (default 1), GUNICORN_TIMEOUT (default 30 s).
+GUNICORN_THREADS (default 8), GUNICORN_TIMEOUT (default 30 s).
+
+Threads (gunicorn's ``gthread`` worker) keep a client's connection open between its requests (a provider
+sending webhooks in bursts, a proxy's pool) instead of one TCP connection per request, and let the webhooks
+a process receives at the same moment share one INSERT and commit (``WEBHOOK_GROUP_COMMIT_MAX``). Each
+thread holds its own database connection: workers × threads of them per host, at most.
 """
 
 import os
@@ -10,9 +15,12 @@ from prometheus_client import multiprocess
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")  # behind a proxy, or in a container
 workers = int(os.environ.get("GUNICORN_WORKERS", min(8, 2 * (os.cpu_count() or 1) + 1)))
-threads = int(os.environ.get("GUNICORN_THREADS", 1))
+threads = int(os.environ.get("GUNICORN_THREADS", 8))
+worker_class = "gthread" if threads > 1 else "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
-# A worker that dies is replaced by the arbiter; one stuck past the timeout is killed and replaced.
+# A worker that dies is replaced by the arbiter; a sync worker stuck past the timeout is killed and replaced (a
+# gthread worker's heartbeat comes from its main loop: a webhook waiting on a stalled database gives up after
+# WEBHOOK_GROUP_COMMIT_WAIT_SECONDS instead).
 graceful_timeout = 30
 accesslog = "-"
 errorlog = "-"

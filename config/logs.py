@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import inspect
 import json
 import logging
@@ -107,7 +108,7 @@ def request_id_from(header: str | None) -> str:
 def secrets_bind(values: Iterable[str]) -> None:
     """Blank these values out of every line written for the rest of the request or task."""
     current = _secrets.get()
-    new = tuple(v for v in _spellings(values) if v not in current)
+    new = tuple(v for v in _spellings_of(tuple(values)) if v not in current)
     if new:
         _secrets.set(tuple(sorted(current + new, key=len, reverse=True)))
 
@@ -137,6 +138,12 @@ def _spellings(values: Iterable[str]) -> tuple[str, ...]:
         if value and len(value) >= 4:
             found.update((value, quote(value, safe=""), quote_plus(value)))
     return tuple(sorted(found, key=len, reverse=True))
+
+
+@functools.lru_cache(maxsize=256)
+def _spellings_of(values: tuple[str, ...]) -> tuple[str, ...]:
+    """``_spellings``, worked out once per set of secrets (an account's, bound on every webhook it gets)."""
+    return _spellings(values)
 
 
 def _static_secrets() -> tuple[str, ...]:

@@ -416,6 +416,12 @@ INBOUND_DRAIN_GATHER_SECONDS = env.float("INBOUND_DRAIN_GATHER_SECONDS", default
 # A web process that saw an account's drain running skips the wake-up for this long (0: never);
 # drains look once more 2 × this after they stop, so no event waits for the sweep.
 INBOUND_WAKE_MEMO_SECONDS = env.float("INBOUND_WAKE_MEMO_SECONDS", default=0.1)
+# Webhooks stored at the same moment by threads of one web process share one INSERT and its commit,
+# at most this many webhooks per statement (1: each alone). Each is answered once its row is committed.
+WEBHOOK_GROUP_COMMIT_MAX = env.int("WEBHOOK_GROUP_COMMIT_MAX", default=32)
+#: How long a webhook waits for the write it was grouped into before it is answered 500 (under gunicorn's timeout,
+#: which does not stop a thread of a gthread worker).
+WEBHOOK_GROUP_COMMIT_WAIT_SECONDS = env.float("WEBHOOK_GROUP_COMMIT_WAIT_SECONDS", default=20.0)
 # Attachments: size limit, and the only hosts media is fetched from.
 ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=5 * 1024 * 1024)
 TWILIO_MEDIA_HOSTS = env.list("TWILIO_MEDIA_HOSTS", default=["api.twilio.com", ".twiliocdn.com"])

@@ -536,11 +536,18 @@ def message_status_apply(*, account_id: int, update: StatusUpdate, message_hint:
         message.save()
         if not moved:
             return StatusApplied.KEPT
-        if update.error_code and update.error_code in provider_class(message.provider).opt_out_error_codes:
+        if status_opts_out(update, provider=message.provider):
             provider_opt_outs_record([message])
         metrics.status_applied(provider=message.provider, status=message.status, error_code=message.error_code,
                                message_id=message.pk)
         return StatusApplied.MOVED
+
+
+def status_opts_out(update: StatusUpdate, *, provider: str) -> bool:
+    """Whether a status callback says the recipient opted out: a failure with one of the provider's opt-out
+    codes (a "delivered" that happens to carry such a code says nothing of the kind)."""
+    return (update.status in (MessageStatus.FAILED, MessageStatus.UNDELIVERED) and bool(update.error_code)
+            and update.error_code in provider_class(provider).opt_out_error_codes)
 
 
 #: The message fields a status callback may change.

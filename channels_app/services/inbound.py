@@ -14,13 +14,15 @@ import functools
 import logging
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
+from urllib.parse import parse_qsl
 
 from django.conf import settings
+from django.core.exceptions import TooManyFieldsSent
 from django.db import transaction
-from django.http import QueryDict
 from django.utils import timezone
 
 from channels_app.models import (
@@ -46,8 +48,9 @@ from channels_app.providers import (
     WebhookRoute,
     get_provider,
 )
-from channels_app.providers.base import FORM_CONTENT_TYPE, media_type
+from channels_app.providers.base import FORM_CONTENT_TYPE, BaseProvider, media_type
 from config import metrics
+from config.db.group_commit import GroupCommit
 from config.exceptions import ServiceError
 from config.logs import current_request_id, log_bind
 
@@ -90,8 +93,22 @@ def form_params(body: bytes, content_type: str) -> dict[str, list[str]]:
                 charset = codecs.lookup(value.strip().strip('"')).name
             except LookupError:
                 pass  # as Django does: an unknown charset is ignored
-    query = QueryDict(bytes(body), encoding=charset)
-    return {key: query.getlist(key) for key in query}
+    # QueryDict's own steps (its decoding, its limit on the number of fields), into a plain dict: the
+    # webhook's hot path needs no MultiValueDict.
+    raw = bytes(body)
+    try:
+        text = raw.decode(charset)
+    except UnicodeDecodeError:
+        text = raw.decode("iso-8859-1")
+    params: dict[str, list[str]] = {}
+    try:
+        for key, value in parse_qsl(text, keep_blank_values=True, encoding=charset,
+                                    max_num_fields=settings.DATA_UPLOAD_MAX_NUMBER_FIELDS):
+            params.setdefault(key, []).append(value)
+    except ValueError as exc:
+        raise TooManyFieldsSent("The number of GET/POST parameters exceeded "
+                                "settings.DATA_UPLOAD_MAX_NUMBER_FIELDS.") from exc
+    return params
 
 
 @dataclass
@@ -105,21 +122,28 @@ class WebhookAccepted:
     note: str = ""
 
 
-def webhook_accept(*, account: MessagingAccount, request: WebhookRequest, route: WebhookRoute) -> WebhookAccepted:
+def webhook_accept(*, account: MessagingAccount, request: WebhookRequest, route: WebhookRoute,
+                   provider: BaseProvider | None = None) -> WebhookAccepted:
     """Store every event of a verified webhook once (a provider's retry stores nothing new).
 
     Raises WebhookPayloadError (a 400) when the payload is malformed as a whole; events of a
     batch that cannot be read are listed in ``refused`` while the others are stored.
     """
-    provider = get_provider(account)
+    provider = provider or get_provider(account)  # the view's, which verified the signature
     intake = provider.webhook_intake(request, route)
     accepted = WebhookAccepted(answer=intake.answer or route.answer, refused=list(intake.refused), note=intake.note)
+    events = []
     for event in intake.events:
         if len(event.key) > MAX_EVENT_KEY:
             accepted.refused.append(f"message id is longer than {MAX_EVENT_KEY} characters")
             continue
-        event_id = _insert_once(account_id=account.pk, kind=event.kind, event_key=event.key, url=request.url,
-                                content_type=event.content_type[:255], body=bytes(event.body))
+        events.append(event)
+    # Every event of the webhook in one statement, grouped with other webhooks arriving at the same
+    # moment; committed before anything below runs.
+    ids = _insert_events([_event_row(account_id=account.pk, kind=event.kind, event_key=event.key, url=request.url,
+                                     content_type=event.content_type[:255], body=bytes(event.body))
+                          for event in events]) if events else []
+    for event, event_id in zip(events, ids, strict=True):
         if event_id is None:
             event_id = InboundEvent.objects.values_list("pk", flat=True).get(account=account, kind=event.kind,
                                                                               event_key=event.key)
@@ -140,32 +164,89 @@ def webhook_accept(*, account: MessagingAccount, request: WebhookRequest, route:
 #: id, every column of InboundEvent (a test holds these lists to the model).
 _INSERT_COLUMNS = ("account_id", "kind", "event_key", "url", "content_type", "body", "received_at", "request_id")
 _DEFAULT_COLUMNS = ("state", "attempts", "error", "processed_at")
-_insert_sql: dict[str, str] = {}
+_insert_sql: dict[tuple[str, int], str] = {}
+#: Rows per INSERT statement (a webhook of more events, or a group of more rows, takes several statements
+#: in one transaction): well under SQLite's and PostgreSQL's limits on parameters per statement.
+_ROWS_PER_STATEMENT = 500
+
+
+def _event_row(*, account_id: int, kind: str, event_key: str, url: str, content_type: str, body: bytes) -> tuple:
+    """The values of one event's row, in the columns' order; built in the request's own thread (its request id,
+    the moment it arrived)."""
+    received_at = transaction.get_connection().ops.adapt_datetimefield_value(timezone.now())
+    return (account_id, kind, event_key, url, content_type, body, received_at, current_request_id(), *_defaults())
 
 
 def _insert_once(*, account_id: int, kind: str, event_key: str, url: str, content_type: str,
                  body: bytes) -> int | None:
-    """INSERT a new event unless its key is already stored; its id when this call stored it.
+    """INSERT a new event unless its key is already stored; its id when this call stored it."""
+    return _insert_events([_event_row(account_id=account_id, kind=kind, event_key=event_key, url=url,
+                                      content_type=content_type, body=body)])[0]
 
-    The webhook's hot path: one statement, ``INSERT … ON CONFLICT DO NOTHING RETURNING id``
-    (PostgreSQL and SQLite), no exception and no savepoint for a provider's retry, atomic on its
-    own and committed at once outside a transaction; no model instance is built.
+
+def _insert_events(rows: list[tuple]) -> list[int | None]:
+    """Store the rows of one webhook's events unless their keys are already stored; for each, its id when
+    this call stored it (None: already there).
+
+    Outside a transaction the rows are committed when this returns, together with those of the webhooks
+    other threads of this process are storing at the same moment (``WEBHOOK_GROUP_COMMIT_MAX``). Inside a
+    transaction (the caller's to commit) they are written alone, on the caller's connection.
     """
     connection = transaction.get_connection()
-    sql = _insert_sql.get(connection.vendor)
+    return _group_commit.submit(rows, alone=connection.in_atomic_block or not connection.get_autocommit())
+
+
+def _write_groups(groups: Sequence[list[tuple]]) -> list[list[int | None]]:
+    """Write the rows of several webhooks, atomically; each webhook's ids (None: already stored).
+
+    The webhook's hot path: ``INSERT … VALUES (…), (…) ON CONFLICT DO NOTHING RETURNING …`` (PostgreSQL
+    and SQLite), no exception and no savepoint for a provider's retry, one statement (atomic on its own
+    and committed at once outside a transaction) unless the rows are many; no model instance is built.
+    """
+    # One row per key (a provider's retry arriving with its original: the first is written), in key order, so
+    # that two processes writing overlapping keys lock them in the same order and cannot deadlock.
+    unique: dict[tuple, tuple] = {}
+    for group in groups:
+        for row in group:
+            unique.setdefault((row[0], row[1], row[2]), row)
+    rows = [unique[key] for key in sorted(unique)]
+    chunks = [rows[i:i + _ROWS_PER_STATEMENT] for i in range(0, len(rows), _ROWS_PER_STATEMENT)]
+    connection = transaction.get_connection()
+    stored: dict[tuple, int] = {}
+    if len(chunks) == 1:
+        stored = _insert_rows(connection, chunks[0])
+    else:
+        with transaction.atomic():
+            for chunk in chunks:
+                stored.update(_insert_rows(connection, chunk))
+    ids: list[list[int | None]] = []
+    for group in groups:
+        # A key twice in the write (a provider's retry arriving with the original): the first has the id.
+        ids.append([stored.pop((row[0], row[1], row[2]), None) for row in group])
+    return ids
+
+
+def _insert_rows(connection, rows: list[tuple]) -> dict[tuple, int]:
+    """(account id, kind, event key) → id of each row this statement stored."""
+    sql = _insert_sql.get((connection.vendor, len(rows)))
     if sql is None:
         quote = connection.ops.quote_name
         # Identifiers only, from this module and quoted; every value is a parameter.
         columns = _INSERT_COLUMNS + _DEFAULT_COLUMNS
-        sql = _insert_sql[connection.vendor] = (
-            f"INSERT INTO {quote(InboundEvent._meta.db_table)} ({', '.join(map(quote, columns))}) "  # noqa: S608
-            f"VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT DO NOTHING RETURNING {quote('id')}")
-    received_at = connection.ops.adapt_datetimefield_value(timezone.now())
+        values = ", ".join([f"({', '.join(['%s'] * len(columns))})"] * len(rows))
+        returning = ", ".join(map(quote, ("id", "account_id", "kind", "event_key")))
+        sql = (f"INSERT INTO {quote(InboundEvent._meta.db_table)} ({', '.join(map(quote, columns))}) "  # noqa: S608
+               f"VALUES {values} ON CONFLICT DO NOTHING RETURNING {returning}")
+        if len(_insert_sql) < 256:
+            _insert_sql[(connection.vendor, len(rows))] = sql
     with connection.cursor() as cursor:
-        cursor.execute(sql, [account_id, kind, event_key, url, content_type, body, received_at, current_request_id(),
-                             *_defaults()])
-        row = cursor.fetchone()
-    return row[0] if row else None
+        cursor.execute(sql, [value for row in rows for value in row])
+        return {(account_id, kind, key): pk for pk, account_id, kind, key in cursor.fetchall()}
+
+
+_group_commit: GroupCommit[list[tuple], list[int | None]] = GroupCommit(
+    _write_groups, max_items=lambda: settings.WEBHOOK_GROUP_COMMIT_MAX,
+    wait_seconds=lambda: settings.WEBHOOK_GROUP_COMMIT_WAIT_SECONDS)
 
 
 @functools.cache

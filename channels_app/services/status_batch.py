@@ -38,12 +38,12 @@ from channels_app.models import (
     MessageStatus,
     MessagingAccount,
 )
-from channels_app.providers import StatusUpdate, WebhookPayloadError, get_provider, provider_class
+from channels_app.providers import StatusUpdate, WebhookPayloadError, get_provider
 from config import metrics
 from config.db.rows import rows_update
 from config.logs import log_bound
 
-from .delivery import STATUS_FIELDS, provider_opt_outs_record, status_changes
+from .delivery import STATUS_FIELDS, provider_opt_outs_record, status_changes, status_opts_out
 from .inbound import _request_of, inbound_event_process
 
 logger = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ def _batch(account_id: int, event_id: int) -> tuple[StatusBatchResult, list[int]
         if _apply(row, update, now):
             row.moved_by = event
             moved += 1
-            if update.error_code and update.error_code in provider_class(row.provider).opt_out_error_codes:
+            if status_opts_out(update, provider=row.provider):
                 opt_outs.append(row.pk)
         else:
             kept += 1

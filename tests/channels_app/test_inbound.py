@@ -200,3 +200,15 @@ def test_the_webhook_insert_writes_every_column_with_the_model_defaults(twilio_s
     assert stored.received_at is not None
     assert inbound._insert_once(account_id=twilio_sms_account.pk, kind="inbound", event_key="SMx",
                                 url="https://hub/x", content_type="text/plain", body=b"b") is None
+
+
+def test_a_webhook_of_more_events_than_one_statement_holds_is_stored_whole(twilio_sms_account):
+    rows = [inbound._event_row(account_id=twilio_sms_account.pk, kind="status", event_key=f"SM{i}:delivered:",
+                               url="https://hub/x", content_type="application/json", body=b"{}")
+            for i in range(inbound._ROWS_PER_STATEMENT + 20)]
+    rows.append(rows[3])  # the same event twice in one webhook: stored once
+    ids = inbound._insert_events(rows)
+    assert len(ids) == len(rows) and ids[-1] is None and None not in ids[:-1]
+    assert InboundEvent.objects.count() == inbound._ROWS_PER_STATEMENT + 20
+    assert set(InboundEvent.objects.values_list("pk", flat=True)) == set(ids[:-1])
+    assert inbound._insert_events(rows[:2]) == [None, None]  # a retry of the webhook stores nothing new

@@ -209,3 +209,21 @@ def test_another_account_s_callbacks_are_not_taken(twilio_sms_account, twilio_wh
     status_events_process_batch(event_id=first.pk)
     assert state(mine) == "delivered" and state(theirs) == "sent"
     assert InboundEvent.objects.get(pk=other.pk).state == "pending"
+
+
+@pytest.mark.parametrize("one_by_one", [False, True])
+def test_only_a_failure_with_an_opt_out_code_records_an_opt_out(twilio_sms_account, one_by_one):
+    """Twilio passes ErrorCode through on every status: a "delivered" carrying 21610 opts nobody out."""
+    delivered = outgoing(twilio_sms_account, 1, sid="SMd")
+    failed = outgoing(twilio_sms_account, 2, sid="SMf")
+    events = [callback(twilio_sms_account, "SMd", "delivered", error="21610"),
+              callback(twilio_sms_account, "SMf", "undelivered", error="21610")]
+    if one_by_one:
+        for event in events:
+            inbound_event_process(event_id=event.pk)
+    else:
+        status_events_process_batch(event_id=events[0].pk)
+
+    assert (state(delivered), state(failed)) == ("delivered", "undelivered")
+    record = ConsentRecord.objects.get()
+    assert (record.contact_id, record.state, record.source) == (failed.contact_id, "opted_out", "provider error 21610")

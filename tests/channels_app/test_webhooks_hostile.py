@@ -153,3 +153,15 @@ def test_a_webhook_url_whose_token_the_hub_never_makes_is_404(client, twilio_sms
     response = client.post(f"/webhooks/twilio/{token}/inbound/", data="a=1",
                            content_type="application/x-www-form-urlencoded")
     assert response.status_code == 404
+
+
+def test_a_form_with_more_fields_than_allowed_is_refused_and_stores_nothing(client, twilio_sms_account, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    params = {**TWILIO, **{f"Extra{i}": "x" for i in range(20)}}
+    response = twilio_raw(client, twilio_sms_account, urlencode(params).encode(), params=params)
+    assert response.status_code == 400
+    assert not InboundEvent.objects.exists()
+    # Within the limit, the same webhook is stored.
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 100
+    assert twilio_raw(client, twilio_sms_account, urlencode(params).encode(), params=params).status_code == 200
+    assert InboundEvent.objects.get().event_key == SID

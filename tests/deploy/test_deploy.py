@@ -180,5 +180,7 @@ def test_gunicorn_settings_come_from_the_environment(monkeypatch):
     spec = importlib.util.spec_from_file_location("hub_gunicorn", ROOT / "config" / "gunicorn.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert (module.bind, module.workers, module.threads, module.timeout) == ("127.0.0.1:9001", 3, 1, 30)
+    assert (module.bind, module.workers, module.threads, module.timeout) == ("127.0.0.1:9001", 3, 8, 30)
+    # Threads: keep-alive connections, and webhooks of one process stored together.
+    assert module.worker_class == "gthread"
     assert callable(module.child_exit)  # a dead worker's live metrics are dropped

@@ -99,12 +99,18 @@ def make_hosts(names: list[str]) -> dict[str, Host]:
 
 class TcpForwarder:
     """Listens on ``listen_host`` at each port and relays every connection to ``target_host`` at the same port:
-    loopback-only services offered on the bridge. One asyncio loop in a thread of its own."""
+    loopback-only services offered on the bridge. One asyncio loop in a thread of its own.
+
+    Only the test's hosts are let through (a peer in ``SUBNET``): Linux takes a packet for the bridge's
+    address on any interface, and what this relays — PostgreSQL's and Redis's loopback access, without a
+    password — must not be offered to another machine that routes to this one. A spoofed source cannot
+    complete the handshake: the answers to those addresses go to the bridge."""
 
     def __init__(self, listen_host: str, ports: list[int], target_host: str = "127.0.0.1") -> None:
         self.listen_host, self.ports, self.target_host = listen_host, ports, target_host
         self.loop = asyncio.new_event_loop()
         self.connections = 0  # relayed so far, per the whole forwarder
+        self.refused = 0  # connections from outside the test's subnet, closed at once
         self._thread: threading.Thread | None = None
         self._servers: list[asyncio.AbstractServer] = []
 
@@ -120,6 +126,11 @@ class TcpForwarder:
 
     def _handler(self, port: int):
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            peer = (writer.get_extra_info("peername") or ("",))[0]
+            if not str(peer).startswith(f"{SUBNET}."):
+                self.refused += 1
+                writer.close()
+                return
             self.connections += 1
             try:
                 target_reader, target_writer = await asyncio.open_connection(self.target_host, port)
@@ -140,8 +151,10 @@ class TcpForwarder:
                 for port in self.ports:
                     self._servers.append(self.loop.run_until_complete(
                         asyncio.start_server(self._handler(port), self.listen_host, port, reuse_address=True)))
-            except BaseException as exc:  # reported to start()'s caller
+            except BaseException as exc:  # reported to start()'s caller; the ports already bound are let go
                 failure.append(exc)
+                for server in self._servers:
+                    server.close()
                 ready.set()
                 return
             ready.set()
@@ -149,7 +162,8 @@ class TcpForwarder:
 
         self._thread = threading.Thread(target=serve, name="tcp-forwarder", daemon=True)
         self._thread.start()
-        ready.wait(10)
+        if not ready.wait(10):
+            raise RuntimeError(f"the TCP forwarder did not start listening on {self.listen_host} within 10 s")
         if failure:
             raise failure[0]
 

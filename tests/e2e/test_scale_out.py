@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -64,8 +65,10 @@ def hosts():
     try:
         yield made
     finally:
-        forwarder.stop()
-        netns.cleanup()
+        try:
+            forwarder.stop()
+        finally:
+            netns.cleanup()
 
 
 def _on_gateway(url: str) -> str:
@@ -208,6 +211,16 @@ def _reaches(host: netns.Host, address: str, port: int) -> bool:
     return subprocess.run(host.command([sys.executable, "-c", probe, address, str(port)]), timeout=30).returncode == 0
 
 
+def _closed_at_once(address: str, port: int, *, source: str) -> bool:
+    """Whether a connection from ``source`` is closed without a word (PostgreSQL, relayed, would wait for the
+    client's start-up message instead)."""
+    with socket.create_connection((address, port), timeout=3, source_address=(source, 0)) as probe:
+        try:
+            return probe.recv(1) == b""
+        except TimeoutError:
+            return False
+
+
 def test_inbound_reply_and_its_delivery_cross_the_hosts(hub):
     web = hub.hosts["web"].address
     # On a host, PostgreSQL and Redis are not on 127.0.0.1 (that is the host's own loopback): only at the
@@ -215,6 +228,8 @@ def test_inbound_reply_and_its_delivery_cross_the_hosts(hub):
     for name in ("web", "worker-1"):
         assert not _reaches(hub.hosts[name], "127.0.0.1", 5432) and not _reaches(hub.hosts[name], "127.0.0.1", 6379)
         assert _reaches(hub.hosts[name], netns.GATEWAY, 5432) and _reaches(hub.hosts[name], netns.GATEWAY, 6379)
+    # What reaches the gateway from outside the hosts' subnet is not relayed to the loopback's PostgreSQL.
+    assert _closed_at_once(netns.GATEWAY, 5432, source="127.0.0.1")
     answer = hub.emulator.inject_inbound(provider="twilio", account=TWILIO_SID, from_="+15557770001", to=NUMBER,
                                          body="Is my order on its way?")
     # The provider host posted the signed webhook to the web host, which checked it against PUBLIC_BASE_URL.

@@ -59,9 +59,9 @@ def test_routing_lines_in_japanese_with_the_transfer_time_in_japanese_order(sett
     assert lines == [
         "ボット「FAQ」が最初に応答しました。",
         "Support：rule “All”",
-        "ルール「VIP」は一致しませんでした — tier != gold",
-        "ルール「All」が一致しました",
-        "ルール「Broken」でエラーが発生しました：bad regex",
+        "規則「VIP」は一致しませんでした — tier != gold",
+        "規則「All」が一致しました",
+        "規則「Broken」でエラーが発生しました：bad regex",
         "要求されたスキル：Spanish, Billing",
         "ボットによるエスカレーション：asked for a person",
         "2024年5月5日9:30 に ana が Billing に転送しました",

@@ -48,22 +48,30 @@ def _live_conversation(message: Message) -> Conversation | None:
             .exclude(state=ConversationState.CLOSED).first())
 
 
-def _open(message: Message) -> tuple[Conversation, bool]:
-    """A new conversation for the message, routed (or with its bot first); and whether this call opened it."""
-    config = (WorkstreamNumber.objects.select_related("workstream__bot")
-              .filter(phone_number_id=message.phone_number_id).first())
+
+def _conversation_for(message: Message, config: WorkstreamNumber | None) -> Conversation:
+    """A new, unsaved conversation for a customer's first message on a number: its bot first when the number's
+    workstream has one (``with_bot``), else queued now and waiting to be routed."""
     workstream = config.workstream if config else None
     now = timezone.now()
     conversation = Conversation(contact=message.contact, phone_number=message.phone_number, workstream=workstream,
                                 channel=message.channel, state=ConversationState.OPEN, queued_at=now,
                                 language=message.contact.locale or (config.language if config else ""))
-    decision = None
     if workstream is not None and workstream.bot_id:
         conversation.with_bot = True
         conversation.routing_diagnosis = {"bot": workstream.bot.name,
                                           "reason": f"bot '{workstream.bot.name}' answers first"}
     else:
         conversation.first_queued_at = now
+    return conversation
+
+def _open(message: Message) -> tuple[Conversation, bool]:
+    """A new conversation for the message, routed (or with its bot first); and whether this call opened it."""
+    config = (WorkstreamNumber.objects.select_related("workstream__bot")
+              .filter(phone_number_id=message.phone_number_id).first())
+    conversation = _conversation_for(message, config)
+    decision = None
+    if not conversation.with_bot:
         decision = conversation_route(conversation=conversation, message=message)
         routing_apply(conversation=conversation, decision=decision)
     try:
@@ -217,19 +225,8 @@ def _open_many(received: Sequence[Received], live: dict[tuple[int, int], Convers
     skills: dict[tuple[int, int], tuple] = {}
     for key, item in items.items():
         message = item.message
-        config = configs.get(message.phone_number_id)
-        workstream = config.workstream if config else None
-        now = timezone.now()
-        conversation = Conversation(contact=message.contact, phone_number=message.phone_number,
-                                    workstream=workstream, channel=message.channel, state=ConversationState.OPEN,
-                                    queued_at=now, language=message.contact.locale or (config.language if config
-                                                                                       else ""))
-        if workstream is not None and workstream.bot_id:
-            conversation.with_bot = True
-            conversation.routing_diagnosis = {"bot": workstream.bot.name,
-                                              "reason": f"bot '{workstream.bot.name}' answers first"}
-        else:
-            conversation.first_queued_at = now
+        conversation = _conversation_for(message, configs.get(message.phone_number_id))
+        if not conversation.with_bot:
             routed.append((conversation, message))
         conversations[key] = conversation
     decisions = conversations_route(pairs=routed)

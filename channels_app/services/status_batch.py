@@ -48,7 +48,6 @@ from .inbound import _request_of, inbound_event_process
 
 logger = logging.getLogger(__name__)
 
-_FIELDS = STATUS_FIELDS
 
 
 @dataclass
@@ -195,13 +194,13 @@ def _rows(account: MessagingAccount, parsed: list[tuple[InboundEvent, StatusUpda
         where |= Q(pk__in=hints, provider_message_id__isnull=True)
     found = (Message.objects.select_for_update(of=("self",))
              .filter(where, account_id=account.pk, direction=Direction.OUTBOUND)
-             .order_by("pk").values("pk", "provider", *_FIELDS))
+             .order_by("pk").values("pk", "provider", *STATUS_FIELDS))
     return {v["pk"]: _Row(v.pop("pk"), v.pop("provider"), v) for v in found}
 
 
 def _apply(row: _Row, update: StatusUpdate, now: datetime) -> bool:
     """One callback on one message, by the rule of ``delivery.status_changes``; whether it moved forward."""
-    changes, moved = status_changes(current={name: row.get(name) for name in _FIELDS}, update=update,
+    changes, moved = status_changes(current={name: row.get(name) for name in STATUS_FIELDS}, update=update,
                                     provider=row.provider, now=now)
     for name, value in changes.items():
         row.set(name, value)
